@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# kmtls top-level build. Everything built goes under $(BUILD).
+#   make            kmtlsd, tools, BPF objects + skeletons, kmtls.ko (6.12)
+#   make deps       install/build what is missing (Debian 12, root)
+#   make check      deps + build + every test; ends with "N passed, N failed"
+#   make check-host / check-vm [T=pattern]
+#   make demo [VM=1]
+#   make modules [KDIR=...] / modules-all / checkpatch
+#   SANITIZE=1      build and test userspace under ASan + UBSan
+
+TOP := $(abspath .)
+BUILD ?= $(TOP)/build
+export BUILD TOP
+
+ifeq ($(SANITIZE),1)
+O := $(BUILD)/asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+O := $(BUILD)/out
+SANFLAGS :=
+endif
+BIN := $(O)/bin
+export KMTLS_OUT := $(O)
+WOLFSSL := $(BUILD)/wolfssl
+WOLFSSL_LIB := $(WOLFSSL)/lib/libwolfssl.a
+KSRC := $(BUILD)/ksrc
+KSFT := $(KSRC)/tools/testing/selftests/kselftest_harness.h
+
+CC := gcc
+CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
+	  -I$(TOP)/include -I$(WOLFSSL)/include -MMD -MP $(SANFLAGS)
+LDFLAGS := $(SANFLAGS)
+LIBS := $(WOLFSSL_LIB) -lm -lpthread
+
+AGENT_MAIN := agent/main.c
+AGENT_SRCS := $(filter-out $(AGENT_MAIN),$(wildcard agent/*.c))
+AGENT_LIB := $(O)/libkmtls-agent.a
+TESTLIB_SRCS := $(wildcard selftests/lib/*.c)
+TESTLIB := $(O)/libkmtls-test.a
+TEST_SRCS := $(wildcard selftests/*/*.c)
+TEST_SRCS := $(filter-out $(TESTLIB_SRCS),$(TEST_SRCS))
+TEST_BINS := $(TEST_SRCS:selftests/%.c=$(O)/selftests/%)
+
+PROGS := $(BIN)/kmtlsd
+
+.PHONY: all userspace deps check check-host check-vm demo clean distclean
+all: userspace modules
+userspace: $(PROGS) $(TEST_BINS)
+
+deps:
+	@scripts/deps.sh
+
+$(WOLFSSL_LIB):
+	@scripts/wolfssl.sh $(BUILD)
+
+$(KSFT):
+	@scripts/extract-ksrc.sh $(BUILD)
+
+$(O)/%.o: %.c | $(WOLFSSL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(O)/selftests/%.o: CFLAGS += -I$(KSRC)/tools/testing/selftests -Wno-unused-parameter -Wno-clobbered
+$(O)/selftests/%.o: selftests/%.c | $(WOLFSSL_LIB) $(KSFT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(AGENT_LIB): $(AGENT_SRCS:%.c=$(O)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(TESTLIB): $(TESTLIB_SRCS:%.c=$(O)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/kmtlsd: $(O)/agent/main.o $(AGENT_LIB) $(WOLFSSL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(O)/agent/main.o $(AGENT_LIB) $(LIBS)
+
+$(O)/selftests/%: $(O)/selftests/%.o $(TESTLIB) $(AGENT_LIB) $(WOLFSSL_LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB) $(AGENT_LIB) $(LIBS)
+
+-include mk/kmod.mk
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/check.sh all $(T)
+
+check-host: deps
+	@$(MAKE) --no-print-directory userspace
+	@scripts/check.sh host $(T)
+
+check-vm: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/check.sh vm $(T)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh $(if $(VM),vm,host)
+
+clean:
+	rm -rf $(BUILD)/out $(BUILD)/asan $(BUILD)/kmod $(BUILD)/check
+
+distclean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "tls_ctx.h"
+
+int kmtls_tls_global_init(void)
+{
+	return wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -1;
+}
+
+static WOLFSSL_METHOD *pick_method(const struct kmtls_tls_conf *c)
+{
+	if (c->tls_max == 0x0303)
+		return c->server ? wolfTLSv1_2_server_method() :
+				   wolfTLSv1_2_client_method();
+	if (c->tls_min == 0x0304 || c->tls_min == 0)
+		return c->server ? wolfTLSv1_3_server_method() :
+				   wolfTLSv1_3_client_method();
+	return c->server ? wolfSSLv23_server_method() :
+			   wolfSSLv23_client_method();
+}
+
+static int load_ca(WOLFSSL_CTX *ctx, const char *ca, char *err, size_t len)
+{
+	struct stat st;
+	int ret;
+
+	if (stat(ca, &st)) {
+		snprintf(err, len, "CA bundle %s: %s", ca, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode))
+		ret = wolfSSL_CTX_load_verify_locations_ex(ctx, NULL, ca,
+			WOLFSSL_LOAD_FLAG_PEM_CA_ONLY | WOLFSSL_LOAD_FLAG_IGNORE_ERR);
+	else
+		ret = wolfSSL_CTX_load_verify_locations(ctx, ca, NULL);
+	if (ret != WOLFSSL_SUCCESS) {
+		snprintf(err, len, "CA bundle %s: no usable CA certificate in it (PEM expected)", ca);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_identity(WOLFSSL_CTX *ctx, const struct kmtls_tls_conf *c,
+			 char *err, size_t len)
+{
+	if (wolfSSL_CTX_use_certificate_chain_file(ctx, c->cert) != WOLFSSL_SUCCESS) {
+		snprintf(err, len, "certificate %s: cannot read a PEM certificate chain from it", c->cert);
+		return -1;
+	}
+	if (wolfSSL_CTX_use_PrivateKey_file(ctx, c->key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+		snprintf(err, len, "private key %s: cannot read a PEM private key from it", c->key);
+		return -1;
+	}
+	if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+		snprintf(err, len, "private key %s does not match certificate %s", c->key, c->cert);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int id;
+} group_names[] = {
+	{ "X25519", WOLFSSL_ECC_X25519 },
+	{ "P-256", WOLFSSL_ECC_SECP256R1 },
+	{ "prime256v1", WOLFSSL_ECC_SECP256R1 },
+	{ "secp256r1", WOLFSSL_ECC_SECP256R1 },
+	{ "P-384", WOLFSSL_ECC_SECP384R1 },
+	{ "secp384r1", WOLFSSL_ECC_SECP384R1 },
+	{ "P-521", WOLFSSL_ECC_SECP521R1 },
+	{ "secp521r1", WOLFSSL_ECC_SECP521R1 },
+};
+
+/* Parse "X25519:P-256" into TLS named-group ids; -1 names the bad entry. */
+int kmtls_tls_parse_groups(const char *list, int *ids, int max,
+			   char *bad, size_t badlen)
+{
+	const char *p = list, *end;
+	int n = 0;
+	size_t i, len;
+
+	while (*p) {
+		end = strchr(p, ':');
+		len = end ? (size_t)(end - p) : strlen(p);
+		for (i = 0; i < sizeof(group_names) / sizeof(group_names[0]); i++)
+			if (strlen(group_names[i].name) == len &&
+			    !strncasecmp(group_names[i].name, p, len))
+				break;
+		if (i == sizeof(group_names) / sizeof(group_names[0]) || n == max) {
+			snprintf(bad, badlen, "%.*s", (int)len, p);
+			return -1;
+		}
+		ids[n++] = group_names[i].id;
+		p += len + (end != NULL);
+	}
+	return n;
+}
+
+static int set_algorithms(WOLFSSL_CTX *ctx, const struct kmtls_tls_conf *c,
+			  char *err, size_t len)
+{
+	const char *groups = c->groups ? c->groups : KMTLS_DEFAULT_GROUPS;
+	const char *ciphers = c->ciphers;
+	int ids[8], n, i;
+	char bad[64];
+
+	if (!ciphers)
+		ciphers = c->tls_max == 0x0303 ? KMTLS_DEFAULT_CIPHERS12 :
+			  c->tls_min == 0x0303 ?
+			  KMTLS_DEFAULT_CIPHERS ":" KMTLS_DEFAULT_CIPHERS12 :
+			  KMTLS_DEFAULT_CIPHERS;
+	if (wolfSSL_CTX_set_cipher_list(ctx, ciphers) != WOLFSSL_SUCCESS) {
+		snprintf(err, len, "ciphers \"%s\": none of them is known to wolfSSL", ciphers);
+		return -1;
+	}
+	n = kmtls_tls_parse_groups(groups, ids, 8, bad, sizeof(bad));
+	if (n <= 0) {
+		snprintf(err, len, "groups \"%s\": unknown group \"%s\" (use X25519, P-256, P-384, P-521)",
+			 groups, n < 0 ? bad : "");
+		return -1;
+	}
+	/* TLS 1.3 key-share preference, and the TLS 1.2 supported_groups list. */
+	if (c->tls_max != 0x0303 && wolfSSL_CTX_set_groups(ctx, ids, n) != WOLFSSL_SUCCESS) {
+		snprintf(err, len, "groups \"%s\": rejected by wolfSSL", groups);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		wolfSSL_CTX_UseSupportedCurve(ctx, (word16)ids[i]);
+	return 0;
+}
+
+WOLFSSL_CTX *kmtls_tls_ctx_new(const struct kmtls_tls_conf *c, char *err,
+			       size_t len)
+{
+	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(pick_method(c));
+
+	if (!ctx) {
+		snprintf(err, len, "wolfSSL_CTX_new failed (out of memory?)");
+		return NULL;
+	}
+	if (c->tls_min == 0x0303 && c->tls_max != 0x0303 &&
+	    wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+		snprintf(err, len, "cannot allow TLS 1.2 in this wolfSSL build");
+		goto fail;
+	}
+	if (load_identity(ctx, c, err, len) || load_ca(ctx, c->ca, err, len) ||
+	    set_algorithms(ctx, c, err, len))
+		goto fail;
+	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER |
+			       (c->server ? WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+			       NULL);
+	return ctx;
+fail:
+	wolfSSL_CTX_free(ctx);
+	return NULL;
+}
+
+const char *kmtls_tls_version_name(WOLFSSL *ssl)
+{
+	switch (wolfSSL_version(ssl)) {
+	case TLS1_3_VERSION:
+		return "TLSv1.3";
+	case TLS1_2_VERSION:
+		return "TLSv1.2";
+	default:
+		return "unknown";
+	}
+}

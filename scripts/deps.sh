@@ -1,0 +1,86 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Install what kmtls needs on Debian 12, as root. Idempotent: packages that are
+# already installed are not touched, so `make check` can call it every time.
+set -euo pipefail
+
+BUILD=${BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
+mkdir -p "$BUILD"
+
+PKGS=(
+	build-essential clang llvm lld libbpf-dev bpftool libelf-dev zlib1g-dev
+	libnl-3-dev libnl-genl-3-dev libinih-dev libjson-c-dev systemtap-sdt-dev
+	pkg-config dpkg-dev autoconf automake libtool
+	openssl curl gnutls-bin iproute2 qemu-system-x86 busybox-static cpio
+	kmod libclang-rt-14-dev
+)
+
+die() { echo "deps: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "must run as root (apt-get install)"
+
+apt_updated=
+apt_update() {
+	[ -n "$apt_updated" ] && return 0
+	apt-get update -qq || die "apt-get update failed"
+	apt_updated=1
+}
+
+missing() {
+	local p out=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || out+=("$p")
+	done
+	echo "${out[@]:-}"
+}
+
+install() {
+	local need
+	need=$(missing "$@")
+	[ -z "$need" ] && return 0
+	apt_update
+	echo "deps: installing $need"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null \
+		|| die "apt-get install $need failed"
+}
+
+# Newest version for which both the unsigned image and the headers exist.
+pick_kernel() {
+	local series=$1 img hdr v
+	for v in $(apt-cache pkgnames "linux-headers-$series" 2>/dev/null |
+		   sed -n "s/^linux-headers-\($series[.0-9-]*\(+deb[0-9]*\)\?\)-amd64$/\1/p" | sort -Vr); do
+		img=linux-image-$v-amd64-unsigned
+		hdr=linux-headers-$v-amd64
+		if apt-cache show "$img" >/dev/null 2>&1 && apt-cache show "$hdr" >/dev/null 2>&1; then
+			echo "$v"
+			return 0
+		fi
+	done
+	return 1
+}
+
+install "${PKGS[@]}"
+
+# Kernel packages: keep an already installed pair, otherwise take the newest.
+installed_kernel() {
+	dpkg-query -W -f='${Package} ${Status}\n' "linux-headers-$1*-amd64" 2>/dev/null |
+		awk '/install ok installed/ {print $1}' | sed -n "s/^linux-headers-\(.*\)-amd64$/\1/p" |
+		while read -r v; do
+			[ -f "/boot/vmlinuz-$v-amd64" ] && echo "$v"
+		done | sort -V | tail -n1
+}
+
+for series in 6.12 6.1.0; do
+	v=$(installed_kernel "$series")
+	if [ -z "$v" ]; then
+		apt_update
+		v=$(pick_kernel "$series") || die "no linux-image/linux-headers pair for $series in the apt sources"
+		install "linux-image-$v-amd64-unsigned" "linux-headers-$v-amd64"
+	fi
+	echo "$v-amd64" > "$BUILD/kernel-${series%.0}"
+done
+
+install linux-source-6.12
+"$(dirname "$0")/extract-ksrc.sh" "$BUILD"
+"$(dirname "$0")/wolfssl.sh" "$BUILD"
+"$(dirname "$0")/versions.sh" "$BUILD"

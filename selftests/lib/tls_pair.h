@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KMTLS_SELFTEST_TLS_PAIR_H
+#define KMTLS_SELFTEST_TLS_PAIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "../../agent/ktls.h"
+#include "../../agent/tls_ctx.h"
+
+/* One end of a connection: wolfSSL's record layer or kTLS after install. */
+struct tls_end {
+	int fd;
+	WOLFSSL *ssl;
+	int ktls;
+	struct kmtls_pending pend;
+	size_t pend_off;
+	unsigned long ctrl_records;	/* non-appdata records seen on kTLS */
+};
+
+/* The test PKI directory ($KMTLS_PKI, else build/pki). */
+const char *pki_dir(void);
+/* "$KMTLS_PKI/<name>" in a static buffer rotated over a few slots. */
+const char *pki(const char *name);
+
+/* A connected TCP pair on 127.0.0.1 (blocking). Returns 0 or -errno. */
+int tcp_pair(int *client, int *server);
+
+/*
+ * Run a full handshake on a connected pair, server side in a thread.
+ * Returns 0, or -1 with a message in err.
+ */
+int tls_handshake_pair(WOLFSSL_CTX *cctx, WOLFSSL_CTX *sctx, int cfd, int sfd,
+		       WOLFSSL **c, WOLFSSL **s, char *err, size_t errlen);
+
+/* Move both ends to non-blocking I/O through their record layer. */
+ssize_t end_write(struct tls_end *e, const void *buf, size_t len);
+ssize_t end_read(struct tls_end *e, void *buf, size_t len);
+
+/*
+ * Send @bytes of deterministic pseudo-random data each way at once and check
+ * the SHA-256 of what arrives. Returns 0 when both directions match.
+ */
+int exchange_and_verify(struct tls_end *a, struct tls_end *b, size_t bytes,
+			char *err, size_t errlen);
+
+/* Sum of a counter in /proc/net/tls_stat, -1 when the file does not exist. */
+long tls_stat(const char *name);
+
+#endif
