@@ -1,0 +1,650 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kmtlsd configuration.
+ *
+ * One table of listener keys serves both the INI file and the command line,
+ * so every flag has a config key of the same name and a bad value gets the
+ * same sentence from both: 'key = "value": expected <what is accepted>'.
+ * The INI loader prefixes it with "file:line: [section] ".
+ *
+ * libinih reads the file through our own line reader, because the handler
+ * alone cannot do three things we need: know the line number, see section
+ * headers (an empty, unknown or repeated section never reaches the
+ * handler) and keep an indented key from being taken as the continuation
+ * of the previous value.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "addr.h"
+#include "config.h"
+
+#define DAY_MS		(24u * 3600 * 1000)
+#define DURATION	"a duration such as 500ms, 10s or 5m (a plain number is ms) up to 24h"
+#define MAX_LINE	4096	/* libinih's 200 is short for cipher lists */
+#define MAX_NAME	64	/* listener names end up in logs and metrics */
+#define MAX_KEYS	32
+
+/* Strings first, then lists: listener_free() walks the table by type. */
+enum key_type { K_STR, K_ADDR, K_ADDR_UNIX, K_LIST, K_CSV, K_ENUM, K_MS, K_UINT };
+
+struct enum_val {
+	const char *name;
+	int val;
+};
+
+struct key_desc {
+	const char *name;		/* canonical: the long flag name */
+	enum key_type type;
+	size_t off;			/* field in the struct being set */
+	const char *what;		/* "expected ..." in errors */
+	const struct enum_val *vals;	/* K_ENUM, ends with a NULL name */
+	unsigned long min, max;		/* K_MS, K_UINT */
+};
+
+static const struct enum_val ktls_vals[] = {
+	{ "auto", KMTLS_KTLS_AUTO }, { "require", KMTLS_KTLS_REQUIRE },
+	{ "off", KMTLS_KTLS_OFF }, { NULL, 0 },
+};
+
+static const struct enum_val proxy_vals[] = {
+	{ "none", KMTLS_PROXY_NONE }, { "v2", KMTLS_PROXY_V2 },
+	{ "v2-cert", KMTLS_PROXY_V2_CERT }, { NULL, 0 },
+};
+
+static const struct enum_val tls_vals[] = {
+	{ "1.2", 0x0303 }, { "1.3", 0x0304 }, { NULL, 0 },
+};
+
+static const struct enum_val bool_vals[] = {
+	{ "true", 1 }, { "false", 0 }, { "yes", 1 }, { "no", 0 },
+	{ "1", 1 }, { "0", 0 }, { NULL, 0 },
+};
+
+static const struct enum_val level_vals[] = {
+	{ "error", LOG_ERR }, { "warning", LOG_WARNING },
+	{ "info", LOG_INFO }, { "debug", LOG_DEBUG }, { NULL, 0 },
+};
+
+#define L(f) offsetof(struct kmtls_listener_conf, f)
+#define G(f) offsetof(struct kmtls_config, f)
+#define KEY(n, t, o, w, ...) { .name = n, .type = t, .off = o, .what = w, __VA_ARGS__ }
+
+static const struct key_desc listener_keys[] = {
+	KEY("listen", K_ADDR, L(listen), "an address such as 0.0.0.0:8443 or [::]:8443"),
+	KEY("backend", K_ADDR_UNIX, L(backend),
+	    "an address such as 127.0.0.1:8080, [::1]:8080 or unix:/absolute/path"),
+	KEY("cert", K_STR, L(cert), "a certificate file"),
+	KEY("key", K_STR, L(key), "a private key file"),
+	KEY("ca", K_STR, L(ca), "a CA file or directory"),
+	KEY("crl", K_CSV, L(crl), "CRL files, comma-separated"),
+	KEY("allow-uri", K_LIST, L(allow_uri), "a URI glob such as spiffe://example.org/*"),
+	KEY("allow-dns", K_LIST, L(allow_dns), "a DNS name"),
+	KEY("allow-cn", K_LIST, L(allow_cn), "a subject common name"),
+	KEY("ktls", K_ENUM, L(ktls), "auto, require or off", .vals = ktls_vals),
+	KEY("proxy-protocol", K_ENUM, L(proxy_protocol), "none, v2 or v2-cert", .vals = proxy_vals),
+	KEY("tls-min", K_ENUM, L(tls_min), "1.2 or 1.3", .vals = tls_vals),
+	KEY("ciphers", K_STR, L(ciphers), "a cipher list such as TLS13-AES128-GCM-SHA256"),
+	KEY("groups", K_STR, L(groups), "a group list such as X25519:P-256"),
+	KEY("handshake-timeout", K_MS, L(handshake_timeout_ms), DURATION, .min = 1, .max = DAY_MS),
+	KEY("idle-timeout", K_MS, L(idle_timeout_ms), DURATION ", or 0 for none", .max = DAY_MS),
+	KEY("connect-timeout", K_MS, L(connect_timeout_ms), DURATION, .min = 1, .max = DAY_MS),
+	KEY("max-connections", K_UINT, L(max_connections),
+	    "a whole number from 1 to 1000000", .min = 1, .max = 1000000),
+	KEY("allow-insecure-key-perms", K_ENUM, L(allow_insecure_key_perms),
+	    "true, false, yes, no, 1 or 0", .vals = bool_vals),
+	{ .name = NULL },
+};
+
+static const struct key_desc global_keys[] = {
+	KEY("workers", K_UINT, G(workers),
+	    "a whole number from 0 (one per CPU) to 4096", .max = 4096),
+	KEY("log-level", K_ENUM, G(log_level), "error, warning, info or debug", .vals = level_vals),
+	{ .name = NULL },
+};
+
+_Static_assert(sizeof(listener_keys) / sizeof(listener_keys[0]) <= MAX_KEYS,
+	       "conf_ctx.seen too small");
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && len) {
+		va_start(ap, fmt);
+		vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/*
+ * Strict numbers: digits only (strtoul alone takes blanks, signs and "0x"),
+ * then one of the unit suffixes; only durations have more than "".
+ */
+static int parse_num(const char *s, int duration, unsigned long min,
+		     unsigned long max, unsigned long *v)
+{
+	static const struct { const char *sfx; unsigned long mul; } units[] = {
+		{ "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 },
+	};
+	size_t i, n = duration ? sizeof(units) / sizeof(units[0]) : 1;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	for (i = 0; i < n && !errno; i++) {
+		if (strcmp(end, units[i].sfx) || *v > max / units[i].mul)
+			continue;
+		*v *= units[i].mul;
+		return *v >= min ? 0 : -1;
+	}
+	return -1;
+}
+
+static int parse_enum(const struct enum_val *vals, const char *s, int *v)
+{
+	for (; vals->name; vals++) {
+		if (!strcasecmp(vals->name, s)) {
+			*v = vals->val;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The same parser the listener binds with, so both agree on syntax. */
+static int addr_ok(const char *s, int unix_ok)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char why[256];
+
+	return !kmtls_addr_parse(s, unix_ok, &ss, &len, why, sizeof(why));
+}
+
+static int strlist_add(struct kmtls_strlist *sl, const char *s)
+{
+	char **v = realloc(sl->v, (sl->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	sl->v = v;
+	v[sl->n] = strdup(s);
+	if (!v[sl->n])
+		return -1;
+	sl->n++;
+	return 0;
+}
+
+static void strlist_free(struct kmtls_strlist *sl)
+{
+	while (sl->n)
+		free(sl->v[--sl->n]);
+	free(sl->v);
+	sl->v = NULL;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	s += strspn(s, " \t");
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* "a.pem, b.pem": each item appended; empty items are skipped. */
+static int csv_add(struct kmtls_strlist *sl, const char *value)
+{
+	char *copy = strdup(value), *rest = copy, *item;
+	int before = sl->n, ret = 0;
+
+	if (!copy)
+		return -1;
+	while (!ret && (item = strsep(&rest, ","))) {
+		item = trim(item);
+		if (*item)
+			ret = strlist_add(sl, item);
+	}
+	free(copy);
+	return ret || sl->n == before ? -1 : 0;
+}
+
+/* Parse value into its field; -1 if it is not acceptable. */
+static int key_parse(const struct key_desc *d, void *field, const char *value)
+{
+	unsigned long v;
+	char *s;
+
+	switch (d->type) {
+	case K_ADDR:
+	case K_ADDR_UNIX:
+		if (!addr_ok(value, d->type == K_ADDR_UNIX))
+			return -1;
+		/* fall through */
+	case K_STR:
+		if (!*value || !(s = strdup(value)))
+			return -1;
+		free(*(char **)field);
+		*(char **)field = s;
+		return 0;
+	case K_LIST:
+		return *value ? strlist_add(field, value) : -1;
+	case K_CSV:
+		return csv_add(field, value);
+	case K_ENUM:
+		return parse_enum(d->vals, value, field);
+	case K_MS:
+	case K_UINT:
+		if (parse_num(value, d->type == K_MS, d->min, d->max, &v))
+			return -1;
+		*(unsigned int *)field = v;
+		return 0;
+	}
+	return -1;
+}
+
+/* Keys compare with '-' and '_' as the same character. */
+static int key_eq(const char *canon, const char *key)
+{
+	for (; *canon && *key; canon++, key++)
+		if (*canon != *key && !(*canon == '-' && *key == '_'))
+			return 0;
+	return *canon == *key;
+}
+
+static const struct key_desc *key_find(const struct key_desc *tab,
+				       const char *key)
+{
+	for (; tab->name; tab++)
+		if (key_eq(tab->name, key))
+			return tab;
+	return NULL;
+}
+
+static int table_set(const struct key_desc *tab, void *base, const char *key,
+		     const char *value, char *err, size_t len)
+{
+	const struct key_desc *d = key_find(tab, key);
+	char what[512];
+	size_t n = 0;
+
+	if (!d) {
+		for (d = tab; d->name && n < sizeof(what); d++)
+			n += snprintf(what + n, sizeof(what) - n, "%s%s",
+				      d == tab ? "" : ", ", d->name);
+		return fail(err, len, "%s = \"%s\": unknown key; accepted keys are %s",
+			    key, value, what);
+	}
+	errno = 0;
+	if (!key_parse(d, (char *)base + d->off, value))
+		return 0;
+	if (errno == ENOMEM)
+		return fail(err, len, "%s = \"%s\": out of memory", key, value);
+	return fail(err, len, "%s = \"%s\": expected %s", key, value, d->what);
+}
+
+int kmtls_listener_init(struct kmtls_listener_conf *l, const char *name)
+{
+	memset(l, 0, sizeof(*l));
+	l->ktls = KMTLS_KTLS_AUTO;
+	l->proxy_protocol = KMTLS_PROXY_NONE;
+	l->tls_min = 0x0304;	/* TLS 1.2 is opt-in */
+	l->handshake_timeout_ms = 10000;
+	l->idle_timeout_ms = 300000;
+	l->connect_timeout_ms = 5000;
+	l->max_connections = 10000;
+	l->name = strdup(name);
+	return l->name ? 0 : -1;
+}
+
+int kmtls_listener_set(struct kmtls_listener_conf *l, const char *key,
+		       const char *value, char *err, size_t errlen)
+{
+	return table_set(listener_keys, l, key, value, err, errlen);
+}
+
+/* Table-driven, so a key added to the table cannot be forgotten here. */
+static void listener_free(struct kmtls_listener_conf *l)
+{
+	const struct key_desc *d;
+
+	for (d = listener_keys; d->name; d++) {
+		if (d->type <= K_ADDR_UNIX)
+			free(*(char **)((char *)l + d->off));
+		else if (d->type <= K_CSV)
+			strlist_free((void *)((char *)l + d->off));
+	}
+	free(l->name);
+}
+
+struct kmtls_listener_conf *kmtls_config_add_listener(struct kmtls_config *cfg,
+						      const char *name)
+{
+	struct kmtls_listener_conf *v;
+
+	v = realloc(cfg->listeners, (cfg->n_listeners + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	cfg->listeners = v;
+	if (kmtls_listener_init(&v[cfg->n_listeners], name))
+		return NULL;
+	return &v[cfg->n_listeners++];
+}
+
+void kmtls_config_free(struct kmtls_config *cfg)
+{
+	while (cfg->n_listeners)
+		listener_free(&cfg->listeners[--cfg->n_listeners]);
+	free(cfg->listeners);
+	cfg->listeners = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* INI file                                                           */
+
+enum sec_kind { SEC_NONE, SEC_GLOBAL, SEC_LISTENER, SEC_BAD };
+
+struct conf_ctx {
+	struct kmtls_config *cfg;
+	const char *path;
+	FILE *f;
+	int lineno;		/* line the reader handed to libinih last */
+	enum sec_kind kind;
+	int cur;		/* listener index when kind == SEC_LISTENER */
+	int seen_global;
+	char section[MAX_NAME + 16];
+	int seen[MAX_KEYS];	/* line each single-valued key was set on */
+	int err_line;		/* first error wins: later ones may be fallout */
+	char err[1024];
+};
+
+/* Record the first error with its place; returns 0 for libinih. */
+__attribute__((format(printf, 2, 3)))
+static int conf_error(struct conf_ctx *ctx, const char *fmt, ...)
+{
+	int in_sec = ctx->kind == SEC_GLOBAL || ctx->kind == SEC_LISTENER;
+	va_list ap;
+	int n;
+
+	if (ctx->err_line)
+		return 0;
+	ctx->err_line = ctx->lineno;
+	n = snprintf(ctx->err, sizeof(ctx->err), "%s:%d: %s%s%s", ctx->path,
+		     ctx->lineno, in_sec ? "[" : "", in_sec ? ctx->section : "",
+		     in_sec ? "] " : "");
+	if (n < 0 || (size_t)n >= sizeof(ctx->err))
+		return 0;	/* a path that long leaves no room anyway */
+	va_start(ap, fmt);
+	vsnprintf(ctx->err + n, sizeof(ctx->err) - n, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static int name_ok(const char *s)
+{
+	return *s && strlen(s) <= MAX_NAME && strspn(s,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(s);
+}
+
+static void conf_listener(struct conf_ctx *ctx, const char *name)
+{
+	int i;
+
+	if (!name_ok(name)) {
+		conf_error(ctx, "[listener %s]: a listener needs a name of at most %d letters, digits, '.', '_' or '-'",
+			   name, MAX_NAME);
+		return;
+	}
+	for (i = 0; i < ctx->cfg->n_listeners; i++) {
+		if (!strcmp(ctx->cfg->listeners[i].name, name)) {
+			conf_error(ctx, "[listener %s] appears twice: listener names must be unique",
+				   name);
+			return;
+		}
+	}
+	if (!kmtls_config_add_listener(ctx->cfg, name)) {
+		conf_error(ctx, "[listener %s]: out of memory", name);
+		return;
+	}
+	ctx->cur = ctx->cfg->n_listeners - 1;
+	ctx->kind = SEC_LISTENER;
+	snprintf(ctx->section, sizeof(ctx->section), "listener %s", name);
+}
+
+/* A "[...]" line; libinih itself reports one without its ']'. */
+static void conf_section(struct conf_ctx *ctx, const char *line)
+{
+	const char *end = strchr(line, ']');
+	char buf[MAX_LINE], *name;
+
+	ctx->kind = SEC_BAD;
+	memset(ctx->seen, 0, sizeof(ctx->seen));
+	if (!end)
+		return;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(end - line - 1), line + 1);
+	name = trim(buf);
+	if (!strcmp(name, "kmtlsd")) {
+		if (ctx->seen_global++)
+			conf_error(ctx, "[kmtlsd] appears twice: merge the two sections");
+		ctx->kind = SEC_GLOBAL;
+		strcpy(ctx->section, "kmtlsd");
+	} else if (!strncmp(name, "listener", 8) &&
+		   (!name[8] || isspace((unsigned char)name[8]))) {
+		conf_listener(ctx, trim(name + 8));
+	} else {
+		conf_error(ctx, "unknown section [%s]: expected [kmtlsd] or [listener NAME]",
+			   name);
+	}
+}
+
+/* fgets for libinih: counts lines, sees sections, strips indentation. */
+static char *conf_read_line(char *buf, int size, void *stream)
+{
+	struct conf_ctx *ctx = stream;
+	size_t n, skip = 0;
+
+	if (!fgets(buf, size, ctx->f))
+		return NULL;
+	ctx->lineno++;
+	n = strlen(buf);
+	/* libinih would read the rest as a line of its own. */
+	if (n && buf[n - 1] != '\n' && !feof(ctx->f))
+		conf_error(ctx, "line longer than %d characters", size - 2);
+	if (ctx->lineno == 1 && !strncmp(buf, "\xef\xbb\xbf", 3))
+		skip = 3;
+	skip += strspn(buf + skip, " \t");
+	memmove(buf, buf + skip, n - skip + 1);
+	if (buf[0] == '[')
+		conf_section(ctx, buf);
+	return buf;
+}
+
+static int conf_key(struct conf_ctx *ctx, const struct key_desc *tab,
+		    void *base, const char *key, const char *value)
+{
+	const struct key_desc *d = key_find(tab, key);
+	char msg[sizeof(ctx->err)];
+
+	if (d && d->type != K_LIST && d->type != K_CSV) {
+		if (ctx->seen[d - tab])
+			return conf_error(ctx, "%s is set twice (first on line %d): keep one",
+					  key, ctx->seen[d - tab]);
+		ctx->seen[d - tab] = ctx->lineno;
+	}
+	if (table_set(tab, base, key, value, msg, sizeof(msg)))
+		return conf_error(ctx, "%s", msg);
+	return 1;
+}
+
+static int conf_handler(void *user, const char *section, const char *key,
+			const char *value)
+{
+	struct conf_ctx *ctx = user;
+
+	(void)section;	/* conf_section() has tracked it already */
+	switch (ctx->kind) {
+	case SEC_GLOBAL:
+		return conf_key(ctx, global_keys, ctx->cfg, key, value);
+	case SEC_LISTENER:
+		return conf_key(ctx, listener_keys,
+				&ctx->cfg->listeners[ctx->cur], key, value);
+	case SEC_NONE:
+		return conf_error(ctx, "%s = \"%s\" is outside any section: put it under [kmtlsd] or [listener NAME]",
+				  key, value);
+	default:
+		return 1;	/* the bad section header was reported */
+	}
+}
+
+static int conf_parse(struct conf_ctx *ctx, char *err, size_t errlen)
+{
+	int saved = ini_max_line;
+	int ret;
+
+	ini_max_line = MAX_LINE;	/* a run-time knob in Debian's libinih */
+	ret = ini_parse_stream(conf_read_line, ctx, conf_handler, ctx);
+	ini_max_line = saved;
+	if (ferror(ctx->f))
+		return fail(err, errlen, "%s: read error", ctx->path);
+	if (ret > 0 && (!ctx->err_line || ret < ctx->err_line))
+		return fail(err, errlen, "%s:%d: syntax error: expected [section], key = value or a comment",
+			    ctx->path, ret);
+	if (ctx->err_line)
+		return fail(err, errlen, "%s", ctx->err);
+	if (ret)
+		return fail(err, errlen, "%s: out of memory", ctx->path);
+	return 0;
+}
+
+int kmtls_config_load(struct kmtls_config *cfg, const char *path, char *err,
+		      size_t errlen)
+{
+	struct conf_ctx ctx = { .cfg = cfg, .path = path };
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_level = LOG_INFO;
+	ctx.f = fopen(path, "re");
+	if (!ctx.f)
+		return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+	ret = conf_parse(&ctx, err, errlen);
+	fclose(ctx.f);
+	if (ret)
+		kmtls_config_free(cfg);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Validation                                                         */
+
+/* Open like the TLS code will (O_NONBLOCK: a FIFO must not hang us). */
+static int check_path(const struct kmtls_listener_conf *l, const char *key,
+		      const char *path, int dir_ok, struct stat *st,
+		      char *err, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return fail(err, len, "[listener %s] %s %s cannot be read: %s",
+			    l->name, key, path, strerror(errno));
+	ret = fstat(fd, st);
+	close(fd);
+	if (ret)
+		return fail(err, len, "[listener %s] %s %s: %s", l->name, key,
+			    path, strerror(errno));
+	if (S_ISREG(st->st_mode) || (dir_ok && S_ISDIR(st->st_mode)))
+		return 0;
+	return fail(err, len, "[listener %s] %s %s is not a regular file%s",
+		    l->name, key, path, dir_ok ? " or a directory" : "");
+}
+
+static int check_files(const struct kmtls_listener_conf *l, char *err,
+		       size_t len)
+{
+	struct stat st;
+	mode_t m;
+	int i;
+
+	for (i = 0; i < l->crl.n; i++)
+		if (check_path(l, "crl", l->crl.v[i], 0, &st, err, len))
+			return -1;
+	/* The key last: its mode is what st holds below. */
+	if (check_path(l, "cert", l->cert, 0, &st, err, len) ||
+	    check_path(l, "ca", l->ca, 1, &st, err, len) ||
+	    check_path(l, "key", l->key, 0, &st, err, len))
+		return -1;
+	m = st.st_mode & 07777;
+	if (!(m & 066) || l->allow_insecure_key_perms)
+		return 0;
+	return fail(err, len, "[listener %s] private key %s is %s by group/others (mode %04o): run chmod 600 %s (or set allow-insecure-key-perms)",
+		    l->name, l->key, (m & 044) ? "readable" : "writable", m, l->key);
+}
+
+static int check_addr(const struct kmtls_listener_conf *l, const char *key,
+		      const char *addr, char *err, size_t len)
+{
+	const struct key_desc *d = key_find(listener_keys, key);
+
+	if (addr_ok(addr, d->type == K_ADDR_UNIX))
+		return 0;
+	return fail(err, len, "[listener %s] %s = \"%s\": expected %s", l->name,
+		    key, addr, d->what);
+}
+
+static int check_listener(const struct kmtls_listener_conf *l, char *err,
+			  size_t len)
+{
+	const char *need[] = { "listen", "backend", "cert", "key", "ca" };
+	const char *have[] = { l->listen, l->backend, l->cert, l->key, l->ca };
+	size_t i;
+
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!have[i])
+			return fail(err, len, "[listener %s] has no %s: listen, backend, cert, key and ca are required",
+				    l->name, need[i]);
+	if (check_addr(l, "listen", l->listen, err, len) ||
+	    check_addr(l, "backend", l->backend, err, len))
+		return -1;
+	return check_files(l, err, len);
+}
+
+int kmtls_config_validate(const struct kmtls_config *cfg, char *err,
+			  size_t errlen)
+{
+	const struct kmtls_listener_conf *l;
+	int i, j;
+
+	if (!cfg->n_listeners)
+		return fail(err, errlen, "no listener: add a [listener NAME] section with listen, backend, cert, key and ca");
+	for (i = 0; i < cfg->n_listeners; i++) {
+		l = &cfg->listeners[i];
+		if (check_listener(l, err, errlen))
+			return -1;
+		/* SO_REUSEPORT would let both bind and split the traffic. */
+		for (j = 0; j < i; j++)
+			if (!strcmp(cfg->listeners[j].listen, l->listen))
+				return fail(err, errlen, "[listener %s] listen = \"%s\" is already used by [listener %s]: each listener needs its own address",
+					    l->name, l->listen, cfg->listeners[j].name);
+	}
+	return 0;
+}

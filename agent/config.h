@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KMTLS_CONFIG_H
+#define KMTLS_CONFIG_H
+
+#include <stddef.h>
+
+enum kmtls_ktls_mode {
+	KMTLS_KTLS_AUTO,	/* kTLS when the kernel can, else wolfSSL */
+	KMTLS_KTLS_REQUIRE,	/* refuse connections that cannot get kTLS */
+	KMTLS_KTLS_OFF,		/* always wolfSSL's record layer */
+};
+
+enum kmtls_proxy_mode {
+	KMTLS_PROXY_NONE,
+	KMTLS_PROXY_V2,		/* address + SSL TLVs (version, CN) */
+	KMTLS_PROXY_V2_CERT,	/* ... + client certificate DER (0x28) */
+};
+
+struct kmtls_strlist {
+	char **v;
+	int n;
+};
+
+/* One [listener NAME] section, or the listener built from flags. */
+struct kmtls_listener_conf {
+	char *name;
+	char *listen;		/* "0.0.0.0:8443", "[::1]:8443" */
+	char *backend;		/* "127.0.0.1:8080", "[::1]:80", "unix:/path" */
+	char *cert;		/* leaf + intermediates */
+	char *key;
+	char *ca;		/* file or directory */
+	struct kmtls_strlist crl;	/* PEM or DER files */
+	struct kmtls_strlist allow_uri;	/* globs on SAN URI */
+	struct kmtls_strlist allow_dns;	/* exact SAN DNS names */
+	struct kmtls_strlist allow_cn;	/* exact subject CN */
+	enum kmtls_ktls_mode ktls;
+	enum kmtls_proxy_mode proxy_protocol;
+	int tls_min;		/* 0x0303 or 0x0304 */
+	char *ciphers;		/* NULL: defaults */
+	char *groups;
+	unsigned int handshake_timeout_ms;	/* default 10000 */
+	unsigned int idle_timeout_ms;		/* default 300000, 0 = none */
+	unsigned int connect_timeout_ms;	/* default 5000 */
+	unsigned int max_connections;		/* per listener, default 10000 */
+	int allow_insecure_key_perms;
+};
+
+/* The [kmtlsd] section plus all listeners. */
+struct kmtls_config {
+	int workers;		/* 0: one per online CPU */
+	int log_level;		/* syslog level, default LOG_INFO */
+	struct kmtls_listener_conf *listeners;
+	int n_listeners;
+};
+
+/* Defaults for a fresh listener (name is copied). */
+int kmtls_listener_init(struct kmtls_listener_conf *l, const char *name);
+
+/*
+ * Set one listener key. Keys are the long flag names; '-' and '_' are
+ * interchangeable ("allow-uri" == "allow_uri"). List keys (crl, allow-*)
+ * append. Returns 0, or -1 with a sentence in err.
+ */
+int kmtls_listener_set(struct kmtls_listener_conf *l, const char *key,
+		       const char *value, char *err, size_t errlen);
+
+/* Parse an INI file (libinih) into cfg; errors name the file and line. */
+int kmtls_config_load(struct kmtls_config *cfg, const char *path, char *err,
+		      size_t errlen);
+
+/* Add an empty listener with defaults; returns it or NULL. */
+struct kmtls_listener_conf *kmtls_config_add_listener(struct kmtls_config *cfg,
+						      const char *name);
+
+/*
+ * Check what can be checked without binding: required keys, address syntax,
+ * files readable, private key not readable by group/others (unless
+ * allowed). The TLS material itself is loaded by the listener setup
+ * (kmtlsd --check-config does both). Returns 0 or -1 with err.
+ */
+int kmtls_config_validate(const struct kmtls_config *cfg, char *err,
+			  size_t errlen);
+
+void kmtls_config_free(struct kmtls_config *cfg);
+
+#endif
