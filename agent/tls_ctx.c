@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tls_ctx.h"
+
+#include <wolfssl/wolfcrypt/asn_public.h>
 
 int kmtls_tls_global_init(void)
 {
@@ -48,6 +53,9 @@ static int load_ca(WOLFSSL_CTX *ctx, const char *ca, char *err, size_t len)
 static int load_identity(WOLFSSL_CTX *ctx, const struct kmtls_tls_conf *c,
 			 char *err, size_t len)
 {
+	/* A client may have no certificate (the server will refuse it). */
+	if (!c->server && !c->cert)
+		return 0;
 	if (wolfSSL_CTX_use_certificate_chain_file(ctx, c->cert) != WOLFSSL_SUCCESS) {
 		snprintf(err, len, "certificate %s: cannot read a PEM certificate chain from it", c->cert);
 		return -1;
@@ -135,6 +143,95 @@ static int set_algorithms(WOLFSSL_CTX *ctx, const struct kmtls_tls_conf *c,
 	return 0;
 }
 
+/* PEM or DER, told apart by the armour line. */
+static int is_pem(const char *path)
+{
+	char head[11] = "";
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (!fread(head, 1, sizeof(head) - 1, f))
+			head[0] = 0;
+		fclose(f);
+	}
+	return !strncmp(head, "-----BEGIN", 10);
+}
+
+/*
+ * wolfSSL's DER entry point (X509_STORE_add_crl) switches on checking every
+ * CA in the chain; re-armour the CRL as PEM and load it through the same
+ * lookup as PEM files instead, via an anonymous file.
+ */
+static int load_der_crl(WOLFSSL_X509_LOOKUP *lookup, const char *path)
+{
+	unsigned char *der = NULL, *pem = NULL;
+	char fdpath[64];
+	long len = 0;
+	FILE *f = fopen(path, "rb");
+	int pem_len, fd = -1, ret = -1;
+
+	if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) <= 0 || len > (16 << 20) ||
+	    fseek(f, 0, SEEK_SET) || !(der = malloc(len)) || fread(der, 1, len, f) != (size_t)len)
+		goto out;
+	pem_len = (int)len * 2 + 128;
+	pem = malloc(pem_len);
+	if (!pem)
+		goto out;
+	pem_len = wc_DerToPem(der, (word32)len, pem, (word32)pem_len, CRL_TYPE);
+	fd = memfd_create("kmtls-crl", MFD_CLOEXEC);
+	if (pem_len <= 0 || fd < 0 || write(fd, pem, pem_len) != pem_len)
+		goto out;
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	if (wolfSSL_X509_LOOKUP_load_file(lookup, fdpath, WOLFSSL_FILETYPE_PEM) == WOLFSSL_SUCCESS)
+		ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(pem);
+	free(der);
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+/*
+ * CRLs go in through the X509_STORE so that one signed by an intermediate
+ * loads although only the root is a trust anchor: wolfSSL checks such a
+ * CRL's signature when it is first used, against the intermediate the
+ * client presented and wolfSSL verified. A CRL whose issuer never shows up
+ * never matches; an invalid signature fails the client (fail closed).
+ */
+static int load_crls(WOLFSSL_CTX *ctx, const struct kmtls_tls_conf *c,
+		     char *err, size_t len)
+{
+	WOLFSSL_X509_STORE *store;
+	WOLFSSL_X509_LOOKUP *lookup;
+	int i, ok;
+
+	if (!c->n_crl)
+		return 0;
+	/* Leaf only: a CA without a configured CRL must not fail every client. */
+	store = wolfSSL_CTX_get_cert_store(ctx);
+	lookup = store ? wolfSSL_X509_STORE_add_lookup(store, wolfSSL_X509_LOOKUP_file()) : NULL;
+	if (!lookup || wolfSSL_CTX_EnableCRL(ctx, 0) != WOLFSSL_SUCCESS) {
+		snprintf(err, len, "cannot enable CRL checking in this wolfSSL build");
+		return -1;
+	}
+	for (i = 0; i < c->n_crl; i++) {
+		if (is_pem(c->crl[i]))
+			ok = wolfSSL_X509_LOOKUP_load_file(lookup, c->crl[i],
+							   WOLFSSL_FILETYPE_PEM) == WOLFSSL_SUCCESS;
+		else
+			ok = load_der_crl(lookup, c->crl[i]) == 0;
+		if (!ok) {
+			snprintf(err, len, "CRL %s: cannot load it (a PEM or DER X.509 CRL expected)",
+				 c->crl[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 WOLFSSL_CTX *kmtls_tls_ctx_new(const struct kmtls_tls_conf *c, char *err,
 			       size_t len)
 {
@@ -150,7 +247,7 @@ WOLFSSL_CTX *kmtls_tls_ctx_new(const struct kmtls_tls_conf *c, char *err,
 		goto fail;
 	}
 	if (load_identity(ctx, c, err, len) || load_ca(ctx, c->ca, err, len) ||
-	    set_algorithms(ctx, c, err, len))
+	    load_crls(ctx, c, err, len) || set_algorithms(ctx, c, err, len))
 		goto fail;
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER |
 			       (c->server ? WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),

@@ -17,6 +17,8 @@ struct kmtls_tls_conf {
 	int tls_max;		/* 0 = newest */
 	const char *ciphers;	/* wolfSSL or IANA names, ':'-separated */
 	const char *groups;	/* "X25519:P-256:P-384" */
+	char *const *crl;	/* CRL files, PEM or DER */
+	int n_crl;
 };
 
 #define KMTLS_DEFAULT_CIPHERS \

@@ -11,12 +11,15 @@
 # DIR/server.{pem,key}  leaf + intermediate chain, serverAuth, DNS localhost
 # DIR/client.{pem,key}  leaf + intermediate chain, clientAuth,
 #                       URI spiffe://example.org/client, CN client
+# DIR/crl.pem, crl.der  the intermediate's CRL revoking bad/revoked
 # DIR/bad/*             expired, notyet, revoked (+ crl.pem), serveronly,
 #                       selfsigned, otherca, nointer, policy
 set -euo pipefail
 
 DIR=${1:?usage: mkpki.sh DIR}
-[ -f "$DIR/.complete" ] && exit 0
+# Bump when the set of files changes, so old directories are rebuilt.
+PKI_VERSION=2
+[ "$(cat "$DIR/.complete" 2>/dev/null)" = "$PKI_VERSION" ] && exit 0
 rm -rf "$DIR"
 mkdir -p "$DIR/work" "$DIR/bad"
 cd "$DIR"
@@ -144,4 +147,6 @@ openssl ca -gencrl -config work/inter/ca.cnf -out crl.pem 2>/dev/null
 # A CRL from the root too, so a CA bundle check finds a CRL for each issuer.
 openssl ca -gencrl -config work/root/ca.cnf -out crl-root.pem 2>/dev/null
 
-touch .complete
+openssl crl -in crl.pem -outform DER -out crl.der
+
+echo "$PKI_VERSION" > .complete
