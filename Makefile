@@ -31,7 +31,7 @@ CC := gcc
 CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
 	  -I$(TOP)/include -I$(WOLFSSL)/include -MMD -MP $(SANFLAGS)
 LDFLAGS := $(SANFLAGS)
-LIBS := $(WOLFSSL_LIB) -lm -lpthread
+LIBS := $(WOLFSSL_LIB) -linih -lm -lpthread
 
 AGENT_MAIN := agent/main.c
 AGENT_SRCS := $(filter-out $(AGENT_MAIN),$(wildcard agent/*.c))
@@ -39,14 +39,15 @@ AGENT_LIB := $(O)/libkmtls-agent.a
 TESTLIB_SRCS := $(wildcard selftests/lib/*.c)
 TESTLIB := $(O)/libkmtls-test.a
 TEST_SRCS := $(wildcard selftests/*/*.c)
-TEST_SRCS := $(filter-out $(TESTLIB_SRCS),$(TEST_SRCS))
+TEST_SRCS := $(filter-out $(TESTLIB_SRCS) $(wildcard selftests/progs/*.c),$(TEST_SRCS))
+TEST_PROGS := $(patsubst selftests/progs/%.c,$(O)/selftests/progs/%,$(wildcard selftests/progs/*.c))
 TEST_BINS := $(TEST_SRCS:selftests/%.c=$(O)/selftests/%)
 
 PROGS := $(BIN)/kmtlsd
 
 .PHONY: all userspace deps check check-host check-vm demo clean distclean
 all: userspace modules
-userspace: $(PROGS) $(TEST_BINS)
+userspace: $(PROGS) $(TEST_BINS) $(TEST_PROGS)
 
 deps:
 	@scripts/deps.sh
@@ -79,7 +80,7 @@ $(BIN)/kmtlsd: $(O)/agent/main.o $(AGENT_LIB) $(WOLFSSL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(O)/agent/main.o $(AGENT_LIB) $(LIBS)
 
 $(O)/selftests/%: $(O)/selftests/%.o $(TESTLIB) $(AGENT_LIB) $(WOLFSSL_LIB)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB) $(AGENT_LIB) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB) $(AGENT_LIB) $(LIBS) -ljson-c
 
 -include mk/kmod.mk
 

@@ -1,40 +1,180 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kmtlsd: terminate mutual TLS in front of plaintext backends, with the
+ * record layer in the kernel (kTLS) where it can be.
+ *
+ * A single listener can be given with flags; every flag is also a key of a
+ * [listener NAME] section in the config file, handled by the same setter.
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
 #include "version.h"
+
+#define DEFAULT_CONFIG "/etc/kmtls/kmtlsd.conf"
+
+enum { OPT_LISTENER = 0x100, OPT_CHECK, OPT_WORKERS, OPT_LOG_LEVEL };
+
+/* Listener flags: the long name is also the config key. */
+static const char *const listener_flags[] = {
+	"listen", "backend", "cert", "key", "ca", "crl", "allow-uri",
+	"allow-dns", "allow-cn", "ktls", "proxy-protocol", "tls-min",
+	"ciphers", "groups", "handshake-timeout", "idle-timeout",
+	"connect-timeout", "max-connections",
+};
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: kmtlsd [-c FILE] [--foreground] [--check-config]\n"
-		"       kmtlsd --version\n");
+		"usage: kmtlsd [-c FILE] [--foreground] [--check-config] [--workers N]\n"
+		"       kmtlsd --listen ADDR:PORT --backend ADDR:PORT|unix:/path --cert PEM --key PEM\n"
+		"              --ca PEM|DIR [--crl PEM]... [--allow-uri GLOB]... [--allow-dns NAME]...\n"
+		"              [--allow-cn NAME]... [--ktls auto|require|off] [--proxy-protocol none|v2|v2-cert]\n"
+		"              [--tls-min 1.2|1.3] [--ciphers LIST] [--groups LIST]\n"
+		"              [--handshake-timeout 10s] [--idle-timeout 300s] [--connect-timeout 5s]\n"
+		"              [--max-connections N] [--allow-insecure-key-perms] [--foreground]\n"
+		"       kmtlsd --version\n"
+		"Config file default: " DEFAULT_CONFIG " (used when no --listen is given).\n");
+}
+
+struct args {
+	const char *config;
+	int foreground, check, workers, log_level;
+	struct kmtls_config flags;	/* the listener given by flags, if any */
+};
+
+static int add_flag(struct args *a, const char *key, const char *value)
+{
+	struct kmtls_listener_conf *l = a->flags.n_listeners ? &a->flags.listeners[0] :
+					kmtls_config_add_listener(&a->flags, "default");
+	char err[512];
+
+	if (!l || kmtls_listener_set(l, key, value, err, sizeof(err))) {
+		fprintf(stderr, "kmtlsd: --%s: %s\n", key, l ? err : "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_level(const char *s)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	static const int levels[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i]))
+			return levels[i];
+	return -1;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	struct option opts[32] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "workers", required_argument, NULL, OPT_WORKERS },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "allow-insecure-key-perms", no_argument, NULL, OPT_LISTENER },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	size_t base = 8, i;
+	int c, idx;
+
+	for (i = 0; i < sizeof(listener_flags) / sizeof(listener_flags[0]); i++)
+		opts[base + i] = (struct option){ listener_flags[i], required_argument, NULL, OPT_LISTENER };
+	while ((c = getopt_long(argc, argv, "c:fhV", opts, &idx)) != -1) {
+		switch (c) {
+		case 'c': a->config = optarg; break;
+		case 'f': a->foreground = 1; break;
+		case OPT_CHECK: a->check = 1; break;
+		case OPT_WORKERS:
+			a->workers = atoi(optarg);
+			if (a->workers < 1 || a->workers > 1024) {
+				fprintf(stderr, "kmtlsd: --workers: expected 1 to 1024\n");
+				return -1;
+			}
+			break;
+		case OPT_LOG_LEVEL:
+			a->log_level = parse_level(optarg);
+			if (a->log_level < 0) {
+				fprintf(stderr, "kmtlsd: --log-level: expected error, warning, info or debug\n");
+				return -1;
+			}
+			break;
+		case OPT_LISTENER:
+			if (add_flag(a, opts[idx].name, optarg ? optarg : "true"))
+				return -1;
+			break;
+		case 'V': kmtls_print_version(stdout, "kmtlsd"); exit(0);
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kmtlsd: unexpected argument \"%s\"\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_config(struct args *a, struct kmtls_config **cfg)
+{
+	static struct kmtls_config file;
+	char err[768];
+
+	if (a->flags.n_listeners) {
+		if (a->config) {
+			fprintf(stderr, "kmtlsd: give either -c FILE or listener flags (--listen ...), not both\n");
+			return -1;
+		}
+		*cfg = &a->flags;
+	} else {
+		if (kmtls_config_load(&file, a->config ? a->config : DEFAULT_CONFIG, err, sizeof(err))) {
+			fprintf(stderr, "kmtlsd: %s\n", err);
+			return -1;
+		}
+		*cfg = &file;
+	}
+	if (a->workers)
+		(*cfg)->workers = a->workers;
+	if (a->log_level >= 0)
+		(*cfg)->log_level = a->log_level;
+	if (kmtls_config_validate(*cfg, err, sizeof(err))) {
+		fprintf(stderr, "kmtlsd: %s\n", err);
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	struct args a = { .log_level = -1 };
+	struct kmtls_config *cfg;
+	char err[768];
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'V':
-			kmtls_print_version(stdout, "kmtlsd");
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+	if (parse_args(argc, argv, &a) || load_config(&a, &cfg))
+		return 2;
+	if (a.check) {
+		if (kmtls_daemon_check(cfg, err, sizeof(err))) {
+			fprintf(stderr, "kmtlsd: %s\n", err);
+			return 1;
 		}
+		printf("kmtlsd: configuration OK (%d listener%s)\n", cfg->n_listeners,
+		       cfg->n_listeners == 1 ? "" : "s");
+		return 0;
 	}
-	usage(stderr);
-	return 2;
+	kmtls_log_init("kmtlsd", a.foreground, cfg->log_level ? cfg->log_level : LOG_INFO);
+	ret = kmtls_daemon_run(cfg);
+	kmtls_config_free(cfg);
+	return ret;
 }

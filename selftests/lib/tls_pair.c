@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "stream.h"
 #include "tls_pair.h"
 
 #include <wolfssl/wolfcrypt/sha256.h>
@@ -160,122 +161,182 @@ ssize_t end_read(struct tls_end *e, void *buf, size_t len)
 	}
 }
 
-/* xorshift64*: reproducible data without keeping 16 MiB around. */
-static void fill(unsigned char *buf, size_t len, uint64_t *state)
+void stream_sha256(uint64_t seed, size_t bytes, unsigned char out[32])
 {
-	size_t i;
+	unsigned char buf[16384];
+	struct stream_gen g;
+	wc_Sha256 h;
+	size_t n;
 
-	for (i = 0; i < len; i += 8) {
-		uint64_t x = *state;
-
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		*state = x;
-		x *= 0x2545F4914F6CDD1DULL;
-		memcpy(buf + i, &x, len - i < 8 ? len - i : 8);
+	stream_init(&g, seed);
+	wc_InitSha256(&h);
+	while (bytes) {
+		n = bytes < sizeof(buf) ? bytes : sizeof(buf);
+		stream_fill(&g, buf, n);
+		wc_Sha256Update(&h, buf, (word32)n);
+		bytes -= n;
 	}
+	wc_Sha256Final(&h, out);
 }
 
-struct side {
-	struct tls_end *e;
-	size_t bytes;
-	uint64_t seed;
-	unsigned char sent[WC_SHA256_DIGEST_SIZE], got[WC_SHA256_DIGEST_SIZE];
-	char err[160];
-};
-
-/* One thread per end, poll-driven, so the wolfSSL object is never shared. */
-static void *side_run(void *p)
+static int xfer_pending(struct xfer *x)
 {
-	struct side *s = p;
+	return x->e->pend_off < x->e->pend.len ||
+	       (!x->e->ktls && x->e->ssl && wolfSSL_pending(x->e->ssl));
+}
+
+static int xfer_send(struct xfer *x, unsigned char *out, size_t *out_len,
+		     size_t *out_off, struct stream_gen *g, wc_Sha256 *h)
+{
+	ssize_t n;
+
+	if (*out_off == *out_len) {
+		*out_len = x->send_bytes - x->sent < 16384 ? x->send_bytes - x->sent : 16384;
+		stream_fill(g, out, *out_len);
+		wc_Sha256Update(h, out, (word32)*out_len);
+		*out_off = 0;
+	}
+	n = end_write(x->e, out + *out_off, *out_len - *out_off);
+	if (n < 0 && errno != EAGAIN) {
+		snprintf(x->err, sizeof(x->err), "write after %zu bytes: %s", x->sent, strerror(errno));
+		return -1;
+	}
+	if (n > 0) {
+		*out_off += n;
+		x->sent += n;
+	}
+	return 0;
+}
+
+void *xfer_run(void *p)
+{
+	struct xfer *x = p;
 	unsigned char out[16384], in[16384];
-	size_t out_len = 0, out_off = 0, sent = 0, got = 0;
-	uint64_t state = s->seed;
+	size_t out_len = 0, out_off = 0;
+	struct stream_gen g;
 	wc_Sha256 hs, hr;
 	ssize_t n;
 
+	stream_init(&g, x->seed);
 	wc_InitSha256(&hs);
 	wc_InitSha256(&hr);
-	while (sent < s->bytes || got < s->bytes) {
-		struct pollfd pfd = { .fd = s->e->fd, .events = POLLIN };
-		int have_pending = s->e->pend_off < s->e->pend.len ||
-				   (!s->e->ktls && wolfSSL_pending(s->e->ssl));
+	x->sent = x->got = 0;
+	while (x->sent < x->send_bytes || x->got < x->recv_bytes) {
+		struct pollfd pfd = { .fd = x->e->fd, .events = POLLIN };
+		int pending = xfer_pending(x);
 
-		if (sent < s->bytes)
+		if (x->sent < x->send_bytes)
 			pfd.events |= POLLOUT;
-		if (!have_pending && poll(&pfd, 1, 20000) <= 0) {
-			snprintf(s->err, sizeof(s->err), "stalled: sent %zu got %zu", sent, got);
+		if (!pending && poll(&pfd, 1, 30000) <= 0) {
+			snprintf(x->err, sizeof(x->err), "stalled: sent %zu got %zu", x->sent, x->got);
 			return NULL;
 		}
-		if (sent < s->bytes && (pfd.revents & POLLOUT)) {
-			if (out_off == out_len) {
-				out_len = s->bytes - sent < sizeof(out) ? s->bytes - sent : sizeof(out);
-				fill(out, out_len, &state);
-				wc_Sha256Update(&hs, out, (word32)out_len);
-				out_off = 0;
-			}
-			n = end_write(s->e, out + out_off, out_len - out_off);
-			if (n < 0 && errno != EAGAIN) {
-				snprintf(s->err, sizeof(s->err), "write: %s", strerror(errno));
-				return NULL;
-			}
-			if (n > 0) {
-				out_off += n;
-				sent += n;
-			}
-		}
-		if (got < s->bytes && (have_pending || (pfd.revents & (POLLIN | POLLHUP | POLLERR)))) {
-			n = end_read(s->e, in, sizeof(in) < s->bytes - got ? sizeof(in) : s->bytes - got);
+		if (x->sent < x->send_bytes && (pfd.revents & POLLOUT) &&
+		    xfer_send(x, out, &out_len, &out_off, &g, &hs))
+			return NULL;
+		if (x->got < x->recv_bytes && (pending || (pfd.revents & (POLLIN | POLLHUP | POLLERR)))) {
+			n = end_read(x->e, in, sizeof(in) < x->recv_bytes - x->got ?
+						sizeof(in) : x->recv_bytes - x->got);
 			if (n == 0 || (n < 0 && errno != EAGAIN)) {
-				snprintf(s->err, sizeof(s->err), "read after %zu bytes: %s", got,
+				snprintf(x->err, sizeof(x->err), "read after %zu bytes: %s", x->got,
 					 n == 0 ? "EOF" : strerror(errno));
 				return NULL;
 			}
 			if (n > 0) {
 				wc_Sha256Update(&hr, in, (word32)n);
-				got += n;
+				x->got += n;
 			}
 		}
 	}
-	wc_Sha256Final(&hs, s->sent);
-	wc_Sha256Final(&hr, s->got);
+	wc_Sha256Final(&hs, x->sent_sha);
+	wc_Sha256Final(&hr, x->got_sha);
 	return NULL;
+}
+
+int end_nonblock(struct tls_end *e)
+{
+	if (!e->ktls && e->ssl)
+		wolfSSL_set_using_nonblock(e->ssl, 1);
+	return fcntl(e->fd, F_SETFL, fcntl(e->fd, F_GETFL) | O_NONBLOCK);
 }
 
 int exchange_and_verify(struct tls_end *a, struct tls_end *b, size_t bytes,
 			char *err, size_t errlen)
 {
-	struct side sa = { .e = a, .bytes = bytes, .seed = 0x1234567 };
-	struct side sb = { .e = b, .bytes = bytes, .seed = 0x89abcdef };
+	struct xfer xa = { .e = a, .send_bytes = bytes, .recv_bytes = bytes,
+			   .seed = STREAM_SEED_C2S };
+	struct xfer xb = { .e = b, .send_bytes = bytes, .recv_bytes = bytes,
+			   .seed = STREAM_SEED_S2C };
 	pthread_t ta, tb;
-	int fl;
 
-	for (fl = 0; fl < 2; fl++) {
-		struct tls_end *e = fl ? b : a;
-
-		if (!e->ktls)
-			wolfSSL_set_using_nonblock(e->ssl, 1);
-		if (fcntl(e->fd, F_SETFL, fcntl(e->fd, F_GETFL) | O_NONBLOCK)) {
-			snprintf(err, errlen, "fcntl: %s", strerror(errno));
-			return -1;
-		}
-	}
-	pthread_create(&ta, NULL, side_run, &sa);
-	pthread_create(&tb, NULL, side_run, &sb);
-	pthread_join(ta, NULL);
-	pthread_join(tb, NULL);
-	if (sa.err[0] || sb.err[0]) {
-		snprintf(err, errlen, "a: %s; b: %s", sa.err[0] ? sa.err : "ok",
-			 sb.err[0] ? sb.err : "ok");
+	if (end_nonblock(a) || end_nonblock(b)) {
+		snprintf(err, errlen, "fcntl: %s", strerror(errno));
 		return -1;
 	}
-	if (memcmp(sa.sent, sb.got, sizeof(sa.sent)) ||
-	    memcmp(sb.sent, sa.got, sizeof(sb.sent))) {
+	pthread_create(&ta, NULL, xfer_run, &xa);
+	pthread_create(&tb, NULL, xfer_run, &xb);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	if (xa.err[0] || xb.err[0]) {
+		snprintf(err, errlen, "a: %s; b: %s", xa.err[0] ? xa.err : "ok",
+			 xb.err[0] ? xb.err : "ok");
+		return -1;
+	}
+	if (memcmp(xa.sent_sha, xb.got_sha, 32) || memcmp(xb.sent_sha, xa.got_sha, 32)) {
 		snprintf(err, errlen, "SHA-256 mismatch: data corrupted in transit");
 		return -1;
 	}
 	return 0;
+}
+
+int tls_client_open(const struct tls_client_opts *o, struct tls_end *e,
+		    char *err, size_t errlen)
+{
+	struct kmtls_tls_conf conf = {
+		.cert = o->cert, .key = o->key, .ca = o->ca ? o->ca : pki("ca.pem"),
+		.tls_min = o->tls12 ? 0x0303 : 0x0304, .tls_max = o->tls12 ? 0x0303 : 0,
+		.ciphers = o->ciphers,
+	};
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(o->port) };
+	WOLFSSL_CTX *ctx;
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	e->fd = -1;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ctx = kmtls_tls_ctx_new(&conf, err, errlen);
+	if (!ctx)
+		return -1;
+	e->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (e->fd < 0 || connect(e->fd, (struct sockaddr *)&a, sizeof(a))) {
+		snprintf(err, errlen, "connect to port %d: %s", o->port, strerror(errno));
+		wolfSSL_CTX_free(ctx);
+		return -1;
+	}
+	e->ssl = wolfSSL_new(ctx);
+	wolfSSL_CTX_free(ctx);	/* the session keeps its own reference */
+	if (!e->ssl)
+		return snprintf(err, errlen, "wolfSSL_new failed"), -1;
+	wolfSSL_set_fd(e->ssl, e->fd);
+	wolfSSL_UseSNI(e->ssl, WOLFSSL_SNI_HOST_NAME, "localhost", 9);
+	ret = wolfSSL_connect(e->ssl);
+	if (ret != WOLFSSL_SUCCESS) {
+		ret = wolfSSL_get_error(e->ssl, ret);
+		snprintf(err, errlen, "handshake: %s (%d)", wolfSSL_ERR_reason_error_string(ret), ret);
+		return -1;
+	}
+	return 0;
+}
+
+void tls_end_close(struct tls_end *e)
+{
+	if (e->ssl)
+		wolfSSL_free(e->ssl);
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e->pend.data);
+	memset(e, 0, sizeof(*e));
+	e->fd = -1;
 }
 
 long tls_stat(const char *name)

@@ -40,12 +40,45 @@ int tls_handshake_pair(WOLFSSL_CTX *cctx, WOLFSSL_CTX *sctx, int cfd, int sfd,
 ssize_t end_write(struct tls_end *e, const void *buf, size_t len);
 ssize_t end_read(struct tls_end *e, void *buf, size_t len);
 
+/* Non-blocking I/O on this end from now on. */
+int end_nonblock(struct tls_end *e);
+
+/*
+ * One end of a transfer, run in its own thread (the WOLFSSL object is never
+ * shared): send @send_bytes of the deterministic stream @seed (stream.h)
+ * while reading @recv_bytes, hashing both.
+ */
+struct xfer {
+	struct tls_end *e;
+	size_t send_bytes, recv_bytes;
+	uint64_t seed;
+	size_t sent, got;
+	unsigned char sent_sha[32], got_sha[32];
+	char err[160];		/* empty on success */
+};
+void *xfer_run(void *x);
+
+/* SHA-256 of the first @bytes of stream @seed. */
+void stream_sha256(uint64_t seed, size_t bytes, unsigned char out[32]);
+
 /*
  * Send @bytes of deterministic pseudo-random data each way at once and check
  * the SHA-256 of what arrives. Returns 0 when both directions match.
  */
 int exchange_and_verify(struct tls_end *a, struct tls_end *b, size_t bytes,
 			char *err, size_t errlen);
+
+/* A wolfSSL client with the test PKI, blocking handshake to 127.0.0.1:port. */
+struct tls_client_opts {
+	int port;
+	const char *cert, *key;	/* NULL: no client certificate */
+	const char *ca;		/* NULL: pki("ca.pem") */
+	const char *ciphers;	/* NULL: defaults */
+	int tls12;
+};
+int tls_client_open(const struct tls_client_opts *o, struct tls_end *e,
+		    char *err, size_t errlen);
+void tls_end_close(struct tls_end *e);
 
 /* Sum of a counter in /proc/net/tls_stat, -1 when the file does not exist. */
 long tls_stat(const char *name);

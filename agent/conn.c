@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A connection's life: non-blocking wolfSSL handshake (client certificate
+ * verified, policy applied in the verify callback), record layer moved into
+ * kTLS or kept in wolfSSL, backend connect, relay, one teardown path.
+ * Nothing reaches the backend before the handshake and every check passed;
+ * nothing is ever relayed in plaintext to the client.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "ktls.h"
+#include "listener.h"
+#include "log.h"
+#include "proxy_v2.h"
+#include "relay.h"
+#include "tls_ctx.h"
+#include "worker.h"
+
+static void conn_fail(struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void conn_fail(struct conn *c, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warn("listener %s: client %s: %s", c->l->conf->name, c->peer_str, msg);
+	kmtls_conn_close(c);
+}
+
+static void link_conn(struct kmtls_worker *w, struct conn *c)
+{
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+}
+
+static void unlink_conn(struct kmtls_worker *w, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+void kmtls_conn_close(struct conn *c)
+{
+	struct kmtls_worker *w = c->w;
+
+	if (c->closed)
+		return;
+	c->closed = 1;
+	kmtls_worker_unwatch(w, &c->client);
+	kmtls_worker_unwatch(w, &c->backend);
+	if (c->client.fd >= 0)
+		close(c->client.fd);
+	if (c->backend.fd >= 0)
+		close(c->backend.fd);
+	c->client.fd = c->backend.fd = -1;
+	unlink_conn(w, c);
+	c->next = w->dead;
+	w->dead = c;
+	atomic_fetch_sub(&c->l->active, 1);
+	STAT_SUB(&w->stats, active, 1);
+}
+
+void kmtls_conn_free(struct conn *c)
+{
+	if (c->ssl)
+		wolfSSL_free(c->ssl);	/* zeroes its key material */
+	kmtls_verify_reset(&c->verify);
+	kmtls_relay_free(c);
+	c->magic = 0;
+	free(c);
+}
+
+void kmtls_worker_reap(struct kmtls_worker *w)
+{
+	struct conn *c;
+
+	while ((c = w->dead)) {
+		w->dead = c->next;
+		kmtls_conn_free(c);
+	}
+}
+
+int kmtls_conn_update_events(struct conn *c)
+{
+	uint32_t ce, be;
+
+	if (c->state != CS_RELAY)
+		return 0;
+	ce = kmtls_relay_client_events(c);
+	be = kmtls_relay_backend_events(c);
+	if (kmtls_worker_watch(c->w, &c->client, ce) ||
+	    kmtls_worker_watch(c->w, &c->backend, be))
+		return -1;
+	return 0;
+}
+
+static void relay(struct conn *c)
+{
+	const char *why = "";
+
+	switch (kmtls_relay_pump(c, &why)) {
+	case RELAY_DONE:
+		log_debug("listener %s: client %s: closed, %lu bytes up, %lu down",
+			  c->l->conf->name, c->peer_str, (unsigned long)c->up.bytes,
+			  (unsigned long)c->down.bytes);
+		kmtls_conn_close(c);
+		return;
+	case RELAY_ERROR:
+		log_info("listener %s: client %s: connection ended: %s (%lu bytes up, %lu down)",
+			 c->l->conf->name, c->peer_str, why, (unsigned long)c->up.bytes,
+			 (unsigned long)c->down.bytes);
+		kmtls_conn_close(c);
+		return;
+	case RELAY_AGAIN:
+		break;
+	}
+	if (kmtls_conn_update_events(c))
+		conn_fail(c, "epoll: %s", strerror(errno));
+}
+
+static void relay_start(struct conn *c)
+{
+	int one = 1;
+
+	c->state = CS_RELAY;
+	c->deadline_ms = 0;
+	c->active_ms = kmtls_now_ms();
+	if (c->l->backend_addr.ss_family != AF_UNIX)
+		setsockopt(c->backend.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (kmtls_relay_setup(c)) {
+		conn_fail(c, "cannot set up the relay: %s", strerror(errno));
+		return;
+	}
+	relay(c);
+}
+
+static void backend_failed(struct conn *c, const char *why)
+{
+	char addr[KMTLS_ADDRSTRLEN];
+
+	STAT_ADD(&c->w->stats, backend_failed, 1);
+	conn_fail(c, "backend unreachable: %s: %s (client closed)",
+		  kmtls_addr_str((struct sockaddr *)&c->l->backend_addr,
+				 c->l->backend_len, addr, sizeof(addr)), why);
+}
+
+static void backend_connect(struct conn *c)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->l->backend_addr;
+	int fd;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		backend_failed(c, strerror(errno));
+		return;
+	}
+	c->backend.fd = fd;
+	c->state = CS_CONNECTING;
+	c->deadline_ms = kmtls_now_ms() + c->l->conf->connect_timeout_ms;
+	/* Stop listening to the client until the backend is there. */
+	kmtls_worker_watch(c->w, &c->client, 0);
+	if (connect(fd, sa, c->l->backend_len) == 0) {
+		relay_start(c);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		backend_failed(c, strerror(errno));
+		return;
+	}
+	if (kmtls_worker_watch(c->w, &c->backend, EPOLLOUT))
+		backend_failed(c, strerror(errno));
+}
+
+static void backend_ready(struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->backend.fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		backend_failed(c, strerror(err ? err : errno));
+		return;
+	}
+	relay_start(c);
+}
+
+/* Queue bytes for the backend ahead of the relay (PROXY header, drained data). */
+static int prefix_append(struct relay_dir *d, const void *p, size_t n)
+{
+	unsigned char *b;
+
+	if (!n)
+		return 0;
+	b = realloc(d->prefix, d->prefix_len + n);
+	if (!b)
+		return -1;
+	memcpy(b + d->prefix_len, p, n);
+	d->prefix = b;
+	d->prefix_len += n;
+	return 0;
+}
+
+static int proxy_header(struct conn *c)
+{
+	enum kmtls_proxy_mode mode = c->l->conf->proxy_protocol;
+	struct kmtls_proxy_tls tls = { .verified = 1 };
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	WOLFSSL_X509 *peer = NULL;
+	unsigned char *hdr;
+	int n, ret = -1;
+
+	if (mode == KMTLS_PROXY_NONE)
+		return 0;
+	if (getsockname(c->client.fd, (struct sockaddr *)&local, &llen))
+		return -1;
+	tls.version = kmtls_tls_version_name(c->ssl);
+	tls.cipher = wolfSSL_get_cipher_name(c->ssl);
+	tls.cn = c->verify.have_leaf ? c->verify.leaf.cn : NULL;
+	if (mode == KMTLS_PROXY_V2_CERT) {
+		peer = wolfSSL_get_peer_certificate(c->ssl);
+		if (peer)
+			tls.cert_der = wolfSSL_X509_get_der(peer, &tls.cert_len);
+	}
+	hdr = malloc(kmtls_proxy_v2_max_len(tls.cert_len));
+	if (hdr) {
+		n = kmtls_proxy_v2_encode(hdr, kmtls_proxy_v2_max_len(tls.cert_len),
+					  (struct sockaddr *)&c->peer,
+					  (struct sockaddr *)&local, &tls);
+		if (n > 0)
+			ret = prefix_append(&c->up, hdr, n);
+	}
+	free(hdr);
+	wolfSSL_X509_free(peer);
+	return ret;
+}
+
+/* Returns 0 to go on (kTLS or fallback), -1 when the connection was closed. */
+static int install_ktls(struct conn *c)
+{
+	enum kmtls_ktls_mode mode = c->l->conf->ktls;
+	struct kmtls_pending pend = { 0 };
+	const char *why = "";
+	enum kmtls_ktls_status st;
+
+	if (mode == KMTLS_KTLS_OFF)
+		return 0;
+	st = kmtls_ktls_install(c->ssl, c->client.fd, &pend, &why);
+	if (st == KMTLS_KTLS_ON) {
+		int ret = prefix_append(&c->up, pend.data, pend.len);
+
+		explicit_bzero(pend.data, pend.len);
+		free(pend.data);
+		if (ret) {
+			conn_fail(c, "out of memory");
+			return -1;
+		}
+		c->ktls = 1;
+		STAT_ADD(&c->w->stats, ktls_on, 1);
+		/* From here the kernel holds the keys; drop wolfSSL's copy. */
+		wolfSSL_free(c->ssl);
+		c->ssl = NULL;
+		return 0;
+	}
+	free(pend.data);
+	if (st == KMTLS_KTLS_FALLBACK && mode == KMTLS_KTLS_AUTO) {
+		STAT_ADD(&c->w->stats, ktls_fallback, 1);
+		kmtls_log_once(why, LOG_WARNING,
+			       "listener %s: kTLS not used, records go through wolfSSL in userspace: %s",
+			       c->l->conf->name, why);
+		return 0;
+	}
+	STAT_ADD(&c->w->stats, ktls_refused, 1);
+	conn_fail(c, "%s%s", st == KMTLS_KTLS_FALLBACK ? "ktls = require but kTLS is unavailable: " :
+		  "kTLS install failed: ", why);
+	return -1;
+}
+
+static void handshake_done(struct conn *c)
+{
+	char sans[512] = "none";
+	int resumed = wolfSSL_session_reused(c->ssl);
+
+	STAT_ADD(&c->w->stats, handshakes_ok, 1);
+	if (resumed)
+		STAT_ADD(&c->w->stats, handshakes_resumed, 1);
+	if (c->verify.have_leaf)
+		kmtls_identity_sans(&c->verify.leaf, sans, sizeof(sans));
+	log_info("listener %s: client %s: %s %s, subject \"%s\", SANs %s%s",
+		 c->l->conf->name, c->peer_str, kmtls_tls_version_name(c->ssl),
+		 wolfSSL_get_cipher_name(c->ssl),
+		 c->verify.have_leaf ? c->verify.leaf.subject : "?", sans,
+		 resumed ? ", resumed" : "");
+	if (proxy_header(c)) {
+		conn_fail(c, "cannot build the PROXY v2 header");
+		return;
+	}
+	if (install_ktls(c))
+		return;
+	log_debug("listener %s: client %s: record layer %s", c->l->conf->name,
+		  c->peer_str, c->ktls ? "kTLS" : "wolfSSL");
+	backend_connect(c);
+}
+
+static void handshake(struct conn *c)
+{
+	char reason[600];
+	int ret, err;
+
+	ret = wolfSSL_accept(c->ssl);
+	if (ret == WOLFSSL_SUCCESS) {
+		handshake_done(c);
+		return;
+	}
+	err = wolfSSL_get_error(c->ssl, ret);
+	if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+		if (kmtls_worker_watch(c->w, &c->client,
+				       err == WOLFSSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT))
+			conn_fail(c, "epoll: %s", strerror(errno));
+		return;
+	}
+	STAT_ADD(&c->w->stats, handshakes_failed, 1);
+	kmtls_verify_reason(c->ssl, err, &c->verify, reason, sizeof(reason));
+	conn_fail(c, "%s", reason);
+}
+
+void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
+		      const struct sockaddr *peer, socklen_t peer_len)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c) {
+		atomic_fetch_sub(&l->active, 1);
+		close(fd);
+		return;
+	}
+	c->magic = CONN_MAGIC;
+	c->w = w;
+	c->l = l;
+	c->client.conn = c->backend.conn = c;
+	c->client.fd = fd;
+	c->backend.fd = -1;
+	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+	memcpy(&c->peer, peer, peer_len);
+	c->peer_len = peer_len;
+	kmtls_addr_str(peer, peer_len, c->peer_str, sizeof(c->peer_str));
+	c->started_ms = kmtls_now_ms();
+	c->deadline_ms = c->started_ms + l->conf->handshake_timeout_ms;
+	link_conn(w, c);
+	STAT_ADD(&w->stats, active, 1);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->ssl = kmtls_listener_new_ssl(l);
+	if (!c->ssl || wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS) {
+		conn_fail(c, "cannot create a TLS session (out of memory?)");
+		return;
+	}
+	wolfSSL_set_using_nonblock(c->ssl, 1);
+	c->verify.policy = &l->policy;
+	kmtls_verify_bind(c->ssl, &c->verify);
+	handshake(c);
+}
+
+void kmtls_conn_event(struct conn_end *end, uint32_t events)
+{
+	struct conn *c = end->conn;
+
+	if (c->magic != CONN_MAGIC || c->closed)
+		return;
+	switch (c->state) {
+	case CS_HANDSHAKE:
+		handshake(c);
+		break;
+	case CS_CONNECTING:
+		if (end == &c->backend)
+			backend_ready(c);
+		else if (events & (EPOLLHUP | EPOLLERR))
+			conn_fail(c, "client went away while the backend connection was pending");
+		break;
+	case CS_RELAY:
+		relay(c);
+		break;
+	}
+}
+
+void kmtls_conn_tick(struct conn *c, uint64_t now)
+{
+	unsigned int idle = c->l->conf->idle_timeout_ms;
+
+	if (c->closed)
+		return;
+	if (c->deadline_ms && now >= c->deadline_ms) {
+		if (c->state == CS_HANDSHAKE) {
+			STAT_ADD(&c->w->stats, handshakes_failed, 1);
+			conn_fail(c, "handshake timeout: no complete handshake within %u ms",
+				  c->l->conf->handshake_timeout_ms);
+		} else {
+			backend_failed(c, "connect timed out");
+		}
+		return;
+	}
+	if (c->state == CS_RELAY && idle && now - c->active_ms >= idle) {
+		log_info("listener %s: client %s: idle for %u ms, closing",
+			 c->l->conf->name, c->peer_str, idle);
+		kmtls_conn_close(c);
+	}
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KMTLS_CONN_H
+#define KMTLS_CONN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "verify.h"
+
+struct kmtls_worker;
+struct kmtls_listener;
+
+enum conn_state {
+	CS_HANDSHAKE,
+	CS_CONNECTING,	/* TLS done, waiting for the backend */
+	CS_RELAY,
+};
+
+/* Which end an epoll event belongs to. */
+struct conn_end {
+	struct conn *conn;
+	int fd;
+	uint32_t events;	/* registered interest */
+	int registered;
+};
+
+/* One direction of the relay: src -> dst. */
+struct relay_dir {
+	int pipe[2];		/* splice mode */
+	size_t in_pipe;
+	unsigned char *buf;	/* userspace mode: one record's worth */
+	size_t len, off;
+	unsigned char *prefix;	/* sent to dst before anything else */
+	size_t prefix_len, prefix_off;
+	int eof;		/* nothing more will come from src */
+	int shut;		/* dst shut down for writing */
+	uint64_t bytes;
+};
+
+#define CONN_MAGIC 0x6b6d746cU	/* "kmtl": catches use after free */
+
+struct conn {
+	unsigned int magic;
+	struct kmtls_worker *w;
+	struct kmtls_listener *l;
+	struct conn *prev, *next;	/* worker's list, for timeouts */
+
+	enum conn_state state;
+	int closed;		/* on the worker's dead list */
+	struct conn_end client, backend;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	char peer_str[64];
+
+	WOLFSSL *ssl;		/* NULL once kTLS carries the records */
+	int ktls;
+	struct kmtls_verify verify;
+
+	uint64_t started_ms;
+	uint64_t deadline_ms;	/* handshake or connect timeout; 0 = none */
+	uint64_t active_ms;	/* last byte moved, for the idle timeout */
+
+	struct relay_dir up;	/* client -> backend */
+	struct relay_dir down;	/* backend -> client */
+};
+
+/* Take ownership of an accepted socket and start the handshake. */
+void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
+		      const struct sockaddr *peer, socklen_t peer_len);
+
+/* An epoll event on one end of a connection. */
+void kmtls_conn_event(struct conn_end *end, uint32_t events);
+
+/* Timer tick: enforce deadlines and idle timeouts. */
+void kmtls_conn_tick(struct conn *c, uint64_t now_ms);
+
+/*
+ * Tear down: close both ends and uncount. The memory is freed by
+ * kmtls_conn_free() once the worker's current batch of events is done,
+ * since a later event in the same batch may still point at it.
+ */
+void kmtls_conn_close(struct conn *c);
+void kmtls_conn_free(struct conn *c);
+
+/* Update epoll interest of both ends from the relay state. */
+int kmtls_conn_update_events(struct conn *c);
+
+#endif

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Process-level life: signals are blocked in every thread and taken by the
+ * main thread with sigwaitinfo(), so workers never run signal handlers.
+ * Reload builds new TLS contexts beside the old ones and swaps them only when
+ * all of them loaded: a broken file never takes a listener down.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "daemon.h"
+#include "listener.h"
+#include "log.h"
+#include "tls_ctx.h"
+#include "worker.h"
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int worker_count(const struct kmtls_config *cfg)
+{
+	long n = cfg->workers > 0 ? cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (int)n : 1;
+}
+
+static int init_listeners(const struct kmtls_config *cfg,
+			  struct kmtls_listener *ls, char *err, size_t errlen)
+{
+	int i;
+
+	for (i = 0; i < cfg->n_listeners; i++) {
+		if (kmtls_listener_setup(&ls[i], &cfg->listeners[i], err, errlen)) {
+			while (i--)
+				kmtls_listener_teardown(&ls[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int kmtls_daemon_check(const struct kmtls_config *cfg, char *err, size_t errlen)
+{
+	struct kmtls_listener *ls = calloc(cfg->n_listeners, sizeof(*ls));
+	int i;
+
+	if (!ls || kmtls_tls_global_init() || init_listeners(cfg, ls, err, errlen)) {
+		free(ls);
+		return -1;
+	}
+	for (i = 0; i < cfg->n_listeners; i++)
+		kmtls_listener_teardown(&ls[i]);
+	free(ls);
+	return 0;
+}
+
+static void reload(struct kmtls_listener *ls, int n)
+{
+	char err[512];
+	int i, failed = 0;
+
+	for (i = 0; i < n; i++) {
+		if (kmtls_listener_reload(&ls[i], err, sizeof(err))) {
+			log_err("reload: %s; keeping the previous certificates, CAs and CRLs", err);
+			failed = 1;
+		}
+	}
+	if (!failed)
+		log_info("reloaded certificates, keys, CAs and CRLs of %d listener(s)", n);
+}
+
+static void announce(struct kmtls_listener *ls, int n, int workers)
+{
+	char a[KMTLS_ADDRSTRLEN], b[KMTLS_ADDRSTRLEN];
+	int i;
+
+	for (i = 0; i < n; i++)
+		log_info("listener %s: listening on %s, backend %s, ktls %s, %d worker(s)",
+			 ls[i].conf->name,
+			 kmtls_addr_str((struct sockaddr *)&ls[i].listen_addr, ls[i].listen_len, a, sizeof(a)),
+			 kmtls_addr_str((struct sockaddr *)&ls[i].backend_addr, ls[i].backend_len, b, sizeof(b)),
+			 ls[i].conf->ktls == KMTLS_KTLS_OFF ? "off" :
+			 ls[i].conf->ktls == KMTLS_KTLS_REQUIRE ? "require" : "auto",
+			 workers);
+}
+
+static int wait_for_signals(struct kmtls_listener *ls, int n, sigset_t *set)
+{
+	siginfo_t si;
+	int sig;
+
+	for (;;) {
+		sig = sigwaitinfo(set, &si);
+		if (sig < 0 && errno == EINTR)
+			continue;
+		if (sig == SIGHUP) {
+			reload(ls, n);
+			continue;
+		}
+		log_info("signal %d: shutting down", sig);
+		return 0;
+	}
+}
+
+int kmtls_daemon_run(const struct kmtls_config *cfg)
+{
+	int nw = worker_count(cfg), n = cfg->n_listeners, i, started = 0, ret = 1;
+	struct kmtls_listener *ls = calloc(n, sizeof(*ls));
+	struct kmtls_worker *ws = calloc(nw, sizeof(*ws));
+	char err[512];
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	if (!ls || !ws || kmtls_tls_global_init()) {
+		log_err("out of memory at start-up");
+		goto out;
+	}
+	if (init_listeners(cfg, ls, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_free;
+	}
+	for (i = 0; i < nw; i++) {
+		if (kmtls_worker_init(&ws[i], i, ls, n, err, sizeof(err))) {
+			log_err("%s", err);
+			goto out_workers;
+		}
+		started++;
+	}
+	for (i = 0; i < nw; i++)
+		kmtls_worker_start(&ws[i]);
+	announce(ls, n, nw);
+	ret = wait_for_signals(ls, n, &set);
+	for (i = 0; i < nw; i++)
+		ws[i].stop = 1;
+	for (i = 0; i < nw; i++)
+		pthread_join(ws[i].thread, NULL);
+out_workers:
+	for (i = 0; i < started + (started < nw); i++)
+		kmtls_worker_destroy(&ws[i]);
+	for (i = 0; i < n; i++)
+		kmtls_listener_teardown(&ls[i]);
+out_free:
+	wolfSSL_Cleanup();
+out:
+	free(ls);
+	free(ws);
+	return ret;
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "listener.h"
+#include "tls_ctx.h"
+#include "verify.h"
+
+static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c, char *err,
+			      size_t errlen)
+{
+	struct kmtls_tls_conf tc = {
+		.server = 1,
+		.cert = c->cert,
+		.key = c->key,
+		.ca = c->ca,
+		.tls_min = c->tls_min,
+		.ciphers = c->ciphers,
+		.groups = c->groups,
+		.crl = c->crl.v,
+		.n_crl = c->crl.n,
+	};
+	WOLFSSL_CTX *ctx = kmtls_tls_ctx_new(&tc, err, errlen);
+
+	if (ctx)
+		kmtls_verify_setup(ctx, 1);
+	return ctx;
+}
+
+int kmtls_listener_setup(struct kmtls_listener *l,
+			const struct kmtls_listener_conf *conf, char *err,
+			size_t errlen)
+{
+	char why[160];
+
+	memset(l, 0, sizeof(*l));
+	l->conf = conf;
+	if (kmtls_addr_parse(conf->listen, 0, &l->listen_addr, &l->listen_len,
+			     why, sizeof(why)) ||
+	    kmtls_addr_parse(conf->backend, 1, &l->backend_addr, &l->backend_len,
+			     why, sizeof(why))) {
+		snprintf(err, errlen, "listener %s: %s", conf->name, why);
+		return -1;
+	}
+	l->policy.uri = conf->allow_uri.v;
+	l->policy.n_uri = conf->allow_uri.n;
+	l->policy.dns = conf->allow_dns.v;
+	l->policy.n_dns = conf->allow_dns.n;
+	l->policy.cn = conf->allow_cn.v;
+	l->policy.n_cn = conf->allow_cn.n;
+	l->ctx = build_ctx(conf, why, sizeof(why));
+	if (!l->ctx) {
+		snprintf(err, errlen, "listener %s: %s", conf->name, why);
+		return -1;
+	}
+	pthread_rwlock_init(&l->ctx_lock, NULL);
+	return 0;
+}
+
+void kmtls_listener_teardown(struct kmtls_listener *l)
+{
+	if (l->ctx) {
+		wolfSSL_CTX_free(l->ctx);
+		pthread_rwlock_destroy(&l->ctx_lock);
+	}
+	l->ctx = NULL;
+}
+
+int kmtls_listener_reload(struct kmtls_listener *l, char *err, size_t errlen)
+{
+	char why[200];
+	WOLFSSL_CTX *fresh = build_ctx(l->conf, why, sizeof(why)), *old;
+
+	if (!fresh) {
+		snprintf(err, errlen, "listener %s: %s", l->conf->name, why);
+		return -1;
+	}
+	pthread_rwlock_wrlock(&l->ctx_lock);
+	old = l->ctx;
+	l->ctx = fresh;
+	pthread_rwlock_unlock(&l->ctx_lock);
+	/* Live WOLFSSL objects hold their own reference to the old context. */
+	wolfSSL_CTX_free(old);
+	return 0;
+}
+
+WOLFSSL *kmtls_listener_new_ssl(struct kmtls_listener *l)
+{
+	WOLFSSL *ssl;
+
+	pthread_rwlock_rdlock(&l->ctx_lock);
+	ssl = wolfSSL_new(l->ctx);
+	pthread_rwlock_unlock(&l->ctx_lock);
+	return ssl;
+}
+
+int kmtls_listener_socket(struct kmtls_listener *l, char *err, size_t errlen)
+{
+	struct sockaddr *sa = (struct sockaddr *)&l->listen_addr;
+	char addr[KMTLS_ADDRSTRLEN];
+	int fd, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		goto fail;
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, sa, l->listen_len) || listen(fd, 4096))
+		goto fail;
+	/* Port 0: later workers must join the port the first one got. */
+	if (getsockname(fd, sa, &l->listen_len))
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "listener %s: cannot listen on %s: %s", l->conf->name,
+		 kmtls_addr_str(sa, l->listen_len, addr, sizeof(addr)), strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KMTLS_LISTENER_H
+#define KMTLS_LISTENER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "config.h"
+#include "policy.h"
+
+/* A configured listener at run time, shared by every worker. */
+struct kmtls_listener {
+	const struct kmtls_listener_conf *conf;
+	struct sockaddr_storage listen_addr, backend_addr;
+	socklen_t listen_len, backend_len;
+	struct kmtls_policy policy;
+
+	/* Swapped whole on reload; connections keep the context they began with. */
+	pthread_rwlock_t ctx_lock;
+	WOLFSSL_CTX *ctx;
+
+	atomic_uint active;	/* connections across workers, for the cap */
+};
+
+/* Resolve addresses and build the TLS context. Returns 0 or -1 with err. */
+int kmtls_listener_setup(struct kmtls_listener *l,
+			const struct kmtls_listener_conf *conf, char *err,
+			size_t errlen);
+void kmtls_listener_teardown(struct kmtls_listener *l);
+
+/* Build a fresh context from the files on disk and swap it in. */
+int kmtls_listener_reload(struct kmtls_listener *l, char *err, size_t errlen);
+
+/* A new WOLFSSL from the current context (holds its own reference). */
+WOLFSSL *kmtls_listener_new_ssl(struct kmtls_listener *l);
+
+/*
+ * A non-blocking SO_REUSEPORT socket listening on the listener's address;
+ * port 0 is replaced with the first worker's port so all share one.
+ */
+int kmtls_listener_socket(struct kmtls_listener *l, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The relay between a client (kTLS or wolfSSL record layer) and a plaintext
+ * backend. With kTLS both directions are splice(2) through a pipe and no byte
+ * is copied to userspace; without it, one record-sized buffer per direction
+ * goes through wolfSSL. Either way, a full pipe or buffer stops reading from
+ * the source (backpressure), and EOF on one side becomes a half-close on the
+ * other once what was in flight has been written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/tls.h>
+
+#include "ktls.h"
+#include "log.h"
+#include "relay.h"
+#include "worker.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+#define TLS_HS_KEY_UPDATE 24
+#define TLS_HS_NEW_SESSION_TICKET 4
+
+int kmtls_relay_setup(struct conn *c)
+{
+	struct relay_dir *d[2] = { &c->up, &c->down };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (c->ktls) {
+			if (pipe2(d[i]->pipe, O_NONBLOCK | O_CLOEXEC))
+				return -1;
+			/* Best effort: a bigger pipe means fewer syscalls per MiB. */
+			fcntl(d[i]->pipe[1], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
+		} else {
+			d[i]->buf = malloc(RELAY_BUF_SIZE);
+			if (!d[i]->buf)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+void kmtls_relay_free(struct conn *c)
+{
+	struct relay_dir *d[2] = { &c->up, &c->down };
+	int i, j;
+
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < 2; j++)
+			if (d[i]->pipe[j] >= 0)
+				close(d[i]->pipe[j]);
+		d[i]->pipe[0] = d[i]->pipe[1] = -1;
+		free(d[i]->buf);
+		d[i]->buf = NULL;
+		free(d[i]->prefix);
+		d[i]->prefix = NULL;
+	}
+}
+
+static int would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/* Prefix bytes (PROXY header, plaintext drained before kTLS) go first. */
+static int send_prefix(struct relay_dir *d, int dst, int *progress)
+{
+	ssize_t n;
+
+	while (d->prefix_off < d->prefix_len) {
+		n = send(dst, d->prefix + d->prefix_off, d->prefix_len - d->prefix_off,
+			 MSG_NOSIGNAL);
+		if (n < 0)
+			return would_block() ? 0 : -1;
+		d->prefix_off += n;
+		*progress = 1;
+	}
+	return 0;
+}
+
+static int prefix_pending(const struct relay_dir *d)
+{
+	return d->prefix_off < d->prefix_len;
+}
+
+/* kTLS sends close_notify only when asked: an alert record, then FIN. */
+static void ktls_close_notify(int fd)
+{
+	unsigned char alert[2] = { 1, 0 };	/* warning, close_notify */
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = alert, .iov_len = sizeof(alert) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+
+	cmsg->cmsg_level = SOL_TLS;
+	cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+	*CMSG_DATA(cmsg) = KMTLS_REC_ALERT;
+	sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
+{
+	if (d->shut)
+		return;
+	d->shut = 1;
+	if (d == &c->down) {
+		if (c->ktls)
+			ktls_close_notify(dst);
+		else
+			wolfSSL_shutdown(c->ssl);
+	}
+	shutdown(dst, SHUT_WR);
+}
+
+/*
+ * splice() refuses a non-data record at the head of a kTLS socket (EINVAL);
+ * read it with its type. Alerts end the direction or the connection; a
+ * KeyUpdate cannot be honoured before Linux 6.14, so it ends the connection
+ * cleanly rather than letting records decrypt with stale keys.
+ */
+static int ktls_control(struct conn *c, struct relay_dir *d, const char **why)
+{
+	unsigned char rec[512], type;
+	ssize_t n;
+
+	n = kmtls_ktls_recv(c->client.fd, rec, sizeof(rec), MSG_DONTWAIT, &type);
+	if (n < 0)
+		return would_block() ? 0 : (*why = strerror(errno), -1);
+	if (n == 0) {
+		d->eof = 1;
+		return 0;
+	}
+	switch (type) {
+	case KMTLS_REC_APPDATA:
+		/* Raced with a data record: pass it on through the pipe. */
+		if (write(d->pipe[1], rec, n) != n)
+			return *why = "pipe write failed", -1;
+		d->in_pipe += n;
+		return 0;
+	case KMTLS_REC_ALERT:
+		if (n >= 2 && rec[1] == 0) {
+			d->eof = 1;	/* close_notify */
+			return 0;
+		}
+		*why = "client sent a TLS alert";
+		return -1;
+	case KMTLS_REC_HANDSHAKE:
+		if (rec[0] == TLS_HS_KEY_UPDATE) {
+			STAT_ADD(&c->w->stats, key_updates, 1);
+			*why = "client sent KeyUpdate, which kTLS before Linux 6.14 cannot follow: closed cleanly";
+			return -1;
+		}
+		log_debug("%s: ignoring post-handshake message type %u", c->peer_str, rec[0]);
+		return 0;
+	default:
+		*why = "unexpected TLS record type from client";
+		return -1;
+	}
+}
+
+static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
+		       int src_ktls, const char **why)
+{
+	int progress;
+	ssize_t n;
+
+	do {
+		progress = 0;
+		if (send_prefix(d, dst, &progress))
+			return *why = strerror(errno), -1;
+		if (!d->eof && d->in_pipe < RELAY_PIPE_SIZE) {
+			n = splice(src, NULL, d->pipe[1], NULL, RELAY_PIPE_SIZE - d->in_pipe,
+				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (n > 0) {
+				d->in_pipe += n;
+				progress = 1;
+			} else if (n == 0) {
+				d->eof = 1;
+				progress = 1;
+			} else if (src_ktls && errno == EINVAL) {
+				if (ktls_control(c, d, why))
+					return -1;
+				progress = 1;
+			} else if (!would_block()) {
+				return *why = strerror(errno), -1;
+			}
+		}
+		if (d->in_pipe && !prefix_pending(d)) {
+			n = splice(d->pipe[0], NULL, dst, NULL, d->in_pipe,
+				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (n > 0) {
+				d->in_pipe -= n;
+				d->bytes += n;
+				progress = 1;
+			} else if (n < 0 && !would_block()) {
+				return *why = strerror(errno), -1;
+			}
+		}
+	} while (progress);
+	if (d->eof && !d->in_pipe && !prefix_pending(d))
+		shut_dst(c, d, dst);
+	return 0;
+}
+
+/* Client -> backend without kTLS: wolfSSL_read, then send. */
+static int pump_tls_read(struct conn *c, struct relay_dir *d, const char **why)
+{
+	int progress, n, err;
+	ssize_t w;
+
+	do {
+		progress = 0;
+		if (send_prefix(d, c->backend.fd, &progress))
+			return *why = strerror(errno), -1;
+		if (!d->eof && d->len == 0) {
+			n = wolfSSL_read(c->ssl, d->buf, RELAY_BUF_SIZE);
+			if (n > 0) {
+				d->len = n;
+				d->off = 0;
+				progress = 1;
+			} else {
+				err = wolfSSL_get_error(c->ssl, n);
+				if (err == WOLFSSL_ERROR_ZERO_RETURN || err == SOCKET_PEER_CLOSED_E) {
+					d->eof = 1;
+				} else if (err != WOLFSSL_ERROR_WANT_READ &&
+					   err != WOLFSSL_ERROR_WANT_WRITE) {
+					*why = wolfSSL_ERR_reason_error_string(err);
+					return -1;
+				}
+			}
+		}
+		if (d->off < d->len && !prefix_pending(d)) {
+			w = send(c->backend.fd, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
+			if (w > 0) {
+				d->off += w;
+				d->bytes += w;
+				progress = 1;
+				if (d->off == d->len)
+					d->len = d->off = 0;
+			} else if (w < 0 && !would_block()) {
+				return *why = strerror(errno), -1;
+			}
+		}
+	} while (progress);
+	if (d->eof && !d->len && !prefix_pending(d))
+		shut_dst(c, d, c->backend.fd);
+	return 0;
+}
+
+/* Backend -> client without kTLS: recv, then wolfSSL_write. */
+static int pump_tls_write(struct conn *c, struct relay_dir *d, const char **why)
+{
+	int progress, n, err;
+	ssize_t r;
+
+	do {
+		progress = 0;
+		if (!d->eof && d->len == 0) {
+			r = recv(c->backend.fd, d->buf, RELAY_BUF_SIZE, 0);
+			if (r > 0) {
+				d->len = r;
+				progress = 1;
+			} else if (r == 0) {
+				d->eof = 1;
+			} else if (!would_block()) {
+				return *why = strerror(errno), -1;
+			}
+		}
+		if (d->len) {
+			/* On WANT_WRITE wolfSSL wants the very same buffer again. */
+			n = wolfSSL_write(c->ssl, d->buf, (int)d->len);
+			if (n > 0) {
+				d->bytes += n;
+				d->len = 0;
+				progress = 1;
+			} else {
+				err = wolfSSL_get_error(c->ssl, n);
+				if (err != WOLFSSL_ERROR_WANT_WRITE && err != WOLFSSL_ERROR_WANT_READ)
+					return *why = wolfSSL_ERR_reason_error_string(err), -1;
+			}
+		}
+	} while (progress);
+	if (d->eof && !d->len)
+		shut_dst(c, d, c->client.fd);
+	return 0;
+}
+
+enum relay_result kmtls_relay_pump(struct conn *c, const char **why)
+{
+	uint64_t up0 = c->up.bytes, down0 = c->down.bytes;
+	int ret;
+
+	if (c->ktls)
+		ret = pump_splice(c, &c->up, c->client.fd, c->backend.fd, 1, why) ||
+		      pump_splice(c, &c->down, c->backend.fd, c->client.fd, 0, why);
+	else
+		ret = pump_tls_read(c, &c->up, why) || pump_tls_write(c, &c->down, why);
+	STAT_ADD(&c->w->stats, bytes_up, c->up.bytes - up0);
+	STAT_ADD(&c->w->stats, bytes_down, c->down.bytes - down0);
+	if (c->up.bytes != up0 || c->down.bytes != down0)
+		c->active_ms = kmtls_now_ms();
+	if (ret)
+		return RELAY_ERROR;
+	return c->up.shut && c->down.shut ? RELAY_DONE : RELAY_AGAIN;
+}
+
+static int has_room(const struct conn *c, const struct relay_dir *d)
+{
+	return !d->eof && (c->ktls ? d->in_pipe < RELAY_PIPE_SIZE : d->len == 0);
+}
+
+static int has_data(const struct conn *c, const struct relay_dir *d)
+{
+	return !d->shut && (prefix_pending(d) || (c->ktls ? d->in_pipe > 0 : d->len > d->off));
+}
+
+uint32_t kmtls_relay_client_events(const struct conn *c)
+{
+	uint32_t ev = 0;
+
+	if (has_room(c, &c->up))
+		ev |= EPOLLIN;
+	if (has_data(c, &c->down) || (!c->ktls && c->down.len))
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+uint32_t kmtls_relay_backend_events(const struct conn *c)
+{
+	uint32_t ev = 0;
+
+	if (has_room(c, &c->down))
+		ev |= EPOLLIN;
+	if (has_data(c, &c->up))
+		ev |= EPOLLOUT;
+	return ev;
+}

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A worker: one thread, one epoll set, one SO_REUSEPORT socket per listener,
+ * and every connection it accepted for its whole life. Nothing is shared with
+ * other workers but the listeners' TLS contexts and connection counts, so the
+ * hot path takes no locks. Level-triggered epoll; interest is recomputed from
+ * the relay state after each event, which is what gives backpressure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "log.h"
+#include "worker.h"
+
+#define TICK_MS 100
+#define MAX_EVENTS 256
+/* epoll data below this is a listener index + 1; above, a conn_end. */
+#define LISTENER_TAG_MAX 4096
+
+uint64_t kmtls_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int kmtls_worker_init(struct kmtls_worker *w, int id,
+		      struct kmtls_listener *ls, int n, char *err,
+		      size_t errlen)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int i;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->listeners = ls;
+	w->n_listeners = n;
+	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->lfds = calloc(n, sizeof(int));
+	if (w->epfd < 0 || !w->lfds) {
+		snprintf(err, errlen, "worker %d: %s", id, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		w->lfds[i] = -1;
+	for (i = 0; i < n; i++) {
+		w->lfds[i] = kmtls_listener_socket(&ls[i], err, errlen);
+		if (w->lfds[i] < 0)
+			return -1;
+		ev.data.u64 = i + 1;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfds[i], &ev)) {
+			snprintf(err, errlen, "worker %d: epoll: %s", id, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int kmtls_worker_watch(struct kmtls_worker *w, struct conn_end *end,
+		       uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = end };
+	int op = end->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	if (end->registered && end->events == events)
+		return 0;
+	if (epoll_ctl(w->epfd, op, end->fd, &ev))
+		return -1;
+	end->registered = 1;
+	end->events = events;
+	return 0;
+}
+
+void kmtls_worker_unwatch(struct kmtls_worker *w, struct conn_end *end)
+{
+	if (end->registered)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, end->fd, NULL);
+	end->registered = 0;
+	end->events = 0;
+}
+
+/*
+ * Out of descriptors: accept one with the spare so the kernel's queue does
+ * not spin us at 100% CPU, close it, and take the spare back.
+ */
+static void shed_one(struct kmtls_worker *w, int lfd)
+{
+	int fd;
+
+	kmtls_log_once("emfile", LOG_ERR,
+		       "out of file descriptors (RLIMIT_NOFILE): refusing new connections until some close; raise LimitNOFILE");
+	if (w->spare_fd < 0)
+		return;
+	close(w->spare_fd);
+	fd = accept(lfd, NULL, NULL);
+	if (fd >= 0)
+		close(fd);
+	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void accept_all(struct kmtls_worker *w, int idx)
+{
+	struct kmtls_listener *l = &w->listeners[idx];
+	struct sockaddr_storage peer;
+	socklen_t len;
+	int fd, n;
+
+	for (n = 0; n < 64; n++) {
+		len = sizeof(peer);
+		fd = accept4(w->lfds[idx], (struct sockaddr *)&peer, &len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				shed_one(w, w->lfds[idx]);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_err("listener %s: accept: %s", l->conf->name, strerror(errno));
+			return;
+		}
+		STAT_ADD(&w->stats, accepted, 1);
+		if (atomic_fetch_add(&l->active, 1) >= l->conf->max_connections) {
+			atomic_fetch_sub(&l->active, 1);
+			STAT_ADD(&w->stats, conns_capped, 1);
+			kmtls_log_once("conncap", LOG_WARNING,
+				       "listener %s: max_connections (%u) reached: closing new connections",
+				       l->conf->name, l->conf->max_connections);
+			close(fd);
+			continue;
+		}
+		kmtls_conn_start(w, l, fd, (struct sockaddr *)&peer, len);
+	}
+}
+
+static void tick(struct kmtls_worker *w)
+{
+	uint64_t now = kmtls_now_ms();
+	struct conn *c = w->conns, *next;
+
+	while (c) {
+		next = c->next;
+		kmtls_conn_tick(c, now);
+		c = next;
+	}
+	kmtls_worker_reap(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct kmtls_worker *w = arg;
+	struct epoll_event evs[MAX_EVENTS];
+	uint64_t next_tick = kmtls_now_ms() + TICK_MS;
+	int i, n;
+
+	while (!w->stop) {
+		n = epoll_wait(w->epfd, evs, MAX_EVENTS, TICK_MS);
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.u64 < LISTENER_TAG_MAX)
+				accept_all(w, (int)evs[i].data.u64 - 1);
+			else
+				kmtls_conn_event(evs[i].data.ptr, evs[i].events);
+		}
+		kmtls_worker_reap(w);
+		if (kmtls_now_ms() >= next_tick) {
+			tick(w);
+			next_tick = kmtls_now_ms() + TICK_MS;
+		}
+	}
+	return NULL;
+}
+
+int kmtls_worker_start(struct kmtls_worker *w)
+{
+	return pthread_create(&w->thread, NULL, worker_main, w) ? -1 : 0;
+}
+
+void kmtls_worker_destroy(struct kmtls_worker *w)
+{
+	int i;
+
+	while (w->conns)
+		kmtls_conn_close(w->conns);
+	kmtls_worker_reap(w);
+	for (i = 0; w->lfds && i < w->n_listeners; i++)
+		if (w->lfds[i] >= 0)
+			close(w->lfds[i]);
+	free(w->lfds);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->spare_fd >= 0)
+		close(w->spare_fd);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KMTLS_WORKER_H
+#define KMTLS_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "stats.h"
+
+/* One thread with its own epoll, listening sockets and connections. */
+struct kmtls_worker {
+	int id;
+	int epfd;
+	pthread_t thread;
+	struct kmtls_listener *listeners;
+	int n_listeners;
+	int *lfds;		/* one SO_REUSEPORT socket per listener */
+	int spare_fd;		/* released on EMFILE to shed one connection */
+	struct conn *conns;	/* list head */
+	struct conn *dead;	/* closed this round, freed after the batch */
+	volatile int stop;
+	struct kmtls_stats stats;
+};
+
+/* Milliseconds on the monotonic clock. */
+uint64_t kmtls_now_ms(void);
+
+int kmtls_worker_init(struct kmtls_worker *w, int id,
+		      struct kmtls_listener *ls, int n, char *err,
+		      size_t errlen);
+int kmtls_worker_start(struct kmtls_worker *w);
+void kmtls_worker_destroy(struct kmtls_worker *w);
+
+/* Free connections closed during the last batch of events. */
+void kmtls_worker_reap(struct kmtls_worker *w);
+
+/* Register an fd of a connection end with the worker's epoll. */
+int kmtls_worker_watch(struct kmtls_worker *w, struct conn_end *end,
+		       uint32_t events);
+void kmtls_worker_unwatch(struct kmtls_worker *w, struct conn_end *end);
+
+#endif

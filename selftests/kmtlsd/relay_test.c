@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kmtlsd terminate mode end to end: a wolfSSL client with the test PKI,
+ * kmtlsd, and the selftest backend, which hashes what it receives.
+ *
+ * 64 MiB each way per cipher. Where the kernel has kTLS (the guest) the
+ * connection must be carried by kTLS (tls_stat counts it, and nothing falls
+ * back); on a kernel without it the fallback must carry the same bytes.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/backend.h"
+#include "../lib/kmtlsd.h"
+#include "../lib/stream.h"
+#include "../lib/tls_pair.h"
+#include "kselftest_harness.h"
+
+#define BYTES (64u << 20)
+#define BYTES_STR "67108864"
+
+static int kernel_has_ktls(void)
+{
+	return tls_stat("TlsCurrTxSw") >= 0;
+}
+
+FIXTURE(relay) {
+	struct backend be;
+	struct kmtlsd d;
+	struct tls_end c;
+};
+
+FIXTURE_VARIANT(relay) {
+	const char *ciphers;
+	int tls12;
+};
+
+FIXTURE_VARIANT_ADD(relay, tls13_aes128gcm) { .ciphers = "TLS13-AES128-GCM-SHA256" };
+FIXTURE_VARIANT_ADD(relay, tls13_aes256gcm) { .ciphers = "TLS13-AES256-GCM-SHA384" };
+FIXTURE_VARIANT_ADD(relay, tls13_chacha20) { .ciphers = "TLS13-CHACHA20-POLY1305-SHA256" };
+FIXTURE_VARIANT_ADD(relay, tls12_ecdhe_ecdsa_aes128gcm) {
+	.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256",
+	.tls12 = 1,
+};
+
+FIXTURE_SETUP(relay)
+{
+	const char *be_args[] = { "--mode", "duplex", "--bytes", BYTES_STR, NULL };
+	const char *d_args[] = { "--tls-min", "1.2", "--crl", pki("crl.pem"), NULL };
+
+	signal(SIGPIPE, SIG_IGN);
+	self->c.fd = -1;
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, d_args));
+}
+
+FIXTURE_TEARDOWN(relay)
+{
+	if (!__test_passed(_metadata))
+		kmtlsd_dump_log(&self->d);
+	tls_end_close(&self->c);
+	kmtlsd_stop(&self->d);
+	backend_stop(&self->be);
+}
+
+/* kmtlsd installs kTLS right after the handshake; give it a moment. */
+static long wait_ktls_conns(long want)
+{
+	long n = -1;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		n = tls_stat("TlsCurrTxSw");
+		if (n >= want)
+			break;
+		usleep(10000);
+	}
+	return n;
+}
+
+TEST_F_TIMEOUT(relay, data_64m_each_way, 600)
+{
+	struct tls_client_opts o = {
+		.port = self->d.port, .cert = pki("client.pem"), .key = pki("client.key"),
+		.ciphers = variant->ciphers, .tls12 = variant->tls12,
+	};
+	struct xfer x = { .e = &self->c, .send_bytes = BYTES, .recv_bytes = BYTES,
+			  .seed = STREAM_SEED_C2S };
+	unsigned char want[32];
+	char err[256] = "", hex[65];
+	long cur0 = tls_stat("TlsCurrTxSw");
+	json_object *r;
+
+	ASSERT_EQ(0, tls_client_open(&o, &self->c, err, sizeof(err))) TH_LOG("%s", err);
+	if (kernel_has_ktls()) {
+		/* Only kmtlsd's end is kTLS: exactly one more kernel TLS socket. */
+		EXPECT_EQ(cur0 + 1, wait_ktls_conns(cur0 + 1));
+		EXPECT_EQ(0, proc_log_count(&self->d.proc, "kTLS not used"));
+	} else {
+		EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "kTLS not used", 5000));
+	}
+	ASSERT_EQ(0, end_nonblock(&self->c));
+	xfer_run(&x);
+	ASSERT_STREQ("", x.err);
+	stream_sha256(STREAM_SEED_S2C, BYTES, want);
+	EXPECT_EQ(0, memcmp(want, x.got_sha, 32));
+
+	/* close_notify from us: kmtlsd half-closes the backend, which reports. */
+	wolfSSL_shutdown(self->c.ssl);
+	ASSERT_EQ(0, backend_wait_conns(&self->be, 1, 30000));
+	r = backend_report_line(&self->be, 0);
+	ASSERT_NE(NULL, r);
+	hex_encode(x.sent_sha, 32, hex);
+	EXPECT_EQ((long)BYTES, jint(r, "bytes_received"));
+	EXPECT_STREQ(hex, jstr(r, "sha256_received"));
+	EXPECT_STREQ("eof", jstr(r, "end"));
+	json_object_put(r);
+}
+
+TEST_HARNESS_MAIN

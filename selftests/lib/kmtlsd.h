@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KMTLS_SELFTEST_KMTLSD_H
+#define KMTLS_SELFTEST_KMTLSD_H
+
+#include "proc.h"
+
+/* kmtlsd started by a test with the test PKI, one listener from flags. */
+struct kmtlsd {
+	struct proc proc;
+	int port;
+};
+
+/*
+ * Start kmtlsd --foreground in front of 127.0.0.1:backend_port with the
+ * test PKI's server certificate, CA and CRL, plus @extra flags (NULL-
+ * terminated). Waits for its "listening on" line. 0, or -1 when it exited
+ * or did not get ready (its log says why).
+ */
+int kmtlsd_start(struct kmtlsd *d, int backend_port, const char *const *extra);
+void kmtlsd_stop(struct kmtlsd *d);
+
+/* Wait until the daemon's log has @needle (0) or timeout (-1). */
+int kmtlsd_wait_log(struct kmtlsd *d, const char *needle, int timeout_ms);
+
+/* Print the daemon's log to stderr (for failing tests). */
+void kmtlsd_dump_log(struct kmtlsd *d);
+
+#endif

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+const char *test_tmpdir(void)
+{
+	static char dir[128];
+
+	if (!dir[0]) {
+		snprintf(dir, sizeof(dir), "/tmp/kmtls-test.XXXXXX");
+		if (!mkdtemp(dir))
+			return "/tmp";
+	}
+	return dir;
+}
+
+const char *out_path(const char *rel)
+{
+	static char slots[8][512];
+	static int next;
+	const char *o = getenv("KMTLS_OUT");
+	char *p = slots[next++ % 8];
+
+	snprintf(p, sizeof(slots[0]), "%s/%s", o && *o ? o : "build/out", rel);
+	return p;
+}
+
+int proc_start(struct proc *p, const char *logname, char *const argv[])
+{
+	int fd;
+
+	snprintf(p->log, sizeof(p->log), "%s/%s", test_tmpdir(), logname);
+	fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	p->pid = fork();
+	if (p->pid < 0) {
+		close(fd);
+		return -1;
+	}
+	if (p->pid == 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(fd);
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	if (getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+int proc_log_count(struct proc *p, const char *needle)
+{
+	char *log = slurp(p->log), *s;
+	int n = 0;
+
+	for (s = log; s && (s = strstr(s, needle)); s += strlen(needle))
+		n++;
+	free(log);
+	return n;
+}
+
+int proc_wait_log(struct proc *p, const char *needle, int timeout_ms)
+{
+	struct timespec ts = { 0, 20 * 1000000 };
+	int waited, status;
+
+	for (waited = 0; waited < timeout_ms; waited += 20) {
+		if (proc_log_count(p, needle))
+			return 0;
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+			p->pid = 0;
+			return proc_log_count(p, needle) ? 0 : -1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+int proc_signal(struct proc *p, int sig)
+{
+	return p->pid > 0 ? kill(p->pid, sig) : -1;
+}
+
+int proc_stop(struct proc *p, int grace_ms)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+	int status, waited;
+
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, SIGTERM);
+	for (waited = 0; waited < grace_ms; waited += 10) {
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+			p->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		nanosleep(&ts, NULL);
+	}
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, &status, 0);
+	p->pid = 0;
+	return -1;
+}
+
+int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KMTLS_SELFTEST_PROC_H
+#define KMTLS_SELFTEST_PROC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A program started by a test, its output captured in a log file. */
+struct proc {
+	pid_t pid;
+	char log[256];
+};
+
+/* Start argv[0] (NULL-terminated argv) with stdout+stderr into p->log. */
+int proc_start(struct proc *p, const char *logname, char *const argv[]);
+
+/* Wait until the log contains needle; 0 when seen, -1 on timeout or exit. */
+int proc_wait_log(struct proc *p, const char *needle, int timeout_ms);
+
+/* Occurrences of needle in the log so far. */
+int proc_log_count(struct proc *p, const char *needle);
+
+/* SIGTERM, then SIGKILL after grace_ms; returns the exit status or -1. */
+int proc_stop(struct proc *p, int grace_ms);
+
+/* Send a signal. */
+int proc_signal(struct proc *p, int sig);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int free_port(void);
+
+/* "$KMTLS_OUT/<rel>" (default build/out) in a rotating static buffer. */
+const char *out_path(const char *rel);
+
+/* A fresh temporary directory for this test run (mkdtemp). */
+const char *test_tmpdir(void);
+
+#endif
