@@ -23,14 +23,28 @@ const char *pki_dir(void)
 	return d && *d ? d : "build/pki";
 }
 
+/* Interned: the same name always yields the same, stable pointer. */
 const char *pki(const char *name)
 {
-	static char slots[8][512];
-	static int next;
-	char *p = slots[next++ % 8];
+	static char paths[64][512];
+	static const char *names[64];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	const char *ret = NULL;
+	int i;
 
-	snprintf(p, sizeof(slots[0]), "%s/%s", pki_dir(), name);
-	return p;
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < 64 && names[i]; i++)
+		if (!strcmp(names[i], name))
+			break;
+	if (i < 64) {
+		if (!names[i]) {
+			names[i] = strdup(name);
+			snprintf(paths[i], sizeof(paths[0]), "%s/%s", pki_dir(), name);
+		}
+		ret = paths[i];
+	}
+	pthread_mutex_unlock(&lock);
+	return ret ? ret : "pki-name-table-full";
 }
 
 int tcp_pair(int *client, int *server)

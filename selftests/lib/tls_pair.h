@@ -23,7 +23,7 @@ struct tls_end {
 
 /* The test PKI directory ($KMTLS_PKI, else build/pki). */
 const char *pki_dir(void);
-/* "$KMTLS_PKI/<name>" in a static buffer rotated over a few slots. */
+/* "$KMTLS_PKI/<name>", a stable pointer per name (up to 64 names). */
 const char *pki(const char *name);
 
 /* A connected TCP pair on 127.0.0.1 (blocking). Returns 0 or -errno. */
