@@ -29,8 +29,8 @@ struct conn_end {
 
 /* One direction of the relay: src -> dst. */
 struct relay_dir {
-	int pipe[2];		/* splice mode */
-	size_t in_pipe;
+	int pipe[2];		/* splice mode, -1 while empty (pooled) */
+	size_t pipe_cap, in_pipe;
 	unsigned char *buf;	/* userspace mode: one record's worth */
 	size_t len, off;
 	unsigned char *prefix;	/* sent to dst before anything else */

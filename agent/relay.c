@@ -33,19 +33,55 @@ int kmtls_relay_setup(struct conn *c)
 	struct relay_dir *d[2] = { &c->up, &c->down };
 	int i;
 
-	for (i = 0; i < 2; i++) {
-		if (c->ktls) {
-			if (pipe2(d[i]->pipe, O_NONBLOCK | O_CLOEXEC))
-				return -1;
-			/* Best effort: a bigger pipe means fewer syscalls per MiB. */
-			fcntl(d[i]->pipe[1], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
-		} else {
-			d[i]->buf = malloc(RELAY_BUF_SIZE);
-			if (!d[i]->buf)
-				return -1;
-		}
+	for (i = 0; i < 2 && !c->ktls; i++) {
+		d[i]->buf = malloc(RELAY_BUF_SIZE);
+		if (!d[i]->buf)
+			return -1;
 	}
 	return 0;
+}
+
+/* A pipe from the worker's pool, or a new one sized for fewer syscalls. */
+static int pipe_get(struct kmtls_worker *w, struct relay_dir *d)
+{
+	struct pipe_slot *p;
+	int cap;
+
+	if (d->pipe[0] >= 0)
+		return 0;
+	if (w->n_pipes) {
+		p = &w->pipes[--w->n_pipes];
+		d->pipe[0] = p->fd[0];
+		d->pipe[1] = p->fd[1];
+		d->pipe_cap = p->cap;
+		return 0;
+	}
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC))
+		return -1;
+	/* Best effort; the kernel may give less (pipe-user-pages-soft). */
+	fcntl(d->pipe[1], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
+	cap = fcntl(d->pipe[1], F_GETPIPE_SZ);
+	d->pipe_cap = cap > 0 ? (size_t)cap : 4096;
+	return 0;
+}
+
+/* Only an empty pipe goes back: its bytes belong to this connection. */
+static void pipe_put(struct kmtls_worker *w, struct relay_dir *d)
+{
+	struct pipe_slot *p;
+
+	if (d->pipe[0] < 0 || d->in_pipe)
+		return;
+	if (w->n_pipes < PIPE_POOL_MAX) {
+		p = &w->pipes[w->n_pipes++];
+		p->fd[0] = d->pipe[0];
+		p->fd[1] = d->pipe[1];
+		p->cap = d->pipe_cap;
+	} else {
+		close(d->pipe[0]);
+		close(d->pipe[1]);
+	}
+	d->pipe[0] = d->pipe[1] = -1;
 }
 
 void kmtls_relay_free(struct conn *c)
@@ -54,6 +90,7 @@ void kmtls_relay_free(struct conn *c)
 	int i, j;
 
 	for (i = 0; i < 2; i++) {
+		pipe_put(c->w, d[i]);
 		for (j = 0; j < 2; j++)
 			if (d[i]->pipe[j] >= 0)
 				close(d[i]->pipe[j]);
@@ -145,7 +182,7 @@ static int ktls_control(struct conn *c, struct relay_dir *d, const char **why)
 	switch (type) {
 	case KMTLS_REC_APPDATA:
 		/* Raced with a data record: pass it on through the pipe. */
-		if (write(d->pipe[1], rec, n) != n)
+		if (pipe_get(c->w, d) || write(d->pipe[1], rec, n) != n)
 			return *why = "pipe write failed", -1;
 		d->in_pipe += n;
 		return 0;
@@ -180,8 +217,10 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 		progress = 0;
 		if (send_prefix(d, dst, &progress))
 			return *why = strerror(errno), -1;
-		if (!d->eof && d->in_pipe < RELAY_PIPE_SIZE) {
-			n = splice(src, NULL, d->pipe[1], NULL, RELAY_PIPE_SIZE - d->in_pipe,
+		if (!d->eof && (d->pipe[0] < 0 || d->in_pipe < d->pipe_cap)) {
+			if (pipe_get(c->w, d))
+				return *why = "no descriptor for a relay pipe (RLIMIT_NOFILE)", -1;
+			n = splice(src, NULL, d->pipe[1], NULL, d->pipe_cap - d->in_pipe,
 				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 			if (n > 0) {
 				d->in_pipe += n;
@@ -209,6 +248,7 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 			}
 		}
 	} while (progress);
+	pipe_put(c->w, d);
 	if (d->eof && !d->in_pipe && !prefix_pending(d))
 		shut_dst(c, d, dst);
 	return 0;
@@ -318,7 +358,11 @@ enum relay_result kmtls_relay_pump(struct conn *c, const char **why)
 
 static int has_room(const struct conn *c, const struct relay_dir *d)
 {
-	return !d->eof && (c->ktls ? d->in_pipe < RELAY_PIPE_SIZE : d->len == 0);
+	if (d->eof)
+		return 0;
+	if (c->ktls)
+		return d->pipe[0] < 0 || d->in_pipe < d->pipe_cap;
+	return d->len == 0;
 }
 
 static int has_data(const struct conn *c, const struct relay_dir *d)

@@ -187,6 +187,10 @@ void kmtls_worker_destroy(struct kmtls_worker *w)
 	while (w->conns)
 		kmtls_conn_close(w->conns);
 	kmtls_worker_reap(w);
+	while (w->n_pipes--) {
+		close(w->pipes[w->n_pipes].fd[0]);
+		close(w->pipes[w->n_pipes].fd[1]);
+	}
 	for (i = 0; w->lfds && i < w->n_listeners; i++)
 		if (w->lfds[i] >= 0)
 			close(w->lfds[i]);

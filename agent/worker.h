@@ -9,6 +9,18 @@
 #include "listener.h"
 #include "stats.h"
 
+/*
+ * Empty pipes kept for reuse. A connection holds a pipe only while bytes are
+ * in it, so thousands of idle kTLS connections cost two descriptors each
+ * instead of six.
+ */
+#define PIPE_POOL_MAX 64
+
+struct pipe_slot {
+	int fd[2];
+	size_t cap;
+};
+
 /* One thread with its own epoll, listening sockets and connections. */
 struct kmtls_worker {
 	int id;
@@ -21,6 +33,8 @@ struct kmtls_worker {
 	struct conn *conns;	/* list head */
 	struct conn *dead;	/* closed this round, freed after the batch */
 	volatile int stop;
+	struct pipe_slot pipes[PIPE_POOL_MAX];
+	int n_pipes;
 	struct kmtls_stats stats;
 };
 

@@ -12,13 +12,14 @@
 # DIR/client.{pem,key}  leaf + intermediate chain, clientAuth,
 #                       URI spiffe://example.org/client, CN client
 # DIR/crl.pem, crl.der  the intermediate's CRL revoking bad/revoked
+# DIR/crl-empty.pem     the intermediate's earlier CRL, revoking nothing
 # DIR/bad/*             expired, notyet, revoked (+ crl.pem), serveronly,
 #                       selfsigned, otherca, nointer, policy
 set -euo pipefail
 
 DIR=${1:?usage: mkpki.sh DIR}
 # Bump when the set of files changes, so old directories are rebuilt.
-PKI_VERSION=2
+PKI_VERSION=3
 [ "$(cat "$DIR/.complete" 2>/dev/null)" = "$PKI_VERSION" ] && exit 0
 rm -rf "$DIR"
 mkdir -p "$DIR/work" "$DIR/bad"
@@ -142,6 +143,8 @@ key bad/selfsigned.key "$CURVE"
 openssl req -new -x509 -key bad/selfsigned.key -subj "/O=kmtls test/CN=selfsigned-client" -days 3650 \
 	-addext "extendedKeyUsage=clientAuth" -out bad/selfsigned.pem
 
+# Before the revocation: the same issuer's CRL, listing nothing.
+openssl ca -gencrl -config work/inter/ca.cnf -out crl-empty.pem 2>/dev/null
 openssl ca -config work/inter/ca.cnf -revoke bad/revoked.pem 2>/dev/null
 openssl ca -gencrl -config work/inter/ca.cnf -out crl.pem 2>/dev/null
 # A CRL from the root too, so a CA bundle check finds a CRL for each issuer.

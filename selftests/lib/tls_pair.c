@@ -77,6 +77,24 @@ fail:
 	return one;
 }
 
+int tcp_connect_port(int port, int *fd)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (*fd < 0)
+		return -errno;
+	if (connect(*fd, (struct sockaddr *)&a, sizeof(a))) {
+		int err = -errno;
+
+		close(*fd);
+		*fd = -1;
+		return err;
+	}
+	return 0;
+}
+
 struct accept_arg {
 	WOLFSSL *ssl;
 	int ret, err;
@@ -311,19 +329,17 @@ int tls_client_open(const struct tls_client_opts *o, struct tls_end *e,
 		.tls_min = o->tls12 ? 0x0303 : 0x0304, .tls_max = o->tls12 ? 0x0303 : 0,
 		.ciphers = o->ciphers,
 	};
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(o->port) };
 	WOLFSSL_CTX *ctx;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
 	e->fd = -1;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ctx = kmtls_tls_ctx_new(&conf, err, errlen);
 	if (!ctx)
 		return -1;
-	e->fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (e->fd < 0 || connect(e->fd, (struct sockaddr *)&a, sizeof(a))) {
-		snprintf(err, errlen, "connect to port %d: %s", o->port, strerror(errno));
+	ret = tcp_connect_port(o->port, &e->fd);
+	if (ret) {
+		snprintf(err, errlen, "connect to port %d: %s", o->port, strerror(-ret));
 		wolfSSL_CTX_free(ctx);
 		return -1;
 	}

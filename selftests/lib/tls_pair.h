@@ -29,6 +29,9 @@ const char *pki(const char *name);
 /* A connected TCP pair on 127.0.0.1 (blocking). Returns 0 or -errno. */
 int tcp_pair(int *client, int *server);
 
+/* A blocking TCP connection to 127.0.0.1:port. Returns 0 or -errno. */
+int tcp_connect_port(int port, int *fd);
+
 /*
  * Run a full handshake on a connected pair, server side in a thread.
  * Returns 0, or -1 with a message in err.

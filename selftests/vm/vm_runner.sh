@@ -1,5 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
+# Conditions are eval'd strings, single-quoted on purpose:
+# shellcheck disable=SC2016
 #
 # tools/vm/kmtls-vm: boot, plumbing and module loading. Prints KTAP and exits
 # non-zero when a case fails. Runs on the host (it starts the guests).
@@ -59,9 +61,7 @@ check() {
 release_of() { cat "$BUILD/kernel-$1" 2>/dev/null; }
 
 # --no-kmod unless the module for that release has been built.
-kmod_args() {
-	[ -f "$BUILD/kmod/$1/kmtls.ko" ] || echo --no-kmod
-}
+kmod_built() { [ -f "$BUILD/kmod/$1/kmtls.ko" ]; }
 
 # fact NAME: the value the 6.12 guest printed as NAME=value.
 fact() { sed -n "s/^$1=//p" "$TMP/a.out" | head -n1; }
@@ -96,16 +96,17 @@ guest_facts_script() {
 # ---- cases -----------------------------------------------------------------
 
 main_612() {
-	local rel kmod rc=0 want_var probe
+	local rel rc=0 want_var probe
+	local -a kmod=()
 	rel=$(release_of 6.12)
-	kmod=$(kmod_args "$rel")
+	kmod_built "$rel" || kmod=(--no-kmod)
 	want_var="a b 'c' \$d \"e\""
 	probe=$BUILD/vm/selftest-probe-$$
 	mkdir -p "$BUILD/vm"
 	rm -f "$probe"
 
 	KMTLS_VM_TEST_VAR=$want_var KMTLS_VM_TEST_FILE=$probe \
-		"$VM" run --kernel 6.12 $kmod -- bash -c "$(guest_facts_script)" \
+		"$VM" run --kernel 6.12 "${kmod[@]}" -- bash -c "$(guest_facts_script)" \
 		> "$TMP/a.out" 2> "$TMP/a.err" || rc=$?
 
 	DIAG="release $(fact uname), want $rel"
@@ -137,7 +138,7 @@ main_612() {
 	check "6.12: bpffs mounted, /tmp fresh" \
 		eval '[ "$(fact bpffs)" = yes ] && [ "$(fact tmp)" = fresh ]'
 
-	if [ -n "$kmod" ]; then
+	if [ ${#kmod[@]} -gt 0 ]; then
 		skip "6.12: kmtls.ko loaded" "build/kmod/$rel/kmtls.ko not built"
 	else
 		DIAG="kmtls=$(fact kmtls)"
@@ -146,22 +147,23 @@ main_612() {
 }
 
 main_61() {
-	local rel kmod rc=0 script
+	local rel rc=0 script
+	local -a kmod=()
 	rel=$(release_of 6.1)
 	if [ -z "$rel" ]; then
 		skip "6.1: boots, uname -r, tls loaded" "build/kernel-6.1 missing (make deps)"
 		skip "6.1: kmtls.ko loaded" "build/kernel-6.1 missing (make deps)"
 		return
 	fi
-	kmod=$(kmod_args "$rel")
+	kmod_built "$rel" || kmod=(--no-kmod)
 	script='echo "$(uname -r)"; [ -e /proc/net/tls_stat ] && echo tls; [ -d /sys/module/kmtls ] && echo kmtls; exit 0'
-	"$VM" run --kernel 6.1 $kmod -- sh -c "$script" > "$TMP/b.out" 2> "$TMP/b.err" || rc=$?
+	"$VM" run --kernel 6.1 "${kmod[@]}" -- sh -c "$script" > "$TMP/b.out" 2> "$TMP/b.err" || rc=$?
 
 	DIAG=$(printf 'exit %s, stdout:\n%s\nstderr:\n%s' "$rc" "$(cat "$TMP/b.out")" "$(tail -n 20 "$TMP/b.err")")
 	check "6.1: boots, uname -r is $rel, tls loaded" \
 		eval '[ "$rc" = 0 ] && [ "$(head -n1 "$TMP/b.out")" = "$rel" ] && grep -qx tls "$TMP/b.out"'
 
-	if [ -n "$kmod" ]; then
+	if [ ${#kmod[@]} -gt 0 ]; then
 		skip "6.1: kmtls.ko loaded" "build/kmod/$rel/kmtls.ko not built"
 	else
 		check "6.1: kmtls.ko loaded (/sys/module/kmtls)" grep -qx kmtls "$TMP/b.out"
@@ -180,8 +182,8 @@ main() {
 	echo "TAP version 13"
 	echo "1..$NTESTS"
 	if ! command -v qemu-system-x86_64 >/dev/null || [ -z "$(release_of 6.12)" ]; then
-		local i why="qemu-system-x86_64 or build/kernel-6.12 missing (make deps)"
-		for i in $(seq "$NTESTS"); do skip "vm runner" "$why"; done
+		local n why="qemu-system-x86_64 or build/kernel-6.12 missing (make deps)"
+		for n in $(seq "$NTESTS"); do skip "vm runner case $n" "$why"; done
 		exit 4        # kselftest: skipped
 	fi
 	main_612

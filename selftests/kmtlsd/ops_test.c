@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kmtlsd behaviour beyond one good connection: many handshakes in flight on
+ * one worker, PROXY v2 towards the backend, a dead backend, key file
+ * permissions, ktls = require, KeyUpdate, and CRL reload on SIGHUP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../lib/backend.h"
+#include "../lib/kmtlsd.h"
+#include "../lib/stream.h"
+#include "../lib/tls_pair.h"
+#include "kselftest_harness.h"
+
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#define IN_FLIGHT 1000
+
+static int kernel_has_ktls(void)
+{
+	return tls_stat("TlsCurrTxSw") >= 0;
+}
+
+FIXTURE(ops) {
+	struct backend be;
+	struct kmtlsd d;
+};
+
+FIXTURE_SETUP(ops)
+{
+	struct rlimit rl;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* The client side of 1000 connections needs the descriptors too. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	self->be.proc.pid = 0;
+	self->d.proc.pid = 0;
+}
+
+FIXTURE_TEARDOWN(ops)
+{
+	if (!__test_passed(_metadata) && self->d.proc.pid)
+		kmtlsd_dump_log(&self->d);
+	kmtlsd_stop(&self->d);
+	backend_stop(&self->be);
+}
+
+struct hs {
+	WOLFSSL *ssl;
+	int fd, done;
+};
+
+/* Drive every handshake non-blocking from one thread until all finish. */
+static int run_handshakes(struct hs *h, int n, int timeout_ms)
+{
+	struct pollfd *p = calloc(n, sizeof(*p));
+	int i, left = n, ret, err, waited = 0;
+
+	while (left && waited < timeout_ms) {
+		for (i = 0; i < n; i++) {
+			p[i].fd = h[i].done ? -1 : h[i].fd;
+			if (h[i].done)
+				continue;
+			ret = wolfSSL_connect(h[i].ssl);
+			if (ret == WOLFSSL_SUCCESS) {
+				h[i].done = 1;
+				left--;
+				p[i].fd = -1;
+				continue;
+			}
+			err = wolfSSL_get_error(h[i].ssl, ret);
+			if (err != WOLFSSL_ERROR_WANT_READ && err != WOLFSSL_ERROR_WANT_WRITE) {
+				h[i].done = -1;
+				left--;
+				p[i].fd = -1;
+				continue;
+			}
+			p[i].events = err == WOLFSSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		}
+		if (left && poll(p, n, 1000) == 0)
+			waited += 1000;
+	}
+	free(p);
+	return left;
+}
+
+TEST_F_TIMEOUT(ops, thousand_handshakes_in_flight_one_worker, 600)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	const char *d_args[] = { "--handshake-timeout", "300s", NULL };
+	struct tls_client_opts o = { .cert = pki("client.pem"), .key = pki("client.key") };
+	struct hs *h = calloc(IN_FLIGHT, sizeof(*h));
+	struct tls_end e;
+	WOLFSSL_CTX *ctx;
+	char err[256], buf[8];
+	int i, ok = 0, echoed = 0;
+
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, d_args));
+	o.port = self->d.port;
+	/* Borrow a context from one ordinary client for all of them. */
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	ctx = wolfSSL_get_SSL_CTX(e.ssl);
+	for (i = 0; i < IN_FLIGHT; i++) {
+		struct tls_end raw;
+
+		/* Connect all sockets first: every handshake is in flight at once. */
+		ASSERT_EQ(0, tcp_connect_port(self->d.port, &raw.fd)) TH_LOG("socket %d", i);
+		h[i].fd = raw.fd;
+		fcntl(h[i].fd, F_SETFL, O_NONBLOCK);
+		h[i].ssl = wolfSSL_new(ctx);
+		ASSERT_NE(NULL, h[i].ssl);
+		wolfSSL_set_fd(h[i].ssl, h[i].fd);
+		wolfSSL_set_using_nonblock(h[i].ssl, 1);
+	}
+	EXPECT_EQ(0, run_handshakes(h, IN_FLIGHT, 240000));
+	for (i = 0; i < IN_FLIGHT; i++)
+		ok += h[i].done == 1;
+	EXPECT_EQ(IN_FLIGHT, ok);
+	/* Every one is relayed to the backend, not just handshaken. */
+	for (i = 0; i < IN_FLIGHT; i++) {
+		int n, tries;
+
+		if (h[i].done != 1 || wolfSSL_write(h[i].ssl, "ping", 4) != 4)
+			continue;
+		for (tries = 0, n = -1; tries < 3000 && n <= 0; tries++) {
+			n = wolfSSL_read(h[i].ssl, buf, 4);
+			if (n <= 0 && wolfSSL_get_error(h[i].ssl, n) == WOLFSSL_ERROR_WANT_READ)
+				usleep(1000);
+			else
+				break;
+		}
+		echoed += n == 4 && !memcmp(buf, "ping", 4);
+	}
+	EXPECT_EQ(IN_FLIGHT, echoed);
+	EXPECT_EQ(0, proc_log_count(&self->d.proc, "handshake timeout"));
+	for (i = 0; i < IN_FLIGHT; i++) {
+		wolfSSL_free(h[i].ssl);
+		close(h[i].fd);
+	}
+	free(h);
+	tls_end_close(&e);
+}
+
+static int file_sha256(const char *pem, unsigned char out[32], int *der_len)
+{
+	WOLFSSL_X509 *x = wolfSSL_X509_load_certificate_file(pem, WOLFSSL_FILETYPE_PEM);
+	const unsigned char *der;
+
+	if (!x)
+		return -1;
+	der = wolfSSL_X509_get_der(x, der_len);
+	wc_Sha256Hash(der, (word32)*der_len, out);
+	wolfSSL_X509_free(x);
+	return 0;
+}
+
+TEST_F(ops, proxy_v2_with_client_cert)
+{
+	const char *be_args[] = { "--mode", "echo", "--proxy", NULL };
+	const char *d_args[] = { "--proxy-protocol", "v2-cert", NULL };
+	struct tls_client_opts o = { .cert = pki("client.pem"), .key = pki("client.key") };
+	struct sockaddr_in local;
+	socklen_t llen = sizeof(local);
+	unsigned char sha[32];
+	char err[256], hex[65], buf[8];
+	struct tls_end e;
+	json_object *r;
+	int der_len;
+
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, d_args));
+	o.port = self->d.port;
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	getsockname(e.fd, (struct sockaddr *)&local, &llen);
+	ASSERT_EQ(4, wolfSSL_write(e.ssl, "ping", 4));
+	ASSERT_EQ(4, wolfSSL_read(e.ssl, buf, 4));
+	tls_end_close(&e);
+	ASSERT_EQ(0, backend_wait_conns(&self->be, 1, 10000));
+	r = backend_report_line(&self->be, 0);
+	ASSERT_NE(NULL, r);
+	EXPECT_STREQ("TCP4", jstr(r, "family"));
+	EXPECT_STREQ("127.0.0.1", jstr(r, "src"));
+	EXPECT_EQ((long)ntohs(local.sin_port), jint(r, "src_port"));
+	EXPECT_EQ((long)self->d.port, jint(r, "dst_port"));
+	EXPECT_STREQ("TLSv1.3", jstr(r, "ssl_version"));
+	EXPECT_STREQ("client", jstr(r, "ssl_cn"));
+	EXPECT_EQ(0, jint(r, "ssl_verify"));
+	EXPECT_EQ(4, jint(r, "bytes_received"));
+	ASSERT_EQ(0, file_sha256(pki("client.pem"), sha, &der_len));
+	hex_encode(sha, 32, hex);
+	EXPECT_EQ((long)der_len, jint(r, "cert_len"));
+	EXPECT_STREQ(hex, jstr(r, "cert_sha256"));
+	json_object_put(r);
+}
+
+TEST_F(ops, backend_down_closes_client_and_names_backend)
+{
+	struct tls_client_opts o = { .cert = pki("client.pem"), .key = pki("client.key") };
+	int dead = free_port();
+	char err[256], buf[8], name[64];
+	struct tls_end e;
+
+	ASSERT_EQ(0, kmtlsd_start(&self->d, dead, NULL));
+	o.port = self->d.port;
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	/* Closed promptly: the read ends well before any timeout. */
+	EXPECT_GE(0, wolfSSL_read(e.ssl, buf, sizeof(buf)));
+	tls_end_close(&e);
+	snprintf(name, sizeof(name), "backend unreachable: 127.0.0.1:%d", dead);
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, name, 5000));
+}
+
+static int run_kmtlsd(const char *key, int allow, char *out, size_t outlen)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd),
+		 "%s --check-config --listen 127.0.0.1:1 --backend 127.0.0.1:2 --cert %s --key %s --ca %s %s 2>&1",
+		 out_path("bin/kmtlsd"), pki("server.pem"), key, pki("ca.pem"),
+		 allow ? "--allow-insecure-key-perms" : "");
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	n = fread(out, 1, outlen - 1, p);
+	out[n] = 0;
+	return WEXITSTATUS(pclose(p));
+}
+
+TEST(key_permissions)
+{
+	char key[300], out[2048], cmd[700];
+
+	snprintf(key, sizeof(key), "%s/server.key", test_tmpdir());
+	snprintf(cmd, sizeof(cmd), "cp %s %s", pki("server.key"), key);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, chmod(key, 0644));
+	EXPECT_NE(0, run_kmtlsd(key, 0, out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, "chmod 600")) TH_LOG("%s", out);
+	EXPECT_EQ(0, run_kmtlsd(key, 1, out, sizeof(out))) TH_LOG("%s", out);
+	ASSERT_EQ(0, chmod(key, 0600));
+	EXPECT_EQ(0, run_kmtlsd(key, 0, out, sizeof(out))) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "configuration OK"));
+}
+
+TEST_F(ops, ktls_require)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	const char *d_args[] = { "--ktls", "require", NULL };
+	struct tls_client_opts o = { .cert = pki("client.pem"), .key = pki("client.key") };
+	char err[256], buf[8];
+	struct tls_end e;
+	int n;
+
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, d_args));
+	o.port = self->d.port;
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	n = wolfSSL_write(e.ssl, "ping", 4) == 4 ? wolfSSL_read(e.ssl, buf, 4) : -1;
+	tls_end_close(&e);
+	if (kernel_has_ktls()) {
+		EXPECT_EQ(4, n);
+	} else {
+		/* Refused, never served through the userspace record layer. */
+		EXPECT_GE(0, n);
+		EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "ktls = require but kTLS is unavailable", 5000));
+		backend_stop(&self->be);
+		EXPECT_EQ(0, backend_conns(&self->be));
+	}
+}
+
+/*
+ * Linux before 6.14 cannot rekey kTLS: a client KeyUpdate must end the
+ * connection cleanly (never garbage). Without kTLS, wolfSSL follows it.
+ */
+TEST_F(ops, client_key_update)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	struct tls_client_opts o = { .cert = pki("client.pem"), .key = pki("client.key") };
+	char err[256], buf[8];
+	struct tls_end e;
+	int n;
+
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, NULL));
+	o.port = self->d.port;
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(4, wolfSSL_write(e.ssl, "ping", 4));
+	ASSERT_EQ(4, wolfSSL_read(e.ssl, buf, 4));
+	ASSERT_EQ(WOLFSSL_SUCCESS, wolfSSL_update_keys(e.ssl));
+	n = wolfSSL_write(e.ssl, "pong", 4) == 4 ? wolfSSL_read(e.ssl, buf, 4) : -1;
+	tls_end_close(&e);
+	if (kernel_has_ktls()) {
+		EXPECT_GE(0, n);
+		EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "KeyUpdate", 5000));
+	} else {
+		EXPECT_EQ(4, n);
+		EXPECT_EQ(0, memcmp(buf, "pong", 4));
+	}
+}
+
+/* A CRL replaced on disk takes effect on SIGHUP; a broken one is refused. */
+TEST_F(ops, sighup_reloads_crl)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	struct tls_client_opts o = { .cert = pki("bad/revoked.pem"), .key = pki("bad/revoked.key") };
+	char crl[300], cmd[700], err[256], buf[8];
+	const char *d_args[] = { "--crl", crl, NULL };
+	struct tls_end e;
+	int n;
+
+	snprintf(crl, sizeof(crl), "%s/crl.pem", test_tmpdir());
+	snprintf(cmd, sizeof(cmd), "cp %s %s", pki("crl-empty.pem"), crl);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, d_args));
+	o.port = self->d.port;
+	/* The issuer's earlier CRL does not list it: served. */
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_EQ(4, wolfSSL_write(e.ssl, "ping", 4) == 4 ? wolfSSL_read(e.ssl, buf, 4) : -1);
+	tls_end_close(&e);
+	/* A broken file: the reload fails, the old configuration keeps serving. */
+	snprintf(cmd, sizeof(cmd), "echo garbage > %s", crl);
+	ASSERT_EQ(0, system(cmd));
+	proc_signal(&self->d.proc, SIGHUP);
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "keeping the previous", 5000));
+	/* The intermediate's CRL revokes it. */
+	snprintf(cmd, sizeof(cmd), "cp %s %s", pki("crl.pem"), crl);
+	ASSERT_EQ(0, system(cmd));
+	proc_signal(&self->d.proc, SIGHUP);
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "reloaded", 5000));
+	n = -1;
+	if (!tls_client_open(&o, &e, err, sizeof(err)))
+		n = wolfSSL_write(e.ssl, "ping", 4) == 4 ? wolfSSL_read(e.ssl, buf, 4) : -1;
+	tls_end_close(&e);
+	EXPECT_GE(0, n);
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "revoked: serial", 5000));
+}
+
+TEST_HARNESS_MAIN
