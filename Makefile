@@ -85,7 +85,7 @@ $(O)/selftests/%: $(O)/selftests/%.o $(TESTLIB) $(AGENT_LIB) $(WOLFSSL_LIB)
 -include mk/kmod.mk
 
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory userspace modules-all
 	@scripts/check.sh all $(T)
 
 check-host: deps
@@ -93,7 +93,7 @@ check-host: deps
 	@scripts/check.sh host $(T)
 
 check-vm: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory userspace modules-all
 	@scripts/check.sh vm $(T)
 
 demo: deps
