@@ -4,7 +4,9 @@
  * one worker, PROXY v2 towards the backend, a dead backend, key file
  * permissions, ktls = require, KeyUpdate, and CRL reload on SIGHUP.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -350,6 +353,91 @@ TEST_F(ops, sighup_reloads_crl)
 	tls_end_close(&e);
 	EXPECT_GE(0, n);
 	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "revoked: serial", 5000));
+}
+
+TEST_F(ops, idle_timeout)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	const char *d_args[] = { "--idle-timeout", "500ms", NULL };
+	struct tls_client_opts o = { .cert = pki("client.pem"), .key = pki("client.key") };
+	char err[256], buf[8];
+	struct tls_end e;
+
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, d_args));
+	o.port = self->d.port;
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(4, wolfSSL_write(e.ssl, "ping", 4));
+	ASSERT_EQ(4, wolfSSL_read(e.ssl, buf, 4));
+	/* Silent past the timeout: kmtlsd closes, the read sees the end. */
+	EXPECT_GE(0, wolfSSL_read(e.ssl, buf, 4));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "idle for 500 ms", 5000));
+	tls_end_close(&e);
+}
+
+TEST_F(ops, connection_cap)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	const char *d_args[] = { "--max-connections", "2", NULL };
+	struct tls_client_opts o = { .cert = pki("client.pem"), .key = pki("client.key") };
+	struct tls_end e[3];
+	char err[256], buf[8];
+	int i;
+
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, d_args));
+	o.port = self->d.port;
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, tls_client_open(&o, &e[i], err, sizeof(err))) TH_LOG("%s", err);
+		ASSERT_EQ(4, wolfSSL_write(e[i].ssl, "ping", 4));
+		ASSERT_EQ(4, wolfSSL_read(e[i].ssl, buf, 4));
+	}
+	EXPECT_NE(0, tls_client_open(&o, &e[2], err, sizeof(err)));
+	tls_end_close(&e[2]);
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "max_connections (2) reached", 5000));
+	/* A slot freed is a slot usable again. */
+	tls_end_close(&e[0]);
+	usleep(200000);
+	ASSERT_EQ(0, tls_client_open(&o, &e[0], err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_EQ(4, wolfSSL_write(e[0].ssl, "ping", 4) == 4 ? wolfSSL_read(e[0].ssl, buf, 4) : -1);
+	tls_end_close(&e[0]);
+	tls_end_close(&e[1]);
+}
+
+/*
+ * A backend whose accept queue is full drops SYNs: connect() hangs, which
+ * is what a black-holed backend looks like, on loopback.
+ */
+TEST_F(ops, backend_connect_timeout)
+{
+	const char *d_args[] = { "--connect-timeout", "700ms", NULL };
+	struct tls_client_opts o = { .cert = pki("client.pem"), .key = pki("client.key") };
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	int l, fill[4], i, port;
+	char err[256], buf[8], name[80];
+	struct tls_end e;
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_EQ(0, bind(l, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_EQ(0, listen(l, 0));
+	ASSERT_EQ(0, getsockname(l, (struct sockaddr *)&a, &alen));
+	port = ntohs(a.sin_port);
+	for (i = 0; i < 4; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+	}
+	ASSERT_EQ(0, kmtlsd_start(&self->d, port, d_args));
+	o.port = self->d.port;
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_GE(0, wolfSSL_read(e.ssl, buf, sizeof(buf)));
+	tls_end_close(&e);
+	snprintf(name, sizeof(name), "backend unreachable: 127.0.0.1:%d: connect timed out", port);
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, name, 5000));
+	for (i = 0; i < 4; i++)
+		close(fill[i]);
+	close(l);
 }
 
 TEST_HARNESS_MAIN
