@@ -307,7 +307,7 @@ static void handshake_done(struct conn *c)
 		STAT_ADD(&c->w->stats, handshakes_resumed, 1);
 	if (c->verify.have_leaf)
 		kmtls_identity_sans(&c->verify.leaf, sans, sizeof(sans));
-	log_info("listener %s: client %s: %s %s, subject \"%s\", SANs %s%s",
+	log_debug("listener %s: client %s: %s %s, subject \"%s\", SANs %s%s",
 		 c->l->conf->name, c->peer_str, kmtls_tls_version_name(c->ssl),
 		 wolfSSL_get_cipher_name(c->ssl),
 		 c->verify.have_leaf ? c->verify.leaf.subject : "?", sans,

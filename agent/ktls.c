@@ -163,7 +163,8 @@ static const char *ulp_reason(int err)
 	case EEXIST:
 		return "socket already has a ULP attached";
 	case ENOTCONN:
-		return "socket is not connected";
+		/* tls_init() wants TCP_ESTABLISHED; a FIN already in is CLOSE_WAIT. */
+		return "client already half-closed its side; the kernel attaches kTLS only to established sockets";
 	default:
 		return "attaching the tls ULP failed";
 	}

@@ -32,7 +32,7 @@ head -c $((8 << 20)) /dev/urandom > "$DIR/www/blob"
 tls_stat() { awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || true; }
 tx0=$(tls_stat TlsTxSw)
 
-"$OUT/bin/kmtlsd" --foreground --workers 1 --listen "127.0.0.1:$TPORT" --backend "127.0.0.1:$BPORT" \
+"$OUT/bin/kmtlsd" --foreground --log-level debug --workers 1 --listen "127.0.0.1:$TPORT" --backend "127.0.0.1:$BPORT" \
 	--cert "$PKI/server.pem" --key "$PKI/server.key" --ca "$PKI/ca.pem" --crl "$PKI/crl.pem" \
 	--allow-uri 'spiffe://example.org/*' > "$DIR/kmtlsd.log" 2>&1 &
 for _ in $(seq 100); do grep -q "listening on" "$DIR/kmtlsd.log" && break; sleep 0.05; done
