@@ -44,9 +44,12 @@ static void usage(FILE *out)
 }
 
 struct args {
+	int argc;
+	char **argv;
 	const char *config;
 	int foreground, check, workers, log_level;
 	struct kmtls_config flags;	/* the listener given by flags, if any */
+	struct kmtls_config file;	/* or the config file's */
 };
 
 static int add_flag(struct args *a, const char *key, const char *value)
@@ -128,7 +131,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 static int load_config(struct args *a, struct kmtls_config **cfg)
 {
-	static struct kmtls_config file;
 	char err[768];
 
 	if (a->flags.n_listeners) {
@@ -138,11 +140,11 @@ static int load_config(struct args *a, struct kmtls_config **cfg)
 		}
 		*cfg = &a->flags;
 	} else {
-		if (kmtls_config_load(&file, a->config ? a->config : DEFAULT_CONFIG, err, sizeof(err))) {
+		*cfg = &a->file;
+		if (kmtls_config_load(&a->file, a->config ? a->config : DEFAULT_CONFIG, err, sizeof(err))) {
 			fprintf(stderr, "kmtlsd: %s\n", err);
 			return -1;
 		}
-		*cfg = &file;
 	}
 	if (a->workers)
 		(*cfg)->workers = a->workers;
@@ -155,16 +157,14 @@ static int load_config(struct args *a, struct kmtls_config **cfg)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int run(struct args *a)
 {
-	struct args a = { .log_level = -1 };
 	struct kmtls_config *cfg;
 	char err[768];
-	int ret;
 
-	if (parse_args(argc, argv, &a) || load_config(&a, &cfg))
+	if (parse_args(a->argc, a->argv, a) || load_config(a, &cfg))
 		return 2;
-	if (a.check) {
+	if (a->check) {
 		if (kmtls_daemon_check(cfg, err, sizeof(err))) {
 			fprintf(stderr, "kmtlsd: %s\n", err);
 			return 1;
@@ -173,8 +173,16 @@ int main(int argc, char **argv)
 		       cfg->n_listeners == 1 ? "" : "s");
 		return 0;
 	}
-	kmtls_log_init("kmtlsd", a.foreground, cfg->log_level ? cfg->log_level : LOG_INFO);
-	ret = kmtls_daemon_run(cfg);
-	kmtls_config_free(cfg);
+	kmtls_log_init("kmtlsd", a->foreground, cfg->log_level ? cfg->log_level : LOG_INFO);
+	return kmtls_daemon_run(cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .log_level = -1, .argc = argc, .argv = argv };
+	int ret = run(&a);
+
+	kmtls_config_free(&a.flags);
+	kmtls_config_free(&a.file);
 	return ret;
 }

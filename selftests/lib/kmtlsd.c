@@ -39,9 +39,11 @@ int kmtlsd_start(struct kmtlsd *d, int backend_port, const char *const *extra)
 	return proc_wait_log(&d->proc, "listening on", 10000);
 }
 
-void kmtlsd_stop(struct kmtlsd *d)
+int kmtlsd_stop(struct kmtlsd *d)
 {
-	proc_stop(&d->proc, 3000);
+	if (d->proc.pid <= 0)
+		return 0;
+	return proc_stop(&d->proc, 10000);
 }
 
 int kmtlsd_wait_log(struct kmtlsd *d, const char *needle, int timeout_ms)

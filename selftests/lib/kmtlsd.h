@@ -17,7 +17,11 @@ struct kmtlsd {
  * or did not get ready (its log says why).
  */
 int kmtlsd_start(struct kmtlsd *d, int backend_port, const char *const *extra);
-void kmtlsd_stop(struct kmtlsd *d);
+/*
+ * SIGTERM and wait: 0 when it exited cleanly (also when it never ran);
+ * under ASan a leak or error at exit makes this non-zero.
+ */
+int kmtlsd_stop(struct kmtlsd *d);
 
 /* Wait until the daemon's log has @needle (0) or timeout (-1). */
 int kmtlsd_wait_log(struct kmtlsd *d, const char *needle, int timeout_ms);
