@@ -13,7 +13,7 @@ PKGS=(
 	libnl-3-dev libnl-genl-3-dev libinih-dev libjson-c-dev systemtap-sdt-dev
 	pkg-config dpkg-dev autoconf automake libtool
 	openssl curl gnutls-bin iproute2 qemu-system-x86 busybox-static cpio
-	kmod libclang-rt-14-dev python3
+	kmod libclang-rt-14-dev python3 zstd xz-utils
 )
 
 die() { echo "deps: $*" >&2; exit 1; }
