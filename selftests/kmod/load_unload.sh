@@ -32,30 +32,8 @@ agent_wait_ms 5000 0 600000"
 BAD_DMESG='BUG:|WARNING:|Oops|general protection|Call Trace|kmemleak|memory leak|refcount_t:|UBSAN|KASAN|list_(add|del) corruption|sysctl.*(duplicate|failed)|proc_dir_entry .* already registered|remove_proc_entry|unregister_netdevice: waiting|kmtls: initialization failed'
 
 NTESTS=19
-testno=0
-failures=0
-
-# ---- KTAP ------------------------------------------------------------------
-
-diag() { sed 's/^/# /'; }
-
-ok() {
-	testno=$((testno + 1))
-	echo "ok $testno $1"
-}
-
-not_ok() {
-	testno=$((testno + 1))
-	failures=$((failures + 1))
-	echo "not ok $testno $1"
-	[ $# -gt 1 ] && echo "# $2"
-	return 0
-}
-
-skip() {
-	testno=$((testno + 1))
-	echo "ok $testno $1 # SKIP $2"
-}
+# shellcheck source=../lib/ktap.sh
+. "$(dirname "$0")/../lib/ktap.sh"
 
 # result NAME CMD...: ok when CMD succeeds; CMD's output becomes diagnostics.
 result() {
@@ -318,8 +296,7 @@ check_kmemleak() {
 
 # ---- tests -----------------------------------------------------------------
 
-echo "TAP version 13"
-echo "1..$NTESTS"
+ktap_plan "$NTESTS"
 
 if [ "$(id -u)" != 0 ]; then
 	for i in $(seq 1 $NTESTS); do

@@ -40,8 +40,8 @@ START_TIMEOUT=30
 LOG_TIMEOUT=20
 
 NTESTS=17
-testno=0
-failures=0
+# shellcheck source=../lib/ktap.sh
+. "$(dirname "$0")/../lib/ktap.sh"
 started=$SECONDS
 
 TMP=
@@ -71,16 +71,14 @@ run_case() {
 	"$@"
 	rc=$?
 	stop_all
-	testno=$((testno + 1))
 	if [ -n "$SKIP" ]; then
-		echo "ok $testno $name # SKIP $SKIP"
+		skip "$name" "$SKIP"
 	elif [ "$rc" -eq 0 ]; then
-		echo "ok $testno $name"
+		ok "$name"
 	else
-		failures=$((failures + 1))
-		echo "not ok $testno $name"
+		not_ok "$name"
 	fi
-	sed 's/^/# /' "$DIAG"
+	diag < "$DIAG"
 	return 0
 }
 
@@ -602,8 +600,7 @@ setup() {
 main() {
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
-	echo "TAP version 13"
-	echo "1..$NTESTS"
+	ktap_plan "$NTESTS"
 	setup
 	echo "# $(openssl version | cut -d' ' -f1-2), $(curl --version | head -n1 | cut -d' ' -f1-2), $(gnutls-cli --version | head -n1), kernel $(uname -r)"
 

@@ -25,29 +25,8 @@ NTESTS=12
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-testno=0
-failures=0
-
-# ---- KTAP ------------------------------------------------------------------
-
-ok() {
-	testno=$((testno + 1))
-	echo "ok $testno $1"
-}
-
-# not_ok NAME [DIAGNOSTIC]: the diagnostic may span lines.
-not_ok() {
-	testno=$((testno + 1))
-	failures=$((failures + 1))
-	echo "not ok $testno $1"
-	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/# /'
-	return 0
-}
-
-skip() {
-	testno=$((testno + 1))
-	echo "ok $testno $1 # SKIP $2"
-}
+# shellcheck source=../lib/ktap.sh
+. "$(dirname "$0")/../lib/ktap.sh"
 
 # check NAME CONDITION-CMD... : ok when the command succeeds.
 check() {
@@ -179,8 +158,7 @@ timeout_case() {
 }
 
 main() {
-	echo "TAP version 13"
-	echo "1..$NTESTS"
+	ktap_plan "$NTESTS"
 	if ! command -v qemu-system-x86_64 >/dev/null || [ -z "$(release_of 6.12)" ]; then
 		local n why="qemu-system-x86_64 or build/kernel-6.12 missing (make deps)"
 		for n in $(seq "$NTESTS"); do skip "vm runner case $n" "$why"; done
