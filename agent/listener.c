@@ -28,8 +28,15 @@ static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c, char *err,
 	};
 	WOLFSSL_CTX *ctx = kmtls_tls_ctx_new(&tc, err, errlen);
 
-	if (ctx)
+	if (ctx) {
 		kmtls_verify_setup(ctx, 1);
+		/*
+		 * One send() per flight instead of one per record: ServerHello
+		 * to Finished is six records, each a syscall and a trip through
+		 * the TCP stack otherwise.
+		 */
+		wolfSSL_CTX_set_group_messages(ctx);
+	}
 	return ctx;
 }
 
