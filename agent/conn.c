@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -22,6 +23,7 @@
 #include "ktls.h"
 #include "listener.h"
 #include "log.h"
+#include "probes.h"
 #include "proxy_v2.h"
 #include "relay.h"
 #include "tls_ctx.h"
@@ -278,6 +280,7 @@ static int install_ktls(struct conn *c)
 		}
 		c->ktls = 1;
 		STAT_ADD(&c->w->stats, ktls_on, 1);
+		KMTLS_PROBE_KTLS_INSTALLED(c->client.fd, kmtls_ktls_cipher_name(c->ssl));
 		/* From here the kernel holds the keys; drop wolfSSL's copy. */
 		wolfSSL_free(c->ssl);
 		c->ssl = NULL;
@@ -297,12 +300,22 @@ static int install_ktls(struct conn *c)
 	return -1;
 }
 
+static unsigned long long elapsed_ns(const struct conn *c)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - c->started.tv_sec) * 1000000000ULL + now.tv_nsec - c->started.tv_nsec;
+}
+
 static void handshake_done(struct conn *c)
 {
 	char sans[512] = "none";
 	int resumed = wolfSSL_session_reused(c->ssl);
 
 	STAT_ADD(&c->w->stats, handshakes_ok, 1);
+	KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, 0, elapsed_ns(c), wolfSSL_version(c->ssl),
+				   wolfSSL_get_cipher_name(c->ssl), resumed);
 	if (resumed)
 		STAT_ADD(&c->w->stats, handshakes_resumed, 1);
 	if (c->verify.have_leaf)
@@ -341,6 +354,7 @@ static void handshake(struct conn *c)
 		return;
 	}
 	STAT_ADD(&c->w->stats, handshakes_failed, 1);
+	KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, err, elapsed_ns(c), 0, "", 0);
 	kmtls_verify_reason(c->ssl, err, &c->verify, reason, sizeof(reason));
 	conn_fail(c, "%s", reason);
 }
@@ -367,6 +381,8 @@ void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
 	c->peer_len = peer_len;
 	kmtls_addr_str(peer, peer_len, c->peer_str, sizeof(c->peer_str));
 	c->started_ms = kmtls_now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &c->started);
+	KMTLS_PROBE_HANDSHAKE_START(fd);
 	c->deadline_ms = c->started_ms + l->conf->handshake_timeout_ms;
 	link_conn(w, c);
 	STAT_ADD(&w->stats, active, 1);
@@ -413,6 +429,7 @@ void kmtls_conn_tick(struct conn *c, uint64_t now)
 	if (c->deadline_ms && now >= c->deadline_ms) {
 		if (c->state == CS_HANDSHAKE) {
 			STAT_ADD(&c->w->stats, handshakes_failed, 1);
+			KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, ETIMEDOUT, elapsed_ns(c), 0, "", 0);
 			conn_fail(c, "handshake timeout: no complete handshake within %u ms",
 				  c->l->conf->handshake_timeout_ms);
 		} else {

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -60,6 +61,7 @@ struct conn {
 	struct kmtls_verify verify;
 
 	uint64_t started_ms;
+	struct timespec started;	/* for the handshake_done probe */
 	uint64_t deadline_ms;	/* handshake or connect timeout; 0 = none */
 	uint64_t active_ms;	/* last byte moved, for the idle timeout */
 
