@@ -82,6 +82,43 @@ $(BIN)/kmtlsd: $(O)/agent/main.o $(AGENT_LIB) $(WOLFSSL_LIB)
 $(O)/selftests/%: $(O)/selftests/%.o $(TESTLIB) $(AGENT_LIB) $(WOLFSSL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB) $(AGENT_LIB) $(LIBS) -ljson-c
 
+# BPF programs (bpf/*.bpf.c) with plain UAPI headers, their libbpf skeletons,
+# kmtlsctl, and the ClientHello recognizer's libFuzzer target.
+CLANG ?= clang
+BPFTOOL ?= bpftool
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror \
+	      -I$(TOP)/bpf -idirafter /usr/include/$(shell $(CC) -dumpmachine) -MMD -MP
+BPF_LIBS := -lbpf -lelf -lz
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.bpf.o)
+BPF_SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.skel.h)
+KMTLSCTL_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard tools/kmtlsctl/*.c))
+BPF_TEST_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard selftests/bpf/*.c))
+HELLO_FUZZ := $(O)/selftests/bpf/fuzz/hello_fuzz
+
+userspace: $(BPF_OBJS) $(BPF_SKELS) $(BIN)/kmtlsctl $(HELLO_FUZZ)
+
+$(O)/bpf/%.bpf.o: bpf/%.bpf.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
+
+$(KMTLSCTL_OBJS) $(BPF_TEST_OBJS): $(BPF_SKELS)
+$(KMTLSCTL_OBJS): CFLAGS += -I$(O)/bpf -I$(TOP)/bpf
+$(O)/selftests/bpf/%: CFLAGS += -I$(O)/bpf -I$(TOP)/bpf
+$(O)/selftests/bpf/%: LIBS += $(BPF_LIBS)
+
+$(BIN)/kmtlsctl: $(KMTLSCTL_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) -ljson-c
+
+$(HELLO_FUZZ): selftests/bpf/fuzz/hello_fuzz.c bpf/hello_parse.h
+	@mkdir -p $(dir $@)
+	$(CLANG) -O1 -g -Wall -Wextra -Werror -I$(TOP)/bpf \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $<
+
 -include mk/kmod.mk
 
 check: deps

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The pin directory: /sys/fs/bpf/kmtls unless $KMTLS_BPF_PIN_DIR says
+ * otherwise (tests use their own bpffs mount). bpffs may not be mounted at
+ * all on a fresh host: it is mounted on /sys/fs/bpf here when the pin
+ * directory lives below it, as systemd would have done.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <linux/magic.h>
+
+#include "kmtlsctl.h"
+
+const char *ctl_pin_dir(void)
+{
+	const char *d = getenv("KMTLS_BPF_PIN_DIR");
+
+	return d && *d ? d : CTL_PIN_DIR_DEFAULT;
+}
+
+int ctl_pin_path(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", ctl_pin_dir(), name);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+int ctl_pin_dir_exists(void)
+{
+	return is_bpffs(ctl_pin_dir());
+}
+
+/* mkdir -p, 0700 for what it creates. */
+static int mkdirs(const char *path)
+{
+	char buf[4096], *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int ctl_pin_dir_prepare(char *err, size_t errlen)
+{
+	const char *dir = ctl_pin_dir();
+	size_t rl = strlen(CTL_BPFFS_ROOT);
+	int ret;
+
+	if (is_bpffs(dir))
+		return 0;
+	if (!strncmp(dir, CTL_BPFFS_ROOT "/", rl + 1) && !is_bpffs(CTL_BPFFS_ROOT)) {
+		ret = mkdirs(CTL_BPFFS_ROOT);
+		if (!ret && mount("bpf", CTL_BPFFS_ROOT, "bpf", 0, "mode=0700"))
+			ret = -errno;
+		if (ret) {
+			snprintf(err, errlen, "cannot mount bpffs on %s: %s", CTL_BPFFS_ROOT,
+				 strerror(-ret));
+			return -1;
+		}
+	}
+	ret = mkdirs(dir);
+	if (ret) {
+		snprintf(err, errlen, "cannot create the pin directory %s: %s", dir,
+			 strerror(-ret));
+		return -1;
+	}
+	if (!is_bpffs(dir)) {
+		snprintf(err, errlen, "%s is not on a bpf filesystem (mount -t bpf bpf DIR, "
+			 "or unset KMTLS_BPF_PIN_DIR)", dir);
+		return -1;
+	}
+	return 0;
+}
+
+int ctl_pin_dir_lock(void)
+{
+	int fd = open(ctl_pin_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

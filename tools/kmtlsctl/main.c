@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kmtlsctl - inspect and tune kmtls: kmtlsctl [--json] VERB [ARGS...].
+ *
+ * One table of verbs; each verb lives in its own file and gets the global
+ * options in struct ctl. --json is accepted anywhere on the command line and
+ * makes every verb print one JSON object on stdout, errors included
+ * ({"error": ...}). Exit status: 0 done, 1 failed, 2 usage or a verb that is
+ * not implemented yet.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kmtlsctl.h"
+
+static int cmd_todo(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return ctl_fail(c, CTL_USAGE, "kmtlsctl %s: not implemented yet", c->verb);
+}
+
+static const struct ctl_verb verbs[] = {
+	{ "status", cmd_todo, "kmtlsd, kmtls.ko and BPF state at a glance" },
+	{ "stats", cmd_todo, "counters of kmtlsd, kmtls.ko and the BPF programs" },
+	{ "latency", cmd_todo, "handshake latency from the hs_latency BPF program" },
+	{ "ratelimit", cmd_ratelimit, "XDP ClientHello flood limiter (hello_limit)" },
+	{ "tune", cmd_todo, "sysctls and socket settings" },
+	{ "pki", cmd_todo, "certificates for tests and deployments" },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: kmtlsctl [--json] VERB [ARGS...]\n\nverbs:\n");
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+	fprintf(f, "\n`kmtlsctl VERB --help` for a verb's arguments.\n");
+}
+
+int ctl_fail(struct ctl *c, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\n", msg);
+	if (c->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "error", json_object_new_string(msg));
+		if (c->verb)
+			json_object_object_add(o, "verb", json_object_new_string(c->verb));
+		ctl_print_json(o);
+	}
+	return status;
+}
+
+void ctl_print_json(json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = { 0 };
+	int i, n = 0;
+	size_t v;
+
+	/* Take --json out wherever it is; the verbs see the rest. */
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+			c.json = 1;
+		else
+			argv[++n] = argv[i];
+	}
+	argc = n + 1;
+	argv[argc] = NULL;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return CTL_OK;
+	}
+	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {
+		if (!strcmp(argv[1], verbs[v].name)) {
+			c.verb = verbs[v].name;
+			return verbs[v].run(&c, argc - 1, argv + 1);
+		}
+	}
+	c.verb = argv[1];
+	usage(stderr);
+	return ctl_fail(&c, CTL_USAGE, "kmtlsctl: unknown verb '%s'", argv[1]);
+}

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kmtlsctl ratelimit: the pinned maps of hello_limit, the configuration in
+ * them, and the text forms of ports and prefixes.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "kmtlsctl.h"
+#include "rl.h"
+#include "hello_limit.skel.h"
+
+const char *const rl_stat_names[] = {
+	"seen", "passed", "dropped", "not_tcp", "unwatched_port", "no_payload",
+	"malformed", "not_tls", "partial", "other_handshake", "hello_allowed",
+	"hello_ok", "over_source", "over_global", "hello_odd_version",
+};
+_Static_assert(sizeof(struct hl_stats) / sizeof(__u64) == 15, "a name per counter");
+
+struct map_want {
+	const char *name;
+	__u32 type, key_size, value_size;
+	size_t off;		/* of the fd in struct rl_maps */
+};
+
+static const struct map_want wanted[] = {
+	{ HL_MAP_CONFIG, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hl_config),
+	  offsetof(struct rl_maps, config) },
+	{ HL_MAP_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct hl_stats),
+	  offsetof(struct rl_maps, stats) },
+	{ HL_MAP_SOURCES, BPF_MAP_TYPE_LRU_HASH, sizeof(struct hl_src_key),
+	  sizeof(struct hl_bucket), offsetof(struct rl_maps, sources) },
+	{ HL_MAP_GLOBAL, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hl_bucket),
+	  offsetof(struct rl_maps, global) },
+	{ HL_MAP_ALLOW, BPF_MAP_TYPE_LPM_TRIE, sizeof(struct hl_lpm_key), 1,
+	  offsetof(struct rl_maps, allow) },
+};
+
+void rl_maps_close(struct rl_maps *m)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+		int *fd = (int *)((char *)m + wanted[i].off);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+}
+
+int rl_maps_open(struct rl_maps *m, char *err, size_t errlen)
+{
+	char path[4096];
+	size_t i;
+	int ret = 0;
+
+	memset(m, -1, sizeof(*m));
+	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+		const struct map_want *w = &wanted[i];
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (ctl_pin_path(path, sizeof(path), w->name))
+			return -ENAMETOOLONG;
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+			break;
+		}
+		*(int *)((char *)m + w->off) = fd;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != w->type ||
+		    info.key_size != w->key_size || info.value_size != w->value_size) {
+			snprintf(err, errlen, "%s does not have the layout of this kmtlsctl "
+				 "(another kmtls version?); detach everywhere and remove "
+				 "%s/hl_* to start over", path, ctl_pin_dir());
+			ret = -EPROTO;
+			break;
+		}
+	}
+	if (ret)
+		rl_maps_close(m);
+	return ret;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBBPF_WARN && !getenv("KMTLSCTL_DEBUG"))
+		return 0;
+	fprintf(stderr, "libbpf: ");
+	return vfprintf(stderr, fmt, ap);
+}
+
+struct hello_limit *rl_load(char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = ctl_pin_dir());
+	struct hello_limit *skel;
+	struct hl_config c;
+	__u32 zero = 0;
+	int ret;
+
+	libbpf_set_print(libbpf_print);
+	skel = hello_limit__open_opts(&opts);
+	if (!skel) {
+		snprintf(err, errlen, "cannot open the hello_limit object: %s", strerror(errno));
+		return NULL;
+	}
+	ret = hello_limit__load(skel);
+	if (ret) {
+		snprintf(err, errlen, "cannot load hello_limit: %s (maps pinned under %s by "
+			 "another kmtls version? detach everywhere and remove %s/hl_*)",
+			 strerror(-ret), ctl_pin_dir(), ctl_pin_dir());
+		hello_limit__destroy(skel);
+		return NULL;
+	}
+	ret = bpf_map__lookup_elem(skel->maps.hl_config, &zero, sizeof(zero), &c, sizeof(c), 0);
+	if (!ret && c.version == 0) {
+		hl_config_default(&c);
+		ret = bpf_map__update_elem(skel->maps.hl_config, &zero, sizeof(zero), &c,
+					   sizeof(c), BPF_ANY);
+	} else if (!ret && c.version != HL_CONFIG_VERSION) {
+		ret = -EPROTO;
+	}
+	if (ret) {
+		snprintf(err, errlen, "%s/%s: %s", ctl_pin_dir(), HL_MAP_CONFIG,
+			 ret == -EPROTO ? "configuration from another kmtls version" :
+			 strerror(-ret));
+		hello_limit__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+int rl_maps_get(struct rl_maps *m, char *err, size_t errlen)
+{
+	struct hello_limit *skel;
+	int ret;
+
+	ret = rl_maps_open(m, err, errlen);
+	if (ret != -ENOENT)
+		return ret;
+	if (ctl_pin_dir_prepare(err, errlen))
+		return -EIO;
+	skel = rl_load(err, errlen);
+	if (!skel)
+		return -EIO;
+	hello_limit__destroy(skel);	/* the maps stay, pinned */
+	return rl_maps_open(m, err, errlen);
+}
+
+int rl_config_get(const struct rl_maps *m, struct hl_config *c)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(m->config, &zero, c))
+		return -errno;
+	/* Maps created by another loader start zeroed: the defaults apply. */
+	if (c->version == 0)
+		hl_config_default(c);
+	return c->version == HL_CONFIG_VERSION ? 0 : -EPROTO;
+}
+
+int rl_config_put(const struct rl_maps *m, struct hl_config *c)
+{
+	__u32 zero = 0;
+
+	hl_config_derive(c);
+	return bpf_map_update_elem(m->config, &zero, c, BPF_ANY) ? -errno : 0;
+}
+
+int rl_stats_get(const struct rl_maps *m, struct hl_stats *s)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, j, ret = 0;
+	struct hl_stats *v;
+	__u32 zero = 0;
+
+	if (ncpu < 1)
+		return -EINVAL;
+	v = calloc((size_t)ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(m->stats, &zero, v))
+		ret = -errno;
+	memset(s, 0, sizeof(*s));
+	for (i = 0; !ret && i < ncpu; i++)
+		for (j = 0; j < RL_NSTATS; j++)
+			((__u64 *)s)[j] += ((__u64 *)&v[i])[j];
+	free(v);
+	return ret;
+}
+
+int rl_parse_ports(const char *s, struct hl_config *c, char *err, size_t errlen)
+{
+	char buf[256], *tok, *save = NULL, *end;
+	__u32 n = 0, i;
+	unsigned long p;
+
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		goto bad;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		errno = 0;
+		p = strtoul(tok, &end, 10);
+		if (errno || *end || end == tok || p == 0 || p > 65535)
+			goto bad;
+		for (i = 0; i < n; i++)
+			if (c->ports[i] == p)
+				break;
+		if (i < n)
+			continue;
+		if (n == HL_MAX_PORTS) {
+			snprintf(err, errlen, "at most %d ports", HL_MAX_PORTS);
+			return -1;
+		}
+		c->ports[n++] = (__u16)p;
+	}
+	if (n == 0)
+		goto bad;
+	for (i = n; i < HL_MAX_PORTS; i++)
+		c->ports[i] = 0;
+	c->nports = n;
+	return 0;
+bad:
+	snprintf(err, errlen, "bad port list '%s' (want e.g. 443,8443)", s);
+	return -1;
+}
+
+int rl_parse_cidr(const char *s, struct hl_lpm_key *k)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long len;
+	int v6, i, max;
+
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		return -1;
+	memset(k, 0, sizeof(*k));
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = 0;
+	v6 = strchr(buf, ':') != NULL;
+	if (v6 ? inet_pton(AF_INET6, buf, k->addr) != 1 :
+		 inet_pton(AF_INET, buf, k->addr + 12) != 1)
+		return -1;
+	max = v6 ? 128 : 32;
+	len = (unsigned long)max;
+	if (slash) {
+		errno = 0;
+		len = strtoul(slash + 1, &end, 10);
+		if (errno || *end || end == slash + 1 || len > (unsigned long)max)
+			return -1;
+	}
+	if (!v6) {
+		k->addr[10] = k->addr[11] = 0xff;
+		len += 96;
+	}
+	k->prefixlen = (__u32)len;
+	for (i = 0; i < 16; i++) {		/* clear the host bits */
+		int bits = (int)len - 8 * i;
+
+		if (bits <= 0)
+			k->addr[i] = 0;
+		else if (bits < 8)
+			k->addr[i] &= (__u8)(0xff << (8 - bits));
+	}
+	return 0;
+}
+
+void rl_format_prefix(const __u8 addr[16], unsigned int prefixlen, char *buf, size_t len)
+{
+	static const __u8 mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char a[INET6_ADDRSTRLEN];
+
+	if (!memcmp(addr, mapped, 12) && prefixlen >= 96) {
+		inet_ntop(AF_INET, addr + 12, a, sizeof(a));
+		snprintf(buf, len, "%s/%u", a, prefixlen - 96);
+	} else {
+		inet_ntop(AF_INET6, addr, a, sizeof(a));
+		snprintf(buf, len, "%s/%u", a, prefixlen);
+	}
+}
+
+const char *rl_mode_name(__u32 mode)
+{
+	return mode == HL_MODE_MONITOR ? "monitor" : "enforce";
+}
+
+json_object *rl_config_json(const struct hl_config *c)
+{
+	json_object *o = json_object_new_object(), *ports = json_object_new_array();
+	__u32 i;
+
+	json_object_object_add(o, "mode", json_object_new_string(rl_mode_name(c->mode)));
+	for (i = 0; i < c->nports && i < HL_MAX_PORTS; i++)
+		json_object_array_add(ports, json_object_new_int(c->ports[i]));
+	json_object_object_add(o, "ports", ports);
+	json_object_object_add(o, "rate", json_object_new_int64(c->rate));
+	json_object_object_add(o, "burst", json_object_new_int64(c->burst));
+	json_object_object_add(o, "global_rate", json_object_new_int64(c->global_rate));
+	json_object_object_add(o, "global_burst", json_object_new_int64(c->global_burst));
+	json_object_object_add(o, "prefix4", json_object_new_int64(c->prefix4));
+	json_object_object_add(o, "prefix6", json_object_new_int64(c->prefix6));
+	return o;
+}
+
+void rl_config_print(const struct hl_config *c)
+{
+	__u32 i;
+
+	printf("mode %s, ports ", rl_mode_name(c->mode));
+	for (i = 0; i < c->nports && i < HL_MAX_PORTS; i++)
+		printf("%s%u", i ? "," : "", c->ports[i]);
+	printf("\nper source: ");
+	if (c->rate)
+		printf("%u/s burst %u", c->rate, c->burst);
+	else
+		printf("no limit");
+	printf(" (IPv4 /%u, IPv6 /%u)\nglobal: ", c->prefix4, c->prefix6);
+	if (c->global_rate)
+		printf("%u/s burst %u\n", c->global_rate, c->global_burst);
+	else
+		printf("no limit\n");
+}
