@@ -312,9 +312,11 @@ static void handshake_done(struct conn *c)
 {
 	char sans[512] = "none";
 	int resumed = wolfSSL_session_reused(c->ssl);
+	unsigned long long ns = elapsed_ns(c);
 
 	STAT_ADD(&c->w->stats, handshakes_ok, 1);
-	KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, 0, elapsed_ns(c), wolfSSL_version(c->ssl),
+	kmtls_stats_observe_hs(&c->w->stats, ns / 1000);
+	KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, 0, ns, wolfSSL_version(c->ssl),
 				   wolfSSL_get_cipher_name(c->ssl), resumed);
 	if (resumed)
 		STAT_ADD(&c->w->stats, handshakes_resumed, 1);
@@ -395,6 +397,7 @@ void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
 	wolfSSL_set_using_nonblock(c->ssl, 1);
 	c->verify.policy = &l->policy;
 	kmtls_verify_bind(c->ssl, &c->verify);
+	kmtls_sigcache_bind(c->ssl, w->sigcache);
 	handshake(c);
 }
 

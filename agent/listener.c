@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "listener.h"
+#include "sigcache.h"
 #include "tls_ctx.h"
 #include "verify.h"
 
@@ -36,6 +37,7 @@ static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c, char *err,
 		 * the TCP stack otherwise.
 		 */
 		wolfSSL_CTX_set_group_messages(ctx);
+		kmtls_sigcache_install(ctx);
 	}
 	return ctx;
 }

@@ -273,7 +273,7 @@ static int cert_reason(char *buf, size_t len, int err, const struct bad_cert *b,
 		       int server)
 {
 	const char *peer = server ? "client" : "server";
-	char n[320];
+	char n[320], n2[320];
 
 	switch (err) {
 	case NO_PEER_CERT:
@@ -308,6 +308,10 @@ static int cert_reason(char *buf, size_t len, int err, const struct bad_cert *b,
 		break;
 	case KEYUSE_SIGNATURE_E:
 		snprintf(buf, len, "wrong key usage: keyUsage lacks digitalSignature");
+		break;
+	case ASN_SIG_CONFIRM_E:
+		snprintf(buf, len, "bad signature: certificate %s does not verify against issuer %s (corrupted or forged)",
+			 q(b->subject, n, sizeof(n)), q(b->issuer, n2, sizeof(n2)));
 		break;
 	case KMTLS_VERIFY_POLICY:
 		policy_denied(buf, len, b);

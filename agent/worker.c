@@ -45,7 +45,8 @@ int kmtls_worker_init(struct kmtls_worker *w, int id,
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->lfds = calloc(n, sizeof(int));
-	if (w->epfd < 0 || !w->lfds) {
+	w->sigcache = calloc(1, sizeof(*w->sigcache));
+	if (w->epfd < 0 || !w->lfds || !w->sigcache) {
 		snprintf(err, errlen, "worker %d: %s", id, strerror(errno));
 		return -1;
 	}
@@ -195,6 +196,7 @@ void kmtls_worker_destroy(struct kmtls_worker *w)
 		if (w->lfds[i] >= 0)
 			close(w->lfds[i]);
 	free(w->lfds);
+	free(w->sigcache);
 	if (w->epfd >= 0)
 		close(w->epfd);
 	if (w->spare_fd >= 0)

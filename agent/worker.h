@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "listener.h"
+#include "sigcache.h"
 #include "stats.h"
 
 /*
@@ -35,6 +36,7 @@ struct kmtls_worker {
 	volatile int stop;
 	struct pipe_slot pipes[PIPE_POOL_MAX];
 	int n_pipes;
+	struct kmtls_sigcache *sigcache;
 	struct kmtls_stats stats;
 };
 

@@ -19,7 +19,7 @@ CONFIGURE=(
 	--enable-aesni --enable-intelasm
 	--enable-aesgcm --enable-chacha --enable-poly1305
 	--enable-ecc --enable-ed25519 --enable-curve25519 --enable-rsa --enable-rsapss
-	--enable-atomicuser --enable-session-ticket --enable-crl --enable-ocsp
+	--enable-atomicuser --enable-pkcallbacks --enable-session-ticket --enable-crl --enable-ocsp
 	--enable-ocspstapling --enable-ocspstapling2 --enable-certgen --enable-certreq
 	--enable-certext --enable-keygen --enable-alpn --enable-sni --enable-pkcs11
 	--enable-secure-renegotiation-info --enable-opensslextra --enable-supportedcurves
@@ -68,12 +68,21 @@ fi
 
 cd "$dir"
 [ -x configure ] || autoreconf -fi >/dev/null 2>&1 || die "autoreconf failed in $dir"
-rm -rf "$PREFIX"
-./configure -q --prefix="$PREFIX" "${CONFIGURE[@]}" CPPFLAGS="$CPPFLAGS_EXTRA" CFLAGS="-O2 -g" \
+# Install beside the old build and swap at the end, so a rebuild never
+# leaves other builds without headers in between.
+NEW=$PREFIX.new
+rm -rf "$NEW"
+./configure -q --prefix="$NEW" "${CONFIGURE[@]}" CPPFLAGS="$CPPFLAGS_EXTRA" CFLAGS="-O2 -g" \
 	> "$BUILD/wolfssl-configure.log" 2>&1 || die "configure failed, see $BUILD/wolfssl-configure.log"
 make -s clean >/dev/null 2>&1 || true
 make -s -j"$(nproc)" > "$BUILD/wolfssl-make.log" 2>&1 || die "make failed, see $BUILD/wolfssl-make.log"
 make -s install > /dev/null 2>&1 || die "make install failed"
-echo "$want" > "$STAMP"
-basename "$dir" > "$PREFIX/.source-version"
+echo "$want" > "$NEW/.configure-line"
+basename "$dir" > "$NEW/.source-version"
+# pkg-config and libtool files name the prefix: point them at the final one.
+sed -i "s|$NEW|$PREFIX|g" "$NEW"/lib/pkgconfig/*.pc "$NEW"/lib/*.la
+rm -rf "$PREFIX.old"
+[ -d "$PREFIX" ] && mv "$PREFIX" "$PREFIX.old"
+mv "$NEW" "$PREFIX"
+rm -rf "$PREFIX.old"
 echo "wolfssl: built $(basename "$dir") into $PREFIX"

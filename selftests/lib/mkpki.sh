@@ -14,12 +14,13 @@
 # DIR/crl.pem, crl.der  the intermediate's CRL revoking bad/revoked
 # DIR/crl-empty.pem     the intermediate's earlier CRL, revoking nothing
 # DIR/bad/*             expired, notyet, revoked (+ crl.pem), serveronly,
-#                       selfsigned, otherca, nointer, policy
+#                       selfsigned, otherca, nointer, policy, badsig (the
+#                       client's certificate with a corrupted signature)
 set -euo pipefail
 
 DIR=${1:?usage: mkpki.sh DIR}
 # Bump when the set of files changes, so old directories are rebuilt.
-PKI_VERSION=3
+PKI_VERSION=4
 [ "$(cat "$DIR/.complete" 2>/dev/null)" = "$PKI_VERSION" ] && exit 0
 rm -rf "$DIR"
 mkdir -p "$DIR/work" "$DIR/bad"
@@ -151,5 +152,14 @@ openssl ca -gencrl -config work/inter/ca.cnf -out crl.pem 2>/dev/null
 openssl ca -gencrl -config work/root/ca.cnf -out crl-root.pem 2>/dev/null
 
 openssl crl -in crl.pem -outform DER -out crl.der
+
+# The good client's certificate with one bit of its signature flipped: same
+# subject, key and issuer, so only the signature check can refuse it.
+openssl x509 -in client.pem -outform DER -out work/client.der
+python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[-1] ^= 1; open(sys.argv[2], "wb").write(d)' \
+	work/client.der work/badsig.der
+openssl x509 -inform DER -in work/badsig.der -out bad/badsig.pem
+cat work/inter.pem >> bad/badsig.pem
+cp client.key bad/badsig.key
 
 echo "$PKI_VERSION" > .complete
