@@ -31,7 +31,7 @@ CC := gcc
 CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
 	  -I$(TOP)/include -I$(WOLFSSL)/include -MMD -MP $(SANFLAGS)
 LDFLAGS := $(SANFLAGS)
-LIBS := $(WOLFSSL_LIB) -linih -lm -lpthread
+LIBS := $(WOLFSSL_LIB) -linih -ljson-c -lm -lpthread
 
 AGENT_MAIN := agent/main.c
 AGENT_SRCS := $(filter-out $(AGENT_MAIN),$(wildcard agent/*.c))
@@ -42,8 +42,9 @@ TEST_SRCS := $(wildcard selftests/*/*.c)
 TEST_SRCS := $(filter-out $(TESTLIB_SRCS) $(wildcard selftests/progs/*.c),$(TEST_SRCS))
 TEST_PROGS := $(patsubst selftests/progs/%.c,$(O)/selftests/progs/%,$(wildcard selftests/progs/*.c))
 TEST_BINS := $(TEST_SRCS:selftests/%.c=$(O)/selftests/%)
+BENCH_SRCS := $(wildcard tools/bench/*.c)
 
-PROGS := $(BIN)/kmtlsd
+PROGS := $(BIN)/kmtlsd $(BIN)/kmtls-bench
 
 .PHONY: all userspace deps check check-host check-vm demo clean distclean
 all: userspace modules
@@ -78,6 +79,10 @@ $(TESTLIB): $(TESTLIB_SRCS:%.c=$(O)/%.o)
 $(BIN)/kmtlsd: $(O)/agent/main.o $(AGENT_LIB) $(WOLFSSL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(O)/agent/main.o $(AGENT_LIB) $(LIBS)
+
+$(BIN)/kmtls-bench: $(BENCH_SRCS:%.c=$(O)/%.o) $(AGENT_LIB) $(WOLFSSL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(BENCH_SRCS:%.c=$(O)/%.o) $(AGENT_LIB) $(LIBS) -ljson-c
 
 $(O)/selftests/%: $(O)/selftests/%.o $(TESTLIB) $(AGENT_LIB) $(WOLFSSL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB) $(AGENT_LIB) $(LIBS) -ljson-c

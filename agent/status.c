@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The opt-in status endpoint: a tiny HTTP/1.0 responder on its own thread,
+ * one request per connection, reading only what the workers publish with
+ * relaxed atomics. It never touches a connection, a TLS context or a lock
+ * the workers take, so a slow scraper cannot slow the data path.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "addr.h"
+#include "listener.h"
+#include "log.h"
+#include "stats.h"
+#include "status.h"
+#include "version.h"
+#include "worker.h"
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void bprintf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->p && b->len + n < b->cap) {
+			b->len += n;
+			return;
+		}
+		b->cap = (b->cap ? b->cap * 2 : 4096) + n;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			return;
+	}
+}
+
+static void counter(struct buf *b, const char *name, const char *help,
+		    const char *labels, uint64_t v, int header)
+{
+	if (header)
+		bprintf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	bprintf(b, "%s%s %llu\n", name, labels, (unsigned long long)v);
+}
+
+static void gauge(struct buf *b, const char *name, const char *help, double v)
+{
+	bprintf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+}
+
+static void histogram(struct buf *b, const struct kmtls_stats *s)
+{
+	static const uint64_t bounds_ms[] = KMTLS_HS_BUCKETS_MS;
+	const char *n = "kmtls_handshake_duration_seconds";
+	uint64_t cum = 0;
+	int i;
+
+	bprintf(b, "# HELP %s Successful handshakes by duration, accept to verified.\n"
+		"# TYPE %s histogram\n", n, n);
+	for (i = 0; i < KMTLS_HS_NBUCKETS - 1; i++) {
+		cum += s->hs_hist[i];
+		bprintf(b, "%s_bucket{le=\"%g\"} %llu\n", n, bounds_ms[i] / 1000.0,
+			(unsigned long long)cum);
+	}
+	cum += s->hs_hist[i];
+	bprintf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", n,
+		(unsigned long long)cum, n, s->hs_sum_us / 1e6, n, (unsigned long long)cum);
+}
+
+/* Newest modification time of a listener's CRL files, 0 if none. */
+static time_t crl_mtime(const struct kmtls_listener *l)
+{
+	time_t newest = 0;
+	struct stat st;
+	int i;
+
+	for (i = 0; i < l->conf->crl.n; i++)
+		if (!stat(l->conf->crl.v[i], &st) && st.st_mtime > newest)
+			newest = st.st_mtime;
+	return newest;
+}
+
+char *kmtls_status_metrics(const struct kmtls_status_src *src)
+{
+	struct buf b = { 0 };
+	struct kmtls_stats s;
+	time_t now = time(NULL), m;
+	int i, first = 1;
+
+	kmtls_stats_sum(src->ws, src->n_workers, &s);
+	counter(&b, "kmtls_connections_accepted_total", "TCP connections accepted.", "", s.accepted, 1);
+	counter(&b, "kmtls_handshakes_total", "mTLS handshakes by outcome.",
+		"{outcome=\"ok\"}", s.handshakes_ok, 1);
+	counter(&b, "kmtls_handshakes_total", "", "{outcome=\"failed\"}", s.handshakes_failed, 0);
+	counter(&b, "kmtls_handshakes_resumed_total", "Handshakes that resumed a session.", "",
+		s.handshakes_resumed, 1);
+	counter(&b, "kmtls_record_layer_total", "Connections by record layer after the handshake.",
+		"{layer=\"ktls\"}", s.ktls_on, 1);
+	counter(&b, "kmtls_record_layer_total", "", "{layer=\"wolfssl\"}", s.ktls_fallback, 0);
+	counter(&b, "kmtls_record_layer_total", "", "{layer=\"refused\"}", s.ktls_refused, 0);
+	counter(&b, "kmtls_backend_failures_total", "Backend connections that failed.", "",
+		s.backend_failed, 1);
+	counter(&b, "kmtls_key_updates_total", "Connections ended by a peer KeyUpdate (kTLS cannot rekey).",
+		"", s.key_updates, 1);
+	counter(&b, "kmtls_connections_capped_total", "Connections closed at max_connections.", "",
+		s.conns_capped, 1);
+	counter(&b, "kmtls_bytes_total", "Bytes relayed.", "{direction=\"client_to_backend\"}",
+		s.bytes_up, 1);
+	counter(&b, "kmtls_bytes_total", "", "{direction=\"backend_to_client\"}", s.bytes_down, 0);
+	gauge(&b, "kmtls_connections_active", "Open client connections.", (double)s.active);
+	histogram(&b, &s);
+	for (i = 0; i < src->n_listeners; i++) {
+		m = crl_mtime(&src->ls[i]);
+		if (!m)
+			continue;
+		if (first)
+			bprintf(&b, "# HELP kmtls_crl_age_seconds Age of the newest CRL file of a listener.\n"
+				"# TYPE kmtls_crl_age_seconds gauge\n");
+		first = 0;
+		bprintf(&b, "kmtls_crl_age_seconds{listener=\"%s\"} %lld\n",
+			src->ls[i].conf->name, (long long)(now - m));
+	}
+	gauge(&b, "kmtls_start_time_seconds", "Start time of kmtlsd (Unix time).", (double)src->started);
+	gauge(&b, "kmtls_reload_time_seconds", "Last successful reload (Unix time).",
+	      (double)(src->reloaded ? *src->reloaded : 0));
+	return b.p;
+}
+
+#define JADD(o, k, v) json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))
+
+char *kmtls_status_json(const struct kmtls_status_src *src)
+{
+	json_object *o = json_object_new_object(), *hs = json_object_new_object();
+	json_object *ls = json_object_new_array();
+	struct kmtls_stats s;
+	char a[KMTLS_ADDRSTRLEN], *out;
+	int i;
+
+	kmtls_stats_sum(src->ws, src->n_workers, &s);
+	json_object_object_add(o, "version", json_object_new_string(KMTLS_VERSION));
+	JADD(o, "started", src->started);
+	JADD(o, "uptime_s", time(NULL) - src->started);
+	JADD(o, "workers", src->n_workers);
+	JADD(o, "accepted", s.accepted);
+	JADD(o, "active", s.active);
+	JADD(hs, "ok", s.handshakes_ok);
+	JADD(hs, "failed", s.handshakes_failed);
+	JADD(hs, "resumed", s.handshakes_resumed);
+	JADD(hs, "sum_us", s.hs_sum_us);
+	json_object_object_add(o, "handshakes", hs);
+	JADD(o, "ktls", s.ktls_on);
+	JADD(o, "fallback", s.ktls_fallback);
+	JADD(o, "ktls_refused", s.ktls_refused);
+	JADD(o, "backend_failed", s.backend_failed);
+	JADD(o, "key_updates", s.key_updates);
+	JADD(o, "capped", s.conns_capped);
+	JADD(o, "bytes_client_to_backend", s.bytes_up);
+	JADD(o, "bytes_backend_to_client", s.bytes_down);
+	for (i = 0; i < src->n_listeners; i++) {
+		const struct kmtls_listener *l = &src->ls[i];
+		json_object *lo = json_object_new_object();
+
+		json_object_object_add(lo, "name", json_object_new_string(l->conf->name));
+		json_object_object_add(lo, "listen", json_object_new_string(
+			kmtls_addr_str((const struct sockaddr *)&l->listen_addr, l->listen_len, a, sizeof(a))));
+		json_object_object_add(lo, "backend", json_object_new_string(
+			kmtls_addr_str((const struct sockaddr *)&l->backend_addr, l->backend_len, a, sizeof(a))));
+		JADD(lo, "active", atomic_load(&((struct kmtls_listener *)l)->active));
+		JADD(lo, "max_connections", l->conf->max_connections);
+		json_object_array_add(ls, lo);
+	}
+	json_object_object_add(o, "listeners", ls);
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return out;
+}
+
+static int status_fd = -1;
+static pthread_t status_thread;
+static const struct kmtls_status_src *status_src;
+
+static void respond(int fd, const char *status, const char *type, const char *body)
+{
+	char head[256];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			 status, type, body ? strlen(body) : 0);
+
+	if (send(fd, head, n, MSG_NOSIGNAL) == n && body)
+		send(fd, body, strlen(body), MSG_NOSIGNAL);
+}
+
+/* Read the request line within a second; anything else is not our client. */
+static void serve_one(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char req[512];
+	ssize_t n = 0, got;
+	char *body;
+
+	while (n < (ssize_t)sizeof(req) - 1 && !memchr(req, '\n', n)) {
+		if (poll(&p, 1, 1000) <= 0)
+			return;
+		got = recv(fd, req + n, sizeof(req) - 1 - n, 0);
+		if (got <= 0)
+			return;
+		n += got;
+	}
+	req[n] = 0;
+	if (!strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET /metrics?", 13)) {
+		body = kmtls_status_metrics(status_src);
+		respond(fd, "200 OK", "text/plain; version=0.0.4", body);
+	} else if (!strncmp(req, "GET /status ", 12) || !strncmp(req, "GET / ", 6)) {
+		body = kmtls_status_json(status_src);
+		respond(fd, "200 OK", "application/json", body);
+	} else {
+		body = NULL;
+		respond(fd, "404 Not Found", "text/plain", "try /metrics or /status\n");
+	}
+	free(body);
+}
+
+static void *status_main(void *arg)
+{
+	int fd;
+
+	(void)arg;
+	for (;;) {
+		fd = accept4(status_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINVAL || errno == EBADF)
+				return NULL;	/* shut down by kmtls_status_stop() */
+			continue;
+		}
+		serve_one(fd);
+		close(fd);
+	}
+}
+
+int kmtls_status_start(const char *addr, const struct kmtls_status_src *src,
+		       char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char why[160];
+	int one = 1;
+
+	if (kmtls_addr_parse(addr, 1, &ss, &len, why, sizeof(why))) {
+		snprintf(err, errlen, "status_listen: %s", why);
+		return -1;
+	}
+	status_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (status_fd < 0)
+		goto fail;
+	if (ss.ss_family == AF_UNIX)
+		unlink(((struct sockaddr_un *)&ss)->sun_path);
+	else
+		setsockopt(status_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(status_fd, (struct sockaddr *)&ss, len) || listen(status_fd, 16))
+		goto fail;
+	status_src = src;
+	if (pthread_create(&status_thread, NULL, status_main, NULL))
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "status_listen %s: %s", addr, strerror(errno));
+	if (status_fd >= 0)
+		close(status_fd);
+	status_fd = -1;
+	return -1;
+}
+
+void kmtls_status_stop(void)
+{
+	if (status_fd < 0)
+		return;
+	/* shutdown() wakes the blocked accept() with EINVAL: the thread ends. */
+	shutdown(status_fd, SHUT_RDWR);
+	pthread_join(status_thread, NULL);
+	close(status_fd);
+	status_fd = -1;
+}
