@@ -67,7 +67,13 @@ guest_facts_script() {
 	if [ -e /proc/net/tls_stat ]; then echo "tls=yes"; else echo "tls=no"; fi
 	if [ -d /sys/module/kmtls ]; then echo "kmtls=yes"; else echo "kmtls=no"; fi
 	if [ -d /sys/fs/bpf ] && grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then echo "bpffs=yes"; else echo "bpffs=no"; fi
-	if [ -w /tmp ] && [ -z "$(ls -A /tmp)" ]; then echo "tmp=fresh"; else echo "tmp=other"; fi
+	# Fresh: a writable tmpfs that does not show the host's /tmp (a repo
+	# under /tmp is overlaid read-only by the runner, so not "empty").
+	if [ -w /tmp ] && [ "$(stat -f -c %T /tmp)" = tmpfs ] && [ ! -e "$KMTLS_VM_TEST_HOSTTMP" ]; then
+		echo "tmp=fresh"
+	else
+		echo "tmp=other"
+	fi
 	exit 3
 	EOF
 }
@@ -84,7 +90,7 @@ main_612() {
 	mkdir -p "$BUILD/vm"
 	rm -f "$probe"
 
-	KMTLS_VM_TEST_VAR=$want_var KMTLS_VM_TEST_FILE=$probe \
+	KMTLS_VM_TEST_VAR=$want_var KMTLS_VM_TEST_FILE=$probe KMTLS_VM_TEST_HOSTTMP=$TMP \
 		"$VM" run --kernel 6.12 "${kmod[@]}" -- bash -c "$(guest_facts_script)" \
 		> "$TMP/a.out" 2> "$TMP/a.err" || rc=$?
 
