@@ -63,6 +63,11 @@ static const struct enum_val proxy_vals[] = {
 	{ "v2-cert", KMTLS_PROXY_V2_CERT }, { NULL, 0 },
 };
 
+static const struct enum_val mode_vals[] = {
+	{ "terminate", KMTLS_MODE_TERMINATE }, { "originate", KMTLS_MODE_ORIGINATE },
+	{ NULL, 0 },
+};
+
 static const struct enum_val tls_vals[] = {
 	{ "1.2", 0x0303 }, { "1.3", 0x0304 }, { NULL, 0 },
 };
@@ -82,9 +87,13 @@ static const struct enum_val level_vals[] = {
 #define KEY(n, t, o, w, ...) { .name = n, .type = t, .off = o, .what = w, __VA_ARGS__ }
 
 static const struct key_desc listener_keys[] = {
-	KEY("listen", K_ADDR, L(listen), "an address such as 0.0.0.0:8443 or [::]:8443"),
+	KEY("listen", K_ADDR_UNIX, L(listen),
+	    "an address such as 0.0.0.0:8443, [::]:8443 or (originate) unix:/absolute/path"),
 	KEY("backend", K_ADDR_UNIX, L(backend),
 	    "an address such as 127.0.0.1:8080, [::1]:8080 or unix:/absolute/path"),
+	KEY("mode", K_ENUM, L(mode), "terminate or originate", .vals = mode_vals),
+	KEY("server-name", K_STR, L(server_name),
+	    "the name the server's certificate must carry (originate mode; also sent as SNI)"),
 	KEY("cert", K_STR, L(cert), "a certificate file"),
 	KEY("key", K_STR, L(key), "a private key file"),
 	KEY("ca", K_STR, L(ca), "a CA file or directory"),
@@ -625,6 +634,16 @@ static int check_listener(const struct kmtls_listener_conf *l, char *err,
 	if (check_addr(l, "listen", l->listen, err, len) ||
 	    check_addr(l, "backend", l->backend, err, len))
 		return -1;
+	/* kTLS lives on TCP sockets: the TLS side of a listener must be TCP. */
+	if (l->mode == KMTLS_MODE_TERMINATE && !strncmp(l->listen, "unix:", 5))
+		return fail(err, len, "[listener %s] listen = \"%s\": a terminating listener accepts TLS over TCP; unix: is for originate mode",
+			    l->name, l->listen);
+	if (l->mode == KMTLS_MODE_ORIGINATE && !strncmp(l->backend, "unix:", 5))
+		return fail(err, len, "[listener %s] backend = \"%s\": originate mode speaks TLS to the backend, which needs TCP",
+			    l->name, l->backend);
+	if (l->mode == KMTLS_MODE_ORIGINATE && !l->server_name)
+		return fail(err, len, "[listener %s] originate mode needs server-name: the name the server's certificate must carry",
+			    l->name);
 	return check_files(l, err, len);
 }
 

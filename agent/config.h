@@ -10,6 +10,11 @@ enum kmtls_ktls_mode {
 	KMTLS_KTLS_OFF,		/* always wolfSSL's record layer */
 };
 
+enum kmtls_mode {
+	KMTLS_MODE_TERMINATE,	/* mTLS clients in, plaintext to the backend */
+	KMTLS_MODE_ORIGINATE,	/* plaintext clients in, mTLS to the backend */
+};
+
 enum kmtls_proxy_mode {
 	KMTLS_PROXY_NONE,
 	KMTLS_PROXY_V2,		/* address + SSL TLVs (version, CN) */
@@ -24,8 +29,11 @@ struct kmtls_strlist {
 /* One [listener NAME] section, or the listener built from flags. */
 struct kmtls_listener_conf {
 	char *name;
-	char *listen;		/* "0.0.0.0:8443", "[::1]:8443" */
-	char *backend;		/* "127.0.0.1:8080", "[::1]:80", "unix:/path" */
+	enum kmtls_mode mode;
+	char *listen;		/* "0.0.0.0:8443", "[::1]:8443"; originate: also unix: */
+	char *backend;		/* "127.0.0.1:8080", "[::1]:80", "unix:/path";
+				 * originate: the mTLS server */
+	char *server_name;	/* originate: SNI and the name to verify */
 	char *cert;		/* leaf + intermediates */
 	char *key;
 	char *ca;		/* file or directory */

@@ -44,6 +44,12 @@ static void conn_fail(struct conn *c, const char *fmt, ...)
 	kmtls_conn_close(c);
 }
 
+/* The end that speaks TLS: the client, or the backend in originate mode. */
+static struct conn_end *tls_end(struct conn *c)
+{
+	return c->originate ? &c->backend : &c->client;
+}
+
 static void link_conn(struct kmtls_worker *w, struct conn *c)
 {
 	c->next = w->conns;
@@ -158,6 +164,12 @@ static void relay_start(struct conn *c)
 	relay(c);
 }
 
+static void backend_ready(struct conn *c);
+static void originate_handshake(struct conn *c);
+static void originate_after_handshake(struct conn *c, int resumed);
+static void originate_ticket(struct conn *c);
+static void handshake(struct conn *c);
+
 static void backend_failed(struct conn *c, const char *why)
 {
 	char addr[KMTLS_ADDRSTRLEN];
@@ -184,7 +196,7 @@ static void backend_connect(struct conn *c)
 	/* Stop listening to the client until the backend is there. */
 	kmtls_worker_watch(c->w, &c->client, 0);
 	if (connect(fd, sa, c->l->backend_len) == 0) {
-		relay_start(c);
+		backend_ready(c);
 		return;
 	}
 	if (errno != EINPROGRESS) {
@@ -204,7 +216,10 @@ static void backend_ready(struct conn *c)
 		backend_failed(c, strerror(err ? err : errno));
 		return;
 	}
-	relay_start(c);
+	if (c->originate)
+		originate_handshake(c);
+	else
+		relay_start(c);
 }
 
 /* Queue bytes for the backend ahead of the relay (PROXY header, drained data). */
@@ -268,9 +283,10 @@ static int install_ktls(struct conn *c)
 
 	if (mode == KMTLS_KTLS_OFF)
 		return 0;
-	st = kmtls_ktls_install(c->ssl, c->client.fd, &pend, &why);
+	st = kmtls_ktls_install(c->ssl, tls_end(c)->fd, &pend, &why);
 	if (st == KMTLS_KTLS_ON) {
-		int ret = prefix_append(&c->up, pend.data, pend.len);
+		/* Already decrypted: it goes to the plaintext side first. */
+		int ret = prefix_append(c->originate ? &c->down : &c->up, pend.data, pend.len);
 
 		explicit_bzero(pend.data, pend.len);
 		free(pend.data);
@@ -280,7 +296,7 @@ static int install_ktls(struct conn *c)
 		}
 		c->ktls = 1;
 		STAT_ADD(&c->w->stats, ktls_on, 1);
-		KMTLS_PROBE_KTLS_INSTALLED(c->client.fd, kmtls_ktls_cipher_name(c->ssl));
+		KMTLS_PROBE_KTLS_INSTALLED(tls_end(c)->fd, kmtls_ktls_cipher_name(c->ssl));
 		/* From here the kernel holds the keys; drop wolfSSL's copy. */
 		wolfSSL_free(c->ssl);
 		c->ssl = NULL;
@@ -316,17 +332,22 @@ static void handshake_done(struct conn *c)
 
 	STAT_ADD(&c->w->stats, handshakes_ok, 1);
 	kmtls_stats_observe_hs(&c->w->stats, ns / 1000);
-	KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, 0, ns, wolfSSL_version(c->ssl),
+	KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, 0, ns, wolfSSL_version(c->ssl),
 				   wolfSSL_get_cipher_name(c->ssl), resumed);
 	if (resumed)
 		STAT_ADD(&c->w->stats, handshakes_resumed, 1);
 	if (c->verify.have_leaf)
 		kmtls_identity_sans(&c->verify.leaf, sans, sizeof(sans));
-	log_debug("listener %s: client %s: %s %s, subject \"%s\", SANs %s%s",
-		 c->l->conf->name, c->peer_str, kmtls_tls_version_name(c->ssl),
-		 wolfSSL_get_cipher_name(c->ssl),
-		 c->verify.have_leaf ? c->verify.leaf.subject : "?", sans,
-		 resumed ? ", resumed" : "");
+	log_debug("listener %s: %s %s: %s %s, subject \"%s\", SANs %s%s",
+		  c->l->conf->name, c->originate ? "server" : "client",
+		  c->originate ? c->l->conf->backend : c->peer_str,
+		  kmtls_tls_version_name(c->ssl), wolfSSL_get_cipher_name(c->ssl),
+		  c->verify.have_leaf ? c->verify.leaf.subject : "?", sans,
+		  resumed ? ", resumed" : "");
+	if (c->originate) {
+		originate_after_handshake(c, resumed);
+		return;
+	}
 	if (proxy_header(c)) {
 		conn_fail(c, "cannot build the PROXY v2 header");
 		return;
@@ -343,22 +364,132 @@ static void handshake(struct conn *c)
 	char reason[600];
 	int ret, err;
 
-	ret = wolfSSL_accept(c->ssl);
+	ret = c->originate ? wolfSSL_connect(c->ssl) : wolfSSL_accept(c->ssl);
 	if (ret == WOLFSSL_SUCCESS) {
 		handshake_done(c);
 		return;
 	}
 	err = wolfSSL_get_error(c->ssl, ret);
 	if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
-		if (kmtls_worker_watch(c->w, &c->client,
+		if (kmtls_worker_watch(c->w, tls_end(c),
 				       err == WOLFSSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT))
 			conn_fail(c, "epoll: %s", strerror(errno));
 		return;
 	}
 	STAT_ADD(&c->w->stats, handshakes_failed, 1);
-	KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, err, elapsed_ns(c), 0, "", 0);
+	KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, err, elapsed_ns(c), 0, "", 0);
 	kmtls_verify_reason(c->ssl, err, &c->verify, reason, sizeof(reason));
-	conn_fail(c, "%s", reason);
+	if (c->originate)
+		conn_fail(c, "server %s: %s", c->l->conf->backend, reason);
+	else
+		conn_fail(c, "%s", reason);
+}
+
+/*
+ * Originate mode: the backend is an mTLS server and we are its client.
+ * The session of the last full handshake is kept per worker and listener,
+ * so the next connection resumes (psk_dhe_ke: a fresh key exchange still).
+ */
+static WOLFSSL_SESSION **session_slot(struct conn *c)
+{
+	return &c->w->sessions[c->l - c->w->listeners];
+}
+
+static void originate_handshake(struct conn *c)
+{
+	const char *name = c->l->conf->server_name;
+	WOLFSSL_SESSION *sess = *session_slot(c);
+
+	c->ssl = kmtls_listener_new_ssl(c->l);
+	if (!c->ssl || wolfSSL_set_fd(c->ssl, c->backend.fd) != WOLFSSL_SUCCESS) {
+		conn_fail(c, "cannot create a TLS session (out of memory?)");
+		return;
+	}
+	wolfSSL_set_using_nonblock(c->ssl, 1);
+	/* SNI, and the name the server's certificate must carry. */
+	if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, name, (word16)strlen(name)) != WOLFSSL_SUCCESS ||
+	    wolfSSL_check_domain_name(c->ssl, name) != WOLFSSL_SUCCESS) {
+		conn_fail(c, "cannot set server name %s", name);
+		return;
+	}
+	c->verify.policy = &c->l->policy;
+	kmtls_verify_bind(c->ssl, &c->verify);
+	kmtls_sigcache_bind(c->ssl, c->w->sigcache);
+	if (sess)
+		wolfSSL_set_session(c->ssl, sess);
+	c->state = CS_HANDSHAKE;
+	c->deadline_ms = kmtls_now_ms() + c->l->conf->handshake_timeout_ms;
+	handshake(c);
+}
+
+static void keep_session(struct conn *c)
+{
+	WOLFSSL_SESSION **slot = session_slot(c), *sess = wolfSSL_get1_session(c->ssl);
+
+	if (!sess)
+		return;
+	if (*slot)
+		wolfSSL_SESSION_free(*slot);
+	*slot = sess;
+}
+
+static void originate_relay(struct conn *c)
+{
+	if (install_ktls(c))
+		return;
+	log_debug("listener %s: server %s: record layer %s", c->l->conf->name,
+		  c->l->conf->backend, c->ktls ? "kTLS" : "wolfSSL");
+	kmtls_worker_watch(c->w, &c->backend, 0);
+	relay_start(c);
+}
+
+/*
+ * A TLS 1.3 server sends its tickets after the handshake. Wait for one
+ * (briefly: ORIGINATE_TICKET_WAIT_MS) before the keys move into the kernel,
+ * since a ticket arriving on a kTLS socket cannot be given to wolfSSL.
+ * Data the server sends first goes to the client before the relay starts.
+ */
+#define ORIGINATE_TICKET_WAIT_MS 200
+
+static void originate_after_handshake(struct conn *c, int resumed)
+{
+	if (resumed || wolfSSL_version(c->ssl) != TLS1_3_VERSION) {
+		if (!resumed)
+			keep_session(c);
+		originate_relay(c);
+		return;
+	}
+	c->state = CS_TICKET;
+	c->deadline_ms = kmtls_now_ms() + ORIGINATE_TICKET_WAIT_MS;
+	if (kmtls_worker_watch(c->w, &c->backend, EPOLLIN))
+		conn_fail(c, "epoll: %s", strerror(errno));
+	else
+		originate_ticket(c);
+}
+
+static void originate_ticket(struct conn *c)
+{
+	unsigned char buf[RELAY_BUF_SIZE];
+	int n, err;
+
+	n = wolfSSL_read(c->ssl, buf, sizeof(buf));
+	if (n > 0) {
+		if (prefix_append(&c->down, buf, n)) {
+			conn_fail(c, "out of memory");
+			return;
+		}
+	} else {
+		err = wolfSSL_get_error(c->ssl, n);
+		if (err != WOLFSSL_ERROR_WANT_READ && err != WOLFSSL_ERROR_WANT_WRITE) {
+			conn_fail(c, "server %s: connection ended after the handshake: %s",
+				  c->l->conf->backend, wolfSSL_ERR_reason_error_string(err));
+			return;
+		}
+		if (!wolfSSL_SESSION_has_ticket(wolfSSL_get_session(c->ssl)))
+			return;		/* keep waiting, up to the deadline */
+	}
+	keep_session(c);
+	originate_relay(c);
 }
 
 void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
@@ -388,7 +519,13 @@ void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
 	c->deadline_ms = c->started_ms + l->conf->handshake_timeout_ms;
 	link_conn(w, c);
 	STAT_ADD(&w->stats, active, 1);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (peer->sa_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->originate = l->conf->mode == KMTLS_MODE_ORIGINATE;
+	if (c->originate) {
+		backend_connect(c);
+		return;
+	}
 	c->ssl = kmtls_listener_new_ssl(l);
 	if (!c->ssl || wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS) {
 		conn_fail(c, "cannot create a TLS session (out of memory?)");
@@ -411,6 +548,12 @@ void kmtls_conn_event(struct conn_end *end, uint32_t events)
 	case CS_HANDSHAKE:
 		handshake(c);
 		break;
+	case CS_TICKET:
+		if (end == &c->backend)
+			originate_ticket(c);
+		else if (events & (EPOLLHUP | EPOLLERR))
+			conn_fail(c, "client went away during the handshake with the server");
+		break;
 	case CS_CONNECTING:
 		if (end == &c->backend)
 			backend_ready(c);
@@ -430,6 +573,12 @@ void kmtls_conn_tick(struct conn *c, uint64_t now)
 	if (c->closed)
 		return;
 	if (c->deadline_ms && now >= c->deadline_ms) {
+		if (c->state == CS_TICKET) {
+			/* No ticket in time: go on without one (no resumption next). */
+			keep_session(c);
+			originate_relay(c);
+			return;
+		}
 		if (c->state == CS_HANDSHAKE) {
 			STAT_ADD(&c->w->stats, handshakes_failed, 1);
 			KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, ETIMEDOUT, elapsed_ns(c), 0, "", 0);

@@ -16,7 +16,8 @@ struct kmtls_listener;
 
 enum conn_state {
 	CS_HANDSHAKE,
-	CS_CONNECTING,	/* TLS done, waiting for the backend */
+	CS_CONNECTING,	/* waiting for the backend's TCP connect */
+	CS_TICKET,	/* originate: handshake done, waiting for a ticket */
 	CS_RELAY,
 };
 
@@ -58,6 +59,7 @@ struct conn {
 
 	WOLFSSL *ssl;		/* NULL once kTLS carries the records */
 	int ktls;
+	int originate;		/* TLS towards the backend, plain client */
 	struct kmtls_verify verify;
 
 	uint64_t started_ms;

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -17,7 +19,7 @@ static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c, char *err,
 			      size_t errlen)
 {
 	struct kmtls_tls_conf tc = {
-		.server = 1,
+		.server = c->mode == KMTLS_MODE_TERMINATE,
 		.cert = c->cert,
 		.key = c->key,
 		.ca = c->ca,
@@ -30,7 +32,7 @@ static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c, char *err,
 	WOLFSSL_CTX *ctx = kmtls_tls_ctx_new(&tc, err, errlen);
 
 	if (ctx) {
-		kmtls_verify_setup(ctx, 1);
+		kmtls_verify_setup(ctx, tc.server);
 		/*
 		 * One send() per flight instead of one per record: ServerHello
 		 * to Finished is six records, each a syscall and a trip through
@@ -49,8 +51,10 @@ int kmtls_listener_setup(struct kmtls_listener *l,
 	char why[160];
 
 	memset(l, 0, sizeof(*l));
+	l->unix_fd = -1;
 	l->conf = conf;
-	if (kmtls_addr_parse(conf->listen, 0, &l->listen_addr, &l->listen_len,
+	if (kmtls_addr_parse(conf->listen, conf->mode == KMTLS_MODE_ORIGINATE,
+			     &l->listen_addr, &l->listen_len,
 			     why, sizeof(why)) ||
 	    kmtls_addr_parse(conf->backend, 1, &l->backend_addr, &l->backend_len,
 			     why, sizeof(why))) {
@@ -74,6 +78,11 @@ int kmtls_listener_setup(struct kmtls_listener *l,
 
 void kmtls_listener_teardown(struct kmtls_listener *l)
 {
+	if (l->unix_fd >= 0) {
+		close(l->unix_fd);
+		unlink(((struct sockaddr_un *)&l->listen_addr)->sun_path);
+		l->unix_fd = -1;
+	}
 	if (l->ctx) {
 		wolfSSL_CTX_free(l->ctx);
 		pthread_rwlock_destroy(&l->ctx_lock);
@@ -109,12 +118,38 @@ WOLFSSL *kmtls_listener_new_ssl(struct kmtls_listener *l)
 	return ssl;
 }
 
+/* A unix socket cannot be bound once per worker: bind it once, share it. */
+static int unix_socket(struct kmtls_listener *l)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&l->listen_addr;
+	int fd;
+
+	if (l->unix_fd >= 0)
+		return fcntl(l->unix_fd, F_DUPFD_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	unlink(sun->sun_path);	/* a stale socket from an earlier run */
+	if (bind(fd, (struct sockaddr *)sun, l->listen_len) || listen(fd, 4096)) {
+		close(fd);
+		return -1;
+	}
+	l->unix_fd = fd;
+	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 int kmtls_listener_socket(struct kmtls_listener *l, char *err, size_t errlen)
 {
 	struct sockaddr *sa = (struct sockaddr *)&l->listen_addr;
 	char addr[KMTLS_ADDRSTRLEN];
 	int fd, one = 1;
 
+	if (sa->sa_family == AF_UNIX) {
+		fd = unix_socket(l);
+		if (fd >= 0)
+			return fd;
+		goto fail;
+	}
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;

@@ -24,6 +24,7 @@ struct kmtls_listener {
 	WOLFSSL_CTX *ctx;
 
 	atomic_uint active;	/* connections across workers, for the cap */
+	int unix_fd;		/* a unix listen socket, shared by the workers */
 };
 
 /* Resolve addresses and build the TLS context. Returns 0 or -1 with err. */

@@ -23,7 +23,7 @@ enum { OPT_LISTENER = 0x100, OPT_CHECK, OPT_WORKERS, OPT_LOG_LEVEL };
 
 /* Listener flags: the long name is also the config key. */
 static const char *const listener_flags[] = {
-	"listen", "backend", "cert", "key", "ca", "crl", "allow-uri",
+	"mode", "server-name", "listen", "backend", "cert", "key", "ca", "crl", "allow-uri",
 	"allow-dns", "allow-cn", "ktls", "proxy-protocol", "tls-min",
 	"ciphers", "groups", "handshake-timeout", "idle-timeout",
 	"connect-timeout", "max-connections",
@@ -33,12 +33,14 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: kmtlsd [-c FILE] [--foreground] [--check-config] [--workers N]\n"
-		"       kmtlsd --listen ADDR:PORT --backend ADDR:PORT|unix:/path --cert PEM --key PEM\n"
+		"       kmtlsd [--mode terminate] --listen ADDR:PORT --backend ADDR:PORT|unix:/path --cert PEM --key PEM\n"
 		"              --ca PEM|DIR [--crl PEM]... [--allow-uri GLOB]... [--allow-dns NAME]...\n"
 		"              [--allow-cn NAME]... [--ktls auto|require|off] [--proxy-protocol none|v2|v2-cert]\n"
 		"              [--tls-min 1.2|1.3] [--ciphers LIST] [--groups LIST]\n"
 		"              [--handshake-timeout 10s] [--idle-timeout 300s] [--connect-timeout 5s]\n"
 		"              [--max-connections N] [--allow-insecure-key-perms] [--foreground]\n"
+		"       kmtlsd --mode originate --listen ADDR:PORT|unix:/path --backend ADDR:PORT\n"
+		"              --server-name NAME --cert CLIENT.pem --key CLIENT.key --ca SERVER-CA.pem [...]\n"
 		"       kmtlsd --version\n"
 		"Config file default: " DEFAULT_CONFIG " (used when no --listen is given).\n");
 }
@@ -79,7 +81,7 @@ static int parse_level(const char *s)
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	struct option opts[32] = {
+	struct option opts[40] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "check-config", no_argument, NULL, OPT_CHECK },

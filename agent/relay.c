@@ -147,12 +147,23 @@ static void ktls_close_notify(int fd)
 	sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/* The end that speaks TLS: the client, or the server in originate mode. */
+static int tls_fd(const struct conn *c)
+{
+	return c->originate ? c->backend.fd : c->client.fd;
+}
+
+static const char *tls_peer(const struct conn *c)
+{
+	return c->originate ? "server" : "client";
+}
+
 static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 {
 	if (d->shut)
 		return;
 	d->shut = 1;
-	if (d == &c->down) {
+	if (dst == tls_fd(c)) {
 		if (c->ktls)
 			ktls_close_notify(dst);
 		else
@@ -167,12 +178,14 @@ static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
  * KeyUpdate cannot be honoured before Linux 6.14, so it ends the connection
  * cleanly rather than letting records decrypt with stale keys.
  */
-static int ktls_control(struct conn *c, struct relay_dir *d, const char **why)
+static int ktls_control(struct conn *c, struct relay_dir *d, int src,
+			const char **why)
 {
+	static char msg[2][160];
 	unsigned char rec[512], type;
 	ssize_t n;
 
-	n = kmtls_ktls_recv(c->client.fd, rec, sizeof(rec), MSG_DONTWAIT, &type);
+	n = kmtls_ktls_recv(src, rec, sizeof(rec), MSG_DONTWAIT, &type);
 	if (n < 0)
 		return would_block() ? 0 : (*why = strerror(errno), -1);
 	if (n == 0) {
@@ -191,18 +204,24 @@ static int ktls_control(struct conn *c, struct relay_dir *d, const char **why)
 			d->eof = 1;	/* close_notify */
 			return 0;
 		}
-		*why = "client sent a TLS alert";
+		snprintf(msg[0], sizeof(msg[0]), "%s sent a TLS alert (%u)", tls_peer(c),
+			 n >= 2 ? rec[1] : 0);
+		*why = msg[0];
 		return -1;
 	case KMTLS_REC_HANDSHAKE:
 		if (rec[0] == TLS_HS_KEY_UPDATE) {
 			STAT_ADD(&c->w->stats, key_updates, 1);
-			*why = "client sent KeyUpdate, which kTLS before Linux 6.14 cannot follow: closed cleanly";
+			snprintf(msg[1], sizeof(msg[1]),
+				 "%s sent KeyUpdate, which kTLS before Linux 6.14 cannot follow: closed cleanly",
+				 tls_peer(c));
+			*why = msg[1];
 			return -1;
 		}
+		/* NewSessionTicket after the switch: we cannot use it any more. */
 		log_debug("%s: ignoring post-handshake message type %u", c->peer_str, rec[0]);
 		return 0;
 	default:
-		*why = "unexpected TLS record type from client";
+		*why = "unexpected TLS record type";
 		return -1;
 	}
 }
@@ -229,7 +248,7 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 				d->eof = 1;
 				progress = 1;
 			} else if (src_ktls && errno == EINVAL) {
-				if (ktls_control(c, d, why))
+				if (ktls_control(c, d, src, why))
 					return -1;
 				progress = 1;
 			} else if (!would_block()) {
@@ -254,15 +273,16 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 	return 0;
 }
 
-/* Client -> backend without kTLS: wolfSSL_read, then send. */
-static int pump_tls_read(struct conn *c, struct relay_dir *d, const char **why)
+/* From the TLS end without kTLS: wolfSSL_read, then send to @dst. */
+static int pump_tls_read(struct conn *c, struct relay_dir *d, int dst,
+			 const char **why)
 {
 	int progress, n, err;
 	ssize_t w;
 
 	do {
 		progress = 0;
-		if (send_prefix(d, c->backend.fd, &progress))
+		if (send_prefix(d, dst, &progress))
 			return *why = strerror(errno), -1;
 		if (!d->eof && d->len == 0) {
 			n = wolfSSL_read(c->ssl, d->buf, RELAY_BUF_SIZE);
@@ -282,7 +302,7 @@ static int pump_tls_read(struct conn *c, struct relay_dir *d, const char **why)
 			}
 		}
 		if (d->off < d->len && !prefix_pending(d)) {
-			w = send(c->backend.fd, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
+			w = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
 			if (w > 0) {
 				d->off += w;
 				d->bytes += w;
@@ -295,12 +315,13 @@ static int pump_tls_read(struct conn *c, struct relay_dir *d, const char **why)
 		}
 	} while (progress);
 	if (d->eof && !d->len && !prefix_pending(d))
-		shut_dst(c, d, c->backend.fd);
+		shut_dst(c, d, dst);
 	return 0;
 }
 
-/* Backend -> client without kTLS: recv, then wolfSSL_write. */
-static int pump_tls_write(struct conn *c, struct relay_dir *d, const char **why)
+/* To the TLS end without kTLS: recv from @src, then wolfSSL_write. */
+static int pump_tls_write(struct conn *c, struct relay_dir *d, int src,
+			  const char **why)
 {
 	int progress, n, err;
 	ssize_t r;
@@ -308,7 +329,7 @@ static int pump_tls_write(struct conn *c, struct relay_dir *d, const char **why)
 	do {
 		progress = 0;
 		if (!d->eof && d->len == 0) {
-			r = recv(c->backend.fd, d->buf, RELAY_BUF_SIZE, 0);
+			r = recv(src, d->buf, RELAY_BUF_SIZE, 0);
 			if (r > 0) {
 				d->len = r;
 				progress = 1;
@@ -333,7 +354,7 @@ static int pump_tls_write(struct conn *c, struct relay_dir *d, const char **why)
 		}
 	} while (progress);
 	if (d->eof && !d->len)
-		shut_dst(c, d, c->client.fd);
+		shut_dst(c, d, tls_fd(c));
 	return 0;
 }
 
@@ -343,10 +364,14 @@ enum relay_result kmtls_relay_pump(struct conn *c, const char **why)
 	int ret;
 
 	if (c->ktls)
-		ret = pump_splice(c, &c->up, c->client.fd, c->backend.fd, 1, why) ||
-		      pump_splice(c, &c->down, c->backend.fd, c->client.fd, 0, why);
+		ret = pump_splice(c, &c->up, c->client.fd, c->backend.fd, !c->originate, why) ||
+		      pump_splice(c, &c->down, c->backend.fd, c->client.fd, c->originate, why);
+	else if (!c->originate)
+		ret = pump_tls_read(c, &c->up, c->backend.fd, why) ||
+		      pump_tls_write(c, &c->down, c->backend.fd, why);
 	else
-		ret = pump_tls_read(c, &c->up, why) || pump_tls_write(c, &c->down, why);
+		ret = pump_tls_write(c, &c->up, c->client.fd, why) ||
+		      pump_tls_read(c, &c->down, c->client.fd, why);
 	STAT_ADD(&c->w->stats, bytes_up, c->up.bytes - up0);
 	STAT_ADD(&c->w->stats, bytes_down, c->down.bytes - down0);
 	if (c->up.bytes != up0 || c->down.bytes != down0)
@@ -376,7 +401,7 @@ uint32_t kmtls_relay_client_events(const struct conn *c)
 
 	if (has_room(c, &c->up))
 		ev |= EPOLLIN;
-	if (has_data(c, &c->down) || (!c->ktls && c->down.len))
+	if (has_data(c, &c->down))
 		ev |= EPOLLOUT;
 	return ev;
 }

@@ -309,6 +309,13 @@ static int cert_reason(char *buf, size_t len, int err, const struct bad_cert *b,
 	case KEYUSE_SIGNATURE_E:
 		snprintf(buf, len, "wrong key usage: keyUsage lacks digitalSignature");
 		break;
+	case DOMAIN_NAME_MISMATCH:
+	case IPADDR_MISMATCH:
+		if (b->leaf)
+			kmtls_identity_sans(b->leaf, n2, sizeof(n2));
+		snprintf(buf, len, "server name mismatch: certificate %s (SANs %s) is not for the configured server-name",
+			 q(b->subject, n, sizeof(n)), b->leaf ? n2 : "unknown");
+		break;
 	case ASN_SIG_CONFIRM_E:
 		snprintf(buf, len, "bad signature: certificate %s does not verify against issuer %s (corrupted or forged)",
 			 q(b->subject, n, sizeof(n)), q(b->issuer, n2, sizeof(n2)));

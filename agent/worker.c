@@ -35,7 +35,8 @@ int kmtls_worker_init(struct kmtls_worker *w, int id,
 		      struct kmtls_listener *ls, int n, char *err,
 		      size_t errlen)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	/* Exclusive: a shared (unix) socket wakes one worker, not all. */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	int i;
 
 	memset(w, 0, sizeof(*w));
@@ -46,7 +47,8 @@ int kmtls_worker_init(struct kmtls_worker *w, int id,
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->lfds = calloc(n, sizeof(int));
 	w->sigcache = calloc(1, sizeof(*w->sigcache));
-	if (w->epfd < 0 || !w->lfds || !w->sigcache) {
+	w->sessions = calloc(n, sizeof(*w->sessions));
+	if (w->epfd < 0 || !w->lfds || !w->sigcache || !w->sessions) {
 		snprintf(err, errlen, "worker %d: %s", id, strerror(errno));
 		return -1;
 	}
@@ -197,6 +199,10 @@ void kmtls_worker_destroy(struct kmtls_worker *w)
 			close(w->lfds[i]);
 	free(w->lfds);
 	free(w->sigcache);
+	for (i = 0; w->sessions && i < w->n_listeners; i++)
+		if (w->sessions[i])
+			wolfSSL_SESSION_free(w->sessions[i]);
+	free(w->sessions);
 	if (w->epfd >= 0)
 		close(w->epfd);
 	if (w->spare_fd >= 0)

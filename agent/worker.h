@@ -37,6 +37,7 @@ struct kmtls_worker {
 	struct pipe_slot pipes[PIPE_POOL_MAX];
 	int n_pipes;
 	struct kmtls_sigcache *sigcache;
+	WOLFSSL_SESSION **sessions;	/* originate: last session per listener */
 	struct kmtls_stats stats;
 };
 

@@ -540,6 +540,29 @@ TEST_F(conf, validate_addresses)
 	EXPECT_ERR("[listener web] listen = \"127.0.0.1:0\": expected");
 	kmtls_config_free(&S->cfg);
 
+	/* kTLS needs TCP on the TLS side; originate needs the name to verify. */
+	EXPECT_EQ(-1, check(S, "[listener u]\nlisten = unix:/run/u.sock\nbackend = 127.0.0.1:2\n"
+			    "cert = $D/server.pem\nkey = $D/server.key\nca = $D/ca.pem\n"));
+	EXPECT_ERR("[listener u] listen = \"unix:/run/u.sock\": a terminating listener accepts TLS over TCP");
+	kmtls_config_free(&S->cfg);
+	EXPECT_EQ(-1, check(S, "[listener o]\nmode = originate\nlisten = unix:/run/o.sock\n"
+			    "backend = unix:/run/b.sock\nserver-name = s\n"
+			    "cert = $D/server.pem\nkey = $D/server.key\nca = $D/ca.pem\n"));
+	EXPECT_ERR("originate mode speaks TLS to the backend, which needs TCP");
+	kmtls_config_free(&S->cfg);
+	EXPECT_EQ(-1, check(S, "[listener o]\nmode = originate\nlisten = unix:/run/o.sock\n"
+			    "backend = 127.0.0.1:2\n"
+			    "cert = $D/server.pem\nkey = $D/server.key\nca = $D/ca.pem\n"));
+	EXPECT_ERR("[listener o] originate mode needs server-name");
+	kmtls_config_free(&S->cfg);
+	EXPECT_EQ(0, check(S, "[listener o]\nmode = originate\nlisten = unix:/run/o.sock\n"
+			   "backend = 127.0.0.1:2\nserver-name = localhost\n"
+			   "cert = $D/server.pem\nkey = $D/server.key\nca = $D/ca.pem\n"))
+		TH_LOG("%s", S->err);
+	EXPECT_EQ((int)KMTLS_MODE_ORIGINATE, (int)S->cfg.listeners[0].mode);
+	EXPECT_STREQ("localhost", S->cfg.listeners[0].server_name);
+	kmtls_config_free(&S->cfg);
+
 	/* Two listeners on one address would silently share it. */
 	EXPECT_EQ(-1, check(S, LISTENER("a") LISTENER("b")));
 	EXPECT_ERR("[listener b] listen = \"127.0.0.1:8443\" is already used by [listener a]");
@@ -604,7 +627,7 @@ BAD_LISTENER(v6_port_0, "backend = [::1]:0", "backend = \"[::1]:0\": expected");
 BAD_LISTENER(hostname, "backend = localhost:8080", "backend = \"localhost:8080\": expected");
 BAD_LISTENER(unix_relative, "backend = unix:run/app.sock",
 	     "backend = \"unix:run/app.sock\": expected an address such as 127.0.0.1:8080, [::1]:8080 or unix:/absolute/path");
-BAD_LISTENER(unix_listen, "listen = unix:/run/x.sock", "listen = \"unix:/run/x.sock\": expected");
+BAD_LISTENER(unix_listen_relative, "listen = unix:run/x.sock", "listen = \"unix:run/x.sock\": expected");
 BAD(set_twice, "[listener web]\nktls = off\ncert = /x\nktls = auto\n",
     "kmtlsd.conf:4: [listener web] ktls is set twice (first on line 2)");
 

@@ -9,7 +9,7 @@
 
 int backend_start(struct backend *b, const char *const *args)
 {
-	char ready[300], listen[64], *argv[32];
+	char ready[300], listen[64], logname[48], *argv[32];
 	int n = 0, i, waited;
 	FILE *f;
 
@@ -28,7 +28,8 @@ int backend_start(struct backend *b, const char *const *args)
 	for (i = 0; args && args[i] && n < 31; i++)
 		argv[n++] = (char *)args[i];
 	argv[n] = NULL;
-	if (proc_start(&b->proc, "backend.log", argv))
+	snprintf(logname, sizeof(logname), "backend-%d.log", b->port);
+	if (proc_start(&b->proc, logname, argv))
 		return -1;
 	for (waited = 0; waited < 5000; waited += 10) {
 		f = fopen(ready, "r");

@@ -4,6 +4,16 @@
 #include <string.h>
 
 #include "kmtlsd.h"
+
+/* One log file per daemon: tests run several side by side. */
+static const char *next_log_name(void)
+{
+	static char name[32];
+	static int n;
+
+	snprintf(name, sizeof(name), "kmtlsd-%d.log", ++n);
+	return name;
+}
 #include "tls_pair.h"
 
 int kmtlsd_start(struct kmtlsd *d, int backend_port, const char *const *extra)
@@ -34,7 +44,28 @@ int kmtlsd_start(struct kmtlsd *d, int backend_port, const char *const *extra)
 	for (i = 0; extra && extra[i] && n < 63; i++)
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
-	if (proc_start(&d->proc, "kmtlsd.log", argv))
+	if (proc_start(&d->proc, next_log_name(), argv))
+		return -1;
+	return proc_wait_log(&d->proc, "listening on", 10000);
+}
+
+int kmtlsd_run(struct kmtlsd *d, int port, const char *const *args)
+{
+	char *argv[64];
+	int n = 0, i;
+
+	memset(d, 0, sizeof(*d));
+	d->port = port;
+	argv[n++] = (char *)out_path("bin/kmtlsd");
+	argv[n++] = "--foreground";
+	argv[n++] = "--workers";
+	argv[n++] = "1";
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	for (i = 0; args && args[i] && n < 63; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	if (proc_start(&d->proc, next_log_name(), argv))
 		return -1;
 	return proc_wait_log(&d->proc, "listening on", 10000);
 }

@@ -18,6 +18,13 @@ struct kmtlsd {
  */
 int kmtlsd_start(struct kmtlsd *d, int backend_port, const char *const *extra);
 /*
+ * Start kmtlsd --foreground --workers 1 --log-level debug with exactly
+ * @args after that (the caller names listen, backend, certificates...).
+ * @port is what the caller put in --listen, kept in d->port.
+ */
+int kmtlsd_run(struct kmtlsd *d, int port, const char *const *args);
+
+/*
  * SIGTERM and wait: 0 when it exited cleanly (also when it never ran);
  * under ASan a leak or error at exit makes this non-zero.
  */
