@@ -94,6 +94,8 @@ static const struct key_desc listener_keys[] = {
 	KEY("mode", K_ENUM, L(mode), "terminate or originate", .vals = mode_vals),
 	KEY("server-name", K_STR, L(server_name),
 	    "the name the server's certificate must carry (originate mode; also sent as SNI)"),
+	KEY("ticket-keys", K_STR, L(ticket_keys),
+	    "a file of 80-byte session-ticket keys, the first one current"),
 	KEY("cert", K_STR, L(cert), "a certificate file"),
 	KEY("key", K_STR, L(key), "a private key file"),
 	KEY("ca", K_STR, L(ca), "a CA file or directory"),

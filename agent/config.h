@@ -34,6 +34,7 @@ struct kmtls_listener_conf {
 	char *backend;		/* "127.0.0.1:8080", "[::1]:80", "unix:/path";
 				 * originate: the mTLS server */
 	char *server_name;	/* originate: SNI and the name to verify */
+	char *ticket_keys;	/* terminate: shared session-ticket key file */
 	char *cert;		/* leaf + intermediates */
 	char *key;
 	char *ca;		/* file or directory */

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -12,10 +13,12 @@
 #include "addr.h"
 #include "listener.h"
 #include "sigcache.h"
+#include "tickets.h"
 #include "tls_ctx.h"
 #include "verify.h"
 
-static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c, char *err,
+static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c,
+			      struct kmtls_ticket_keys *tickets, char *err,
 			      size_t errlen)
 {
 	struct kmtls_tls_conf tc = {
@@ -40,8 +43,22 @@ static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c, char *err,
 		 */
 		wolfSSL_CTX_set_group_messages(ctx);
 		kmtls_sigcache_install(ctx);
+		if (tickets)
+			kmtls_ticket_keys_install(ctx, tickets);
 	}
 	return ctx;
+}
+
+static int setup_tickets(struct kmtls_listener *l, char *err, size_t errlen)
+{
+	l->tickets = calloc(1, sizeof(*l->tickets));
+	if (!l->tickets) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	pthread_rwlock_init(&l->tickets->lock, NULL);
+	return kmtls_ticket_keys_read(l->conf->ticket_keys, l->conf->allow_insecure_key_perms,
+				      l->tickets, err, errlen);
 }
 
 int kmtls_listener_setup(struct kmtls_listener *l,
@@ -67,7 +84,11 @@ int kmtls_listener_setup(struct kmtls_listener *l,
 	l->policy.n_dns = conf->allow_dns.n;
 	l->policy.cn = conf->allow_cn.v;
 	l->policy.n_cn = conf->allow_cn.n;
-	l->ctx = build_ctx(conf, why, sizeof(why));
+	if (conf->ticket_keys && setup_tickets(l, why, sizeof(why))) {
+		snprintf(err, errlen, "listener %s: %s", conf->name, why);
+		return -1;
+	}
+	l->ctx = build_ctx(conf, l->tickets, why, sizeof(why));
 	if (!l->ctx) {
 		snprintf(err, errlen, "listener %s: %s", conf->name, why);
 		return -1;
@@ -78,6 +99,12 @@ int kmtls_listener_setup(struct kmtls_listener *l,
 
 void kmtls_listener_teardown(struct kmtls_listener *l)
 {
+	if (l->tickets) {
+		pthread_rwlock_destroy(&l->tickets->lock);
+		explicit_bzero(l->tickets, sizeof(*l->tickets));
+		free(l->tickets);
+		l->tickets = NULL;
+	}
 	if (l->unix_fd >= 0) {
 		close(l->unix_fd);
 		unlink(((struct sockaddr_un *)&l->listen_addr)->sun_path);
@@ -92,13 +119,21 @@ void kmtls_listener_teardown(struct kmtls_listener *l)
 
 int kmtls_listener_reload(struct kmtls_listener *l, char *err, size_t errlen)
 {
+	struct kmtls_ticket_keys keys = { .n = 0 };
 	char why[200];
-	WOLFSSL_CTX *fresh = build_ctx(l->conf, why, sizeof(why)), *old;
+	WOLFSSL_CTX *fresh = NULL, *old;
 
-	if (!fresh) {
-		snprintf(err, errlen, "listener %s: %s", l->conf->name, why);
-		return -1;
-	}
+	/* Everything is read before anything is swapped. */
+	if (l->tickets && kmtls_ticket_keys_read(l->conf->ticket_keys,
+						 l->conf->allow_insecure_key_perms,
+						 &keys, why, sizeof(why)))
+		goto fail;
+	fresh = build_ctx(l->conf, l->tickets, why, sizeof(why));
+	if (!fresh)
+		goto fail;
+	if (l->tickets)
+		kmtls_ticket_keys_update(l->tickets, &keys);
+	explicit_bzero(&keys, sizeof(keys));
 	pthread_rwlock_wrlock(&l->ctx_lock);
 	old = l->ctx;
 	l->ctx = fresh;
@@ -106,6 +141,10 @@ int kmtls_listener_reload(struct kmtls_listener *l, char *err, size_t errlen)
 	/* Live WOLFSSL objects hold their own reference to the old context. */
 	wolfSSL_CTX_free(old);
 	return 0;
+fail:
+	explicit_bzero(&keys, sizeof(keys));
+	snprintf(err, errlen, "listener %s: %s", l->conf->name, why);
+	return -1;
 }
 
 WOLFSSL *kmtls_listener_new_ssl(struct kmtls_listener *l)

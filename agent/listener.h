@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "policy.h"
+#include "tickets.h"
 
 /* A configured listener at run time, shared by every worker. */
 struct kmtls_listener {
@@ -25,6 +26,7 @@ struct kmtls_listener {
 
 	atomic_uint active;	/* connections across workers, for the cap */
 	int unix_fd;		/* a unix listen socket, shared by the workers */
+	struct kmtls_ticket_keys *tickets;	/* shared ticket keys, if configured */
 };
 
 /* Resolve addresses and build the TLS context. Returns 0 or -1 with err. */

@@ -23,7 +23,7 @@ enum { OPT_LISTENER = 0x100, OPT_CHECK, OPT_WORKERS, OPT_LOG_LEVEL };
 
 /* Listener flags: the long name is also the config key. */
 static const char *const listener_flags[] = {
-	"mode", "server-name", "listen", "backend", "cert", "key", "ca", "crl", "allow-uri",
+	"mode", "server-name", "ticket-keys", "listen", "backend", "cert", "key", "ca", "crl", "allow-uri",
 	"allow-dns", "allow-cn", "ktls", "proxy-protocol", "tls-min",
 	"ciphers", "groups", "handshake-timeout", "idle-timeout",
 	"connect-timeout", "max-connections",

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tickets.h"
+
+#include <wolfssl/wolfcrypt/aes.h>
+#include <wolfssl/wolfcrypt/random.h>
+
+#define GCM_IV_LEN 12
+#define GCM_TAG_LEN 16
+
+int kmtls_ticket_keys_read(const char *path, int allow_insecure,
+			   struct kmtls_ticket_keys *out, char *err,
+			   size_t errlen)
+{
+	unsigned char buf[KMTLS_TICKET_KEY_LEN * KMTLS_TICKET_KEYS_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	int fd, i;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		snprintf(err, errlen, "ticket keys %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if ((st.st_mode & 077) && !allow_insecure) {
+		snprintf(err, errlen, "ticket keys %s are readable by group/others (mode %04o): run chmod 600 %s",
+			 path, (unsigned int)(st.st_mode & 07777), path);
+		return -1;
+	}
+	if (n <= 0 || n % KMTLS_TICKET_KEY_LEN || n > KMTLS_TICKET_KEY_LEN * KMTLS_TICKET_KEYS_MAX) {
+		snprintf(err, errlen, "ticket keys %s: expected 1 to %d keys of %d bytes (e.g. head -c 80 /dev/urandom), found %zd bytes",
+			 path, KMTLS_TICKET_KEYS_MAX, KMTLS_TICKET_KEY_LEN, n);
+		explicit_bzero(buf, sizeof(buf));
+		return -1;
+	}
+	out->n = (int)(n / KMTLS_TICKET_KEY_LEN);
+	for (i = 0; i < out->n; i++)
+		memcpy(&out->k[i], buf + i * KMTLS_TICKET_KEY_LEN, KMTLS_TICKET_KEY_LEN);
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+void kmtls_ticket_keys_update(struct kmtls_ticket_keys *tk,
+			      const struct kmtls_ticket_keys *fresh)
+{
+	pthread_rwlock_wrlock(&tk->lock);
+	memcpy(tk->k, fresh->k, sizeof(tk->k));
+	tk->n = fresh->n;
+	pthread_rwlock_unlock(&tk->lock);
+}
+
+static int seal(const struct kmtls_ticket_key *k, unsigned char *iv,
+		unsigned char *mac, const unsigned char *name,
+		unsigned char *ticket, int len)
+{
+	WC_RNG rng;
+	Aes aes;
+	int ret;
+
+	if (wc_InitRng(&rng))
+		return -1;
+	ret = wc_RNG_GenerateBlock(&rng, iv, WOLFSSL_TICKET_IV_SZ);
+	wc_FreeRng(&rng);
+	if (ret || wc_AesInit(&aes, NULL, INVALID_DEVID))
+		return -1;
+	ret = wc_AesGcmSetKey(&aes, k->aes, sizeof(k->aes)) ||
+	      wc_AesGcmEncrypt(&aes, ticket, ticket, len, iv, GCM_IV_LEN, mac, GCM_TAG_LEN,
+			       name, WOLFSSL_TICKET_NAME_SZ);
+	wc_AesFree(&aes);
+	memset(mac + GCM_TAG_LEN, 0, WOLFSSL_TICKET_MAC_SZ - GCM_TAG_LEN);
+	return ret ? -1 : 0;
+}
+
+static int open_ticket(const struct kmtls_ticket_key *k, const unsigned char *iv,
+		       const unsigned char *mac, const unsigned char *name,
+		       unsigned char *ticket, int len)
+{
+	Aes aes;
+	int ret;
+
+	if (wc_AesInit(&aes, NULL, INVALID_DEVID))
+		return -1;
+	ret = wc_AesGcmSetKey(&aes, k->aes, sizeof(k->aes)) ||
+	      wc_AesGcmDecrypt(&aes, ticket, ticket, len, iv, GCM_IV_LEN, mac, GCM_TAG_LEN,
+			       name, WOLFSSL_TICKET_NAME_SZ);
+	wc_AesFree(&aes);
+	return ret ? -1 : 0;
+}
+
+int kmtls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
+		    unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+		    unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc,
+		    unsigned char *ticket, int in_len, int *out_len, void *ctx)
+{
+	struct kmtls_ticket_keys *tk = ctx;
+	int ret = WOLFSSL_TICKET_RET_REJECT, i;
+
+	(void)ssl;
+	pthread_rwlock_rdlock(&tk->lock);
+	if (enc) {
+		memcpy(name, tk->k[0].name, WOLFSSL_TICKET_NAME_SZ);
+		ret = tk->n && !seal(&tk->k[0], iv, mac, name, ticket, in_len) ?
+		      WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_FATAL;
+	} else {
+		for (i = 0; i < tk->n; i++) {
+			if (memcmp(name, tk->k[i].name, WOLFSSL_TICKET_NAME_SZ))
+				continue;
+			if (open_ticket(&tk->k[i], iv, mac, name, ticket, in_len))
+				break;	/* forged or corrupt: a full handshake */
+			/* Sealed under an older key: resume, and re-issue. */
+			ret = i ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&tk->lock);
+	*out_len = in_len;
+	return ret;
+}
+
+void kmtls_ticket_keys_install(WOLFSSL_CTX *ctx, struct kmtls_ticket_keys *tk)
+{
+	wolfSSL_CTX_set_TicketEncCb(ctx, kmtls_ticket_cb);
+	wolfSSL_CTX_set_TicketEncCtx(ctx, tk);
+}
