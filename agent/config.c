@@ -122,6 +122,9 @@ static const struct key_desc global_keys[] = {
 	KEY("workers", K_UINT, G(workers),
 	    "a whole number from 0 (one per CPU) to 4096", .max = 4096),
 	KEY("log-level", K_ENUM, G(log_level), "error, warning, info or debug", .vals = level_vals),
+	KEY("status-listen", K_ADDR_UNIX, G(status_listen),
+	    "a local address such as 127.0.0.1:9443 or unix:/run/kmtls/status.sock"),
+	KEY("drain-timeout", K_MS, G(drain_timeout_ms), DURATION, .max = DAY_MS),
 	{ .name = NULL },
 };
 
@@ -367,6 +370,8 @@ void kmtls_config_free(struct kmtls_config *cfg)
 		listener_free(&cfg->listeners[--cfg->n_listeners]);
 	free(cfg->listeners);
 	cfg->listeners = NULL;
+	free(cfg->status_listen);
+	cfg->status_listen = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -554,6 +559,7 @@ int kmtls_config_load(struct kmtls_config *cfg, const char *path, char *err,
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = LOG_INFO;
+	cfg->drain_timeout_ms = 30000;
 	ctx.f = fopen(path, "re");
 	if (!ctx.f)
 		return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));

@@ -58,6 +58,8 @@ struct kmtls_listener_conf {
 struct kmtls_config {
 	int workers;		/* 0: one per online CPU */
 	int log_level;		/* syslog level, default LOG_INFO */
+	char *status_listen;	/* opt-in metrics/status endpoint, local only */
+	unsigned int drain_timeout_ms;	/* SIGTERM: relays may finish for this long */
 	struct kmtls_listener_conf *listeners;
 	int n_listeners;
 };

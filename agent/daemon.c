@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "status.h"
 #include "tls_ctx.h"
 #include "worker.h"
 
@@ -87,6 +89,8 @@ int kmtls_daemon_check(const struct kmtls_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+static volatile time_t *reloaded_at;
+
 static void reload(struct kmtls_listener *ls, int n)
 {
 	char err[512];
@@ -117,7 +121,48 @@ static void announce(struct kmtls_listener *ls, int n, int workers)
 			 workers);
 }
 
-static int wait_for_signals(struct kmtls_listener *ls, int n, sigset_t *set)
+static uint64_t active_conns(const struct kmtls_worker *ws, int nw)
+{
+	struct kmtls_stats s;
+
+	kmtls_stats_sum(ws, nw, &s);
+	return s.active;
+}
+
+/*
+ * SIGTERM: stop accepting, let handshakes and relays in flight finish for
+ * up to drain_timeout, then close what is left. A second signal ends it
+ * at once.
+ */
+static void drain(struct kmtls_worker *ws, int nw, unsigned int timeout_ms,
+		  sigset_t *set)
+{
+	struct timespec tick = { 0, 100 * 1000000 };
+	uint64_t deadline = kmtls_now_ms() + timeout_ms, left;
+	int i;
+
+	for (i = 0; i < nw; i++)
+		ws[i].draining = 1;
+	left = active_conns(ws, nw);
+	log_info("draining: no new connections, %llu open, up to %u ms",
+		 (unsigned long long)left, timeout_ms);
+	while ((left = active_conns(ws, nw)) && kmtls_now_ms() < deadline) {
+		if (sigtimedwait(set, NULL, &tick) > 0) {
+			log_info("second signal: closing %llu connections now",
+				 (unsigned long long)left);
+			return;
+		}
+	}
+	if (left)
+		log_warn("drain timeout: closing %llu connections still open",
+			 (unsigned long long)left);
+	else
+		log_info("drained: all connections finished");
+}
+
+static void wait_for_signals(struct kmtls_listener *ls, int n,
+			     struct kmtls_worker *ws, int nw,
+			     unsigned int drain_ms, sigset_t *set)
 {
 	siginfo_t si;
 	int sig;
@@ -128,10 +173,14 @@ static int wait_for_signals(struct kmtls_listener *ls, int n, sigset_t *set)
 			continue;
 		if (sig == SIGHUP) {
 			reload(ls, n);
+			if (reloaded_at)
+				*reloaded_at = time(NULL);
 			continue;
 		}
 		log_info("signal %d: shutting down", sig);
-		return 0;
+		if (sig == SIGTERM && drain_ms)
+			drain(ws, nw, drain_ms, set);
+		return;
 	}
 }
 
@@ -140,6 +189,8 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 	int nw = worker_count(cfg), n = cfg->n_listeners, i, started = 0, ret = 1;
 	struct kmtls_listener *ls = calloc(n, sizeof(*ls));
 	struct kmtls_worker *ws = calloc(nw, sizeof(*ws));
+	struct kmtls_status_src src;
+	volatile time_t reloaded = 0;
 	char err[512];
 	sigset_t set;
 
@@ -168,7 +219,19 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 	for (i = 0; i < nw; i++)
 		kmtls_worker_start(&ws[i]);
 	announce(ls, n, nw);
-	ret = wait_for_signals(ls, n, &set);
+	src = (struct kmtls_status_src){ .ws = ws, .n_workers = nw, .ls = ls,
+					 .n_listeners = n, .started = time(NULL),
+					 .reloaded = &reloaded };
+	reloaded_at = &reloaded;
+	if (cfg->status_listen) {
+		if (kmtls_status_start(cfg->status_listen, &src, err, sizeof(err)))
+			log_err("%s; serving without it", err);
+		else
+			log_info("status on %s (/metrics, /status)", cfg->status_listen);
+	}
+	wait_for_signals(ls, n, ws, nw, cfg->drain_timeout_ms, &set);
+	ret = 0;
+	kmtls_status_stop();
 	for (i = 0; i < nw; i++)
 		ws[i].stop = 1;
 	for (i = 0; i < nw; i++)

@@ -19,7 +19,7 @@
 
 #define DEFAULT_CONFIG "/etc/kmtls/kmtlsd.conf"
 
-enum { OPT_LISTENER = 0x100, OPT_CHECK, OPT_WORKERS, OPT_LOG_LEVEL };
+enum { OPT_LISTENER = 0x100, OPT_CHECK, OPT_WORKERS, OPT_LOG_LEVEL, OPT_STATUS };
 
 /* Listener flags: the long name is also the config key. */
 static const char *const listener_flags[] = {
@@ -33,6 +33,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: kmtlsd [-c FILE] [--foreground] [--check-config] [--workers N]\n"
+		"              [--log-level LEVEL] [--status-listen 127.0.0.1:PORT|unix:/path]\n"
 		"       kmtlsd [--mode terminate] --listen ADDR:PORT --backend ADDR:PORT|unix:/path --cert PEM --key PEM\n"
 		"              --ca PEM|DIR [--crl PEM]... [--allow-uri GLOB]... [--allow-dns NAME]...\n"
 		"              [--allow-cn NAME]... [--ktls auto|require|off] [--proxy-protocol none|v2|v2-cert]\n"
@@ -49,6 +50,7 @@ struct args {
 	int argc;
 	char **argv;
 	const char *config;
+	const char *status_listen;
 	int foreground, check, workers, log_level;
 	struct kmtls_config flags;	/* the listener given by flags, if any */
 	struct kmtls_config file;	/* or the config file's */
@@ -87,11 +89,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "status-listen", required_argument, NULL, OPT_STATUS },
 		{ "allow-insecure-key-perms", no_argument, NULL, OPT_LISTENER },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 	};
-	size_t base = 8, i;
+	size_t base = 9, i;
 	int c, idx;
 
 	for (i = 0; i < sizeof(listener_flags) / sizeof(listener_flags[0]); i++)
@@ -114,6 +117,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 				fprintf(stderr, "kmtlsd: --log-level: expected error, warning, info or debug\n");
 				return -1;
 			}
+			break;
+		case OPT_STATUS:
+			a->status_listen = optarg;
 			break;
 		case OPT_LISTENER:
 			if (add_flag(a, opts[idx].name, optarg ? optarg : "true"))
@@ -150,6 +156,12 @@ static int load_config(struct args *a, struct kmtls_config **cfg)
 	}
 	if (a->workers)
 		(*cfg)->workers = a->workers;
+	if (a->flags.n_listeners && !(*cfg)->drain_timeout_ms)
+		(*cfg)->drain_timeout_ms = 30000;
+	if (a->status_listen) {
+		free((*cfg)->status_listen);
+		(*cfg)->status_listen = strdup(a->status_listen);
+	}
 	if (a->log_level >= 0)
 		(*cfg)->log_level = a->log_level;
 	if (kmtls_config_validate(*cfg, err, sizeof(err))) {

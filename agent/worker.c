@@ -154,6 +154,21 @@ static void tick(struct kmtls_worker *w)
 	kmtls_worker_reap(w);
 }
 
+/* Draining: give the sockets back so a new kmtlsd can take the ports. */
+static void close_listeners(struct kmtls_worker *w)
+{
+	int i;
+
+	for (i = 0; i < w->n_listeners; i++) {
+		if (w->lfds[i] < 0)
+			continue;
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->lfds[i], NULL);
+		close(w->lfds[i]);
+		w->lfds[i] = -1;
+	}
+	w->closed_listeners = 1;
+}
+
 static void *worker_main(void *arg)
 {
 	struct kmtls_worker *w = arg;
@@ -162,6 +177,8 @@ static void *worker_main(void *arg)
 	int i, n;
 
 	while (!w->stop) {
+		if (w->draining && !w->closed_listeners)
+			close_listeners(w);
 		n = epoll_wait(w->epfd, evs, MAX_EVENTS, TICK_MS);
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.u64 < LISTENER_TAG_MAX)

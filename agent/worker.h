@@ -34,6 +34,8 @@ struct kmtls_worker {
 	struct conn *conns;	/* list head */
 	struct conn *dead;	/* closed this round, freed after the batch */
 	volatile int stop;
+	volatile int draining;	/* SIGTERM: accept nothing new, finish the rest */
+	int closed_listeners;
 	struct pipe_slot pipes[PIPE_POOL_MAX];
 	int n_pipes;
 	struct kmtls_sigcache *sigcache;

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kmtlsd's life as operators see it: the status endpoint (Prometheus text
+ * and JSON) counts what happened; SIGTERM stops accepting but lets open
+ * connections finish, up to the drain timeout.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../lib/backend.h"
+#include "../lib/kmtlsd.h"
+#include "../lib/tls_pair.h"
+#include "kselftest_harness.h"
+
+FIXTURE(life) {
+	struct backend be;
+	struct kmtlsd d;
+	int sport;
+};
+
+FIXTURE_SETUP(life)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	char status[64];
+	const char *args[] = { "--status-listen", status, NULL };
+
+	signal(SIGPIPE, SIG_IGN);
+	self->sport = free_port();
+	snprintf(status, sizeof(status), "127.0.0.1:%d", self->sport);
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, args));
+}
+
+FIXTURE_TEARDOWN(life)
+{
+	if (!__test_passed(_metadata))
+		kmtlsd_dump_log(&self->d);
+	kmtlsd_stop(&self->d);
+	backend_stop(&self->be);
+}
+
+/* GET @path from the status port: the body, malloc'd, or NULL. */
+static char *http_get(int port, const char *path)
+{
+	char req[128], *buf = malloc(65536), *body;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if (!buf || tcp_connect_port(port, &fd)) {
+		free(buf);
+		return NULL;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+	send(fd, req, strlen(req), 0);
+	while (len < 65535 && (n = recv(fd, buf + len, 65535 - len, 0)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	body = strstr(buf, "\r\n\r\n");
+	if (!body || strncmp(buf, "HTTP/1.0 200", 12)) {
+		free(buf);
+		return NULL;
+	}
+	memmove(buf, body + 4, strlen(body + 4) + 1);
+	return buf;
+}
+
+static long metric(const char *text, const char *name)
+{
+	const char *p = text;
+	size_t l = strlen(name);
+
+	while ((p = strstr(p, name))) {
+		if ((p == text || p[-1] == '\n') && p[l] == ' ')
+			return atol(p + l + 1);
+		p += l;
+	}
+	return -1;
+}
+
+static int ping(int port, const char *cert, const char *key)
+{
+	struct tls_client_opts o = { .port = port, .cert = cert, .key = key };
+	char err[256], buf[4];
+	struct tls_end e;
+	int ok = 0;
+
+	if (!tls_client_open(&o, &e, err, sizeof(err)))
+		ok = wolfSSL_write(e.ssl, "ping", 4) == 4 && wolfSSL_read(e.ssl, buf, 4) == 4;
+	if (e.ssl)
+		wolfSSL_shutdown(e.ssl);
+	tls_end_close(&e);
+	return ok;
+}
+
+TEST_F(life, metrics_and_status_count_what_happened)
+{
+	char *m, *js;
+	json_object *o, *hs;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(1, ping(self->d.port, pki("client.pem"), pki("client.key")));
+	EXPECT_EQ(0, ping(self->d.port, pki("bad/expired.pem"), pki("bad/expired.key")));
+	usleep(200000);
+	m = http_get(self->sport, "/metrics");
+	ASSERT_NE(NULL, m);
+	EXPECT_EQ(3, metric(m, "kmtls_handshakes_total{outcome=\"ok\"}"));
+	EXPECT_EQ(1, metric(m, "kmtls_handshakes_total{outcome=\"failed\"}"));
+	EXPECT_EQ(3, metric(m, "kmtls_handshake_duration_seconds_count"));
+	EXPECT_EQ(12, metric(m, "kmtls_bytes_total{direction=\"client_to_backend\"}"));
+	EXPECT_EQ(0, metric(m, "kmtls_connections_active"));
+	EXPECT_NE(NULL, strstr(m, "# TYPE kmtls_handshake_duration_seconds histogram"));
+	free(m);
+	js = http_get(self->sport, "/status");
+	ASSERT_NE(NULL, js);
+	o = json_tokener_parse(js);
+	ASSERT_NE(NULL, o);
+	ASSERT_TRUE(json_object_object_get_ex(o, "handshakes", &hs));
+	EXPECT_EQ(3, jint(hs, "ok"));
+	EXPECT_EQ(1, jint(hs, "failed"));
+	EXPECT_EQ(4, jint(o, "accepted"));
+	json_object_put(o);
+	free(js);
+	EXPECT_EQ(NULL, http_get(self->sport, "/nothing"));
+}
+
+TEST_F(life, sigterm_drains_open_connections)
+{
+	struct tls_client_opts o = { .port = self->d.port, .cert = pki("client.pem"),
+				     .key = pki("client.key") };
+	char err[256], buf[4];
+	struct tls_end e;
+	int fd, status;
+
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(4, wolfSSL_write(e.ssl, "ping", 4));
+	ASSERT_EQ(4, wolfSSL_read(e.ssl, buf, 4));
+	proc_signal(&self->d.proc, SIGTERM);
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "draining", 5000));
+	usleep(300000);
+	/* New connections are refused, the open one still relays. */
+	EXPECT_EQ(-ECONNREFUSED, tcp_connect_port(self->d.port, &fd));
+	EXPECT_EQ(4, wolfSSL_write(e.ssl, "pong", 4));
+	EXPECT_EQ(4, wolfSSL_read(e.ssl, buf, 4));
+	EXPECT_EQ(0, memcmp(buf, "pong", 4));
+	wolfSSL_shutdown(e.ssl);
+	tls_end_close(&e);
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "drained: all connections finished", 5000));
+	ASSERT_EQ(self->d.proc.pid, waitpid(self->d.proc.pid, &status, 0));
+	self->d.proc.pid = 0;
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_HARNESS_MAIN
