@@ -4,14 +4,19 @@
  *
  * Module entry points. Each concern lives in its own file:
  *
- *   netns.c   per-net namespace state and its counters
- *   proc.c    /proc/net/kmtls_stat
- *   sysctl.c  /proc/sys/net/kmtls/
- *   dev.c     the /dev/kmtls misc device
+ *   netns.c    per-net namespace state and its counters
+ *   proc.c     /proc/net/kmtls_stat
+ *   sysctl.c   /proc/sys/net/kmtls/
+ *   request.c  request lifetime: queue, deadline, exactly one completion
+ *   netlink.c  generic netlink family "kmtls" (READY, ACCEPT, DONE), agents
+ *   dev.c      the /dev/kmtls misc device: submit, wait, read, poll
+ *   trace.c    tracepoints kmtls:* (kmtls_trace.h)
  *
- * ORDER: per-net state comes first because everything userspace can reach
- * refers to it; the misc device comes last so that nobody can open it before
- * the rest is ready. Exit undoes the same steps in reverse.
+ * ORDER: the request table and work queue come first, then per-net state,
+ * because everything userspace can reach refers to them; then the netlink
+ * family, which agents reach; the misc device comes last so that nobody
+ * can submit before an agent could answer. Exit undoes the same steps in
+ * reverse. Requests hold a module reference, so exit runs with none left.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -19,6 +24,7 @@
 #include <linux/init.h>
 #include <linux/module.h>
 #include <linux/printk.h>
+#include <net/genetlink.h>
 
 #include "kmtls.h"
 
@@ -26,18 +32,30 @@ static int __init kmtls_init(void)
 {
 	int ret;
 
-	ret = kmtls_net_register();
+	ret = kmtls_req_init();
 	if (ret)
 		goto out;
 
-	ret = kmtls_dev_register();
+	ret = kmtls_net_register();
+	if (ret)
+		goto out_req;
+
+	ret = kmtls_nl_register();
 	if (ret)
 		goto out_net;
 
+	ret = kmtls_dev_register();
+	if (ret)
+		goto out_nl;
+
 	return 0;
 
+out_nl:
+	kmtls_nl_unregister();
 out_net:
 	kmtls_net_unregister();
+out_req:
+	kmtls_req_exit();
 out:
 	pr_err("initialization failed (%d)\n", ret);
 	return ret;
@@ -46,7 +64,9 @@ out:
 static void __exit kmtls_exit(void)
 {
 	kmtls_dev_unregister();
+	kmtls_nl_unregister();
 	kmtls_net_unregister();
+	kmtls_req_exit();
 }
 
 module_init(kmtls_init);
@@ -55,3 +75,4 @@ module_exit(kmtls_exit);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("kmtls developers");
 MODULE_DESCRIPTION("mTLS handshake as a kernel service");
+MODULE_ALIAS_GENL_FAMILY(KMTLS_FAMILY_NAME);

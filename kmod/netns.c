@@ -6,10 +6,20 @@
  * core next to the namespace. It holds the per-cpu counters behind
  * /proc/net/kmtls_stat and the values of the net.kmtls.* sysctls. A new
  * namespace starts from the defaults; it does not inherit from its parent.
+ * It also holds the queue of requests waiting for an agent and the agents
+ * that took requests (request.c, netlink.c).
+ *
+ * A namespace cannot go away while it has requests or agent sockets:
+ * requests hold a reference through the /dev/kmtls file that submitted
+ * them, and agents are sockets of the namespace. At module unload, agent
+ * sockets may still be open: their entries are freed here.
  */
 
+#include <linux/bug.h>
 #include <linux/errno.h>
+#include <linux/list.h>
 #include <linux/percpu.h>
+#include <linux/spinlock.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 
@@ -42,6 +52,9 @@ static int __net_init kmtls_net_init(struct net *net)
 	int ret;
 
 	kmtls_net_set_defaults(kn);
+	spin_lock_init(&kn->lock);
+	INIT_LIST_HEAD(&kn->pending);
+	INIT_LIST_HEAD(&kn->agents);
 
 	kn->mib = alloc_percpu(struct kmtls_mib);
 	if (!kn->mib)
@@ -69,6 +82,8 @@ static void __net_exit kmtls_net_exit(struct net *net)
 {
 	struct kmtls_net *kn = kmtls_pernet(net);
 
+	WARN_ON_ONCE(!list_empty(&kn->pending));
+	kmtls_nl_net_exit(kn);
 	kmtls_proc_exit(net);
 	kmtls_sysctl_exit(net);
 	free_percpu(kn->mib);

@@ -22,7 +22,7 @@ LOOPS=20
 DEV=/dev/kmtls
 STAT=/proc/net/kmtls_stat
 SYSCTL_DIR=/proc/sys/net/kmtls
-COUNTERS="Submitted Accepted Completed Failed TimedOut Cancelled AgentLost PendingNow InFlightNow"
+COUNTERS="Submitted Accepted Completed Failed FailedAuth FailedConn FailedProto FailedOther TimedOut NoAgent QueueFull Cancelled AgentLost PendingNow InFlightNow"
 # name default min max
 SYSCTLS="handshake_timeout_ms 10000 100 600000
 max_pending 128 1 65536
