@@ -13,6 +13,7 @@
 
 struct kmtls_worker;
 struct kmtls_listener;
+struct kmtls_kreq;
 
 enum conn_state {
 	CS_HANDSHAKE,
@@ -60,6 +61,8 @@ struct conn {
 	WOLFSSL *ssl;		/* NULL once kTLS carries the records */
 	int ktls;
 	int originate;		/* TLS towards the backend, plain client */
+	struct kmtls_kreq *kreq;	/* kernel service: the request (owned), no
+					 * backend, ends after kTLS and DONE */
 	struct kmtls_verify verify;
 
 	uint64_t started_ms;
@@ -67,6 +70,7 @@ struct conn {
 	uint64_t deadline_ms;	/* handshake or connect timeout; 0 = none */
 	uint64_t active_ms;	/* last byte moved, for the idle timeout */
 
+	char why[160];		/* the reason a relay ended, for the log */
 	struct relay_dir up;	/* client -> backend */
 	struct relay_dir down;	/* backend -> client */
 };
@@ -74,6 +78,16 @@ struct conn {
 /* Take ownership of an accepted socket and start the handshake. */
 void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
 		      const struct sockaddr *peer, socklen_t peer_len);
+
+/*
+ * Kernel service: run the handshake of request @r (its socket, role and
+ * deadline) with the TLS context of @l, the profile's context for that
+ * role; @name is the server name a client-role handshake verifies. The
+ * connection owns @r from here, also on failure (DONE is then sent as it
+ * closes). Returns -1 without taking @r only when out of memory.
+ */
+int kmtls_conn_start_kernel(struct kmtls_worker *w, struct kmtls_listener *l,
+			    struct kmtls_kreq *r, const char *name);
 
 /* An epoll event on one end of a connection. */
 void kmtls_conn_event(struct conn_end *end, uint32_t events);

@@ -181,7 +181,6 @@ static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 static int ktls_control(struct conn *c, struct relay_dir *d, int src,
 			const char **why)
 {
-	static char msg[2][160];
 	unsigned char rec[512], type;
 	ssize_t n;
 
@@ -204,17 +203,17 @@ static int ktls_control(struct conn *c, struct relay_dir *d, int src,
 			d->eof = 1;	/* close_notify */
 			return 0;
 		}
-		snprintf(msg[0], sizeof(msg[0]), "%s sent a TLS alert (%u)", tls_peer(c),
+		snprintf(c->why, sizeof(c->why), "%s sent a TLS alert (%u)", tls_peer(c),
 			 n >= 2 ? rec[1] : 0);
-		*why = msg[0];
+		*why = c->why;
 		return -1;
 	case KMTLS_REC_HANDSHAKE:
 		if (rec[0] == TLS_HS_KEY_UPDATE) {
 			STAT_ADD(&c->w->stats, key_updates, 1);
-			snprintf(msg[1], sizeof(msg[1]),
+			snprintf(c->why, sizeof(c->why),
 				 "%s sent KeyUpdate, which kTLS before Linux 6.14 cannot follow: closed cleanly",
 				 tls_peer(c));
-			*why = msg[1];
+			*why = c->why;
 			return -1;
 		}
 		/* NewSessionTicket after the switch: we cannot use it any more. */
