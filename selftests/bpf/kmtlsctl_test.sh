@@ -204,10 +204,10 @@ t_errors() {
 	ctl ratelimit detach "$IF_A" > /dev/null 2>&1
 	rc=$?
 	expect "detach when not attached" "$rc" 1 || return 1
-	out=$(ctl --json latency 2>/dev/null)
+	out=$(ctl --json nosuchverb 2>/dev/null)
 	rc=$?
-	expect "latency (not implemented)" "$rc" 2 &&
-	expect "latency error" "$(jget "$out" error)" "kmtlsctl latency: not implemented yet"
+	expect "an unknown verb" "$rc" 2 &&
+	expect "unknown verb error" "$(jget "$out" error)" "kmtlsctl: unknown verb 'nosuchverb'"
 }
 
 t_mounts_bpffs() {

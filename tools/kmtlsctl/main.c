@@ -24,7 +24,7 @@ static int cmd_todo(struct ctl *c, int argc, char **argv)
 static const struct ctl_verb verbs[] = {
 	{ "status", cmd_todo, "kmtlsd, kmtls.ko and BPF state at a glance" },
 	{ "stats", cmd_todo, "counters of kmtlsd, kmtls.ko and the BPF programs" },
-	{ "latency", cmd_todo, "handshake latency from the hs_latency BPF program" },
+	{ "latency", cmd_latency, "handshake latency from the hs_latency BPF programs" },
 	{ "ratelimit", cmd_ratelimit, "XDP ClientHello flood limiter (hello_limit)" },
 	{ "tune", cmd_todo, "sysctls and socket settings" },
 	{ "pki", cmd_todo, "certificates for tests and deployments" },

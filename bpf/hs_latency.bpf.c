@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * hs_latency - per-connection TLS handshake latency, for any TLS user in a
+ * cgroup (kmtlsd, nginx with kTLS, ...), with no change to the application.
+ *
+ *   hs_sockops     sockops: a connection of a watched port becomes
+ *                  ESTABLISHED (passive or active): the time goes into its
+ *                  socket storage (hs_sk), state callbacks are switched on,
+ *                  and while USDT is attached it is indexed by socket
+ *                  cookie in hs_pending. The first state change after that
+ *                  (FIN, RST, close) with no completion marker before it is
+ *                  a failed handshake: counted as "closed", with its duration.
+ *   hs_setsockopt  cgroup/setsockopt: setsockopt(SOL_TLS, TLS_TX|TLS_RX)
+ *                  installs the keys, so the handshake is complete: "ok".
+ *                  It never looks at optval (key material) and always lets
+ *                  the call proceed (returns 1, optval and optlen as given).
+ *   hs_usdt_done   USDT kmtls:handshake_done of kmtlsd, for hosts without
+ *                  kTLS (no setsockopt(SOL_TLS) ever happens there): from
+ *                  the file descriptor to the socket's cookie (CO-RE reads:
+ *                  task, files, file, socket, sock), to hs_pending; counts
+ *                  ok, failed or timeout.
+ *
+ * Exactly once: each marker first claims the connection, and only the one
+ * that succeeds counts. An indexed connection is claimed by deleting its
+ * hs_pending entry (all the USDT program can reach; one delete succeeds),
+ * any other by an atomic fetch-or of HS_SK_CLAIMED in its socket storage.
+ * kmtlsd fires handshake_done before its key install, so where both run,
+ * kmtlsd's connections are counted by USDT and other kTLS users by
+ * setsockopt. A marker after the first finds the entry gone or the bit set
+ * and counts "late"; the pending map holds only handshakes in progress.
+ *
+ * Each count goes into a per-CPU histogram per (port, direction, outcome)
+ * in hs_hist and, as an event with addresses, pid and comm, into the ring
+ * buffer hs_events (a full ring counts events_dropped, never blocks).
+ *
+ * Cost: see scripts/bench-latency.sh. The paths that run for every TCP
+ * socket op or setsockopt of the cgroup return after one or two compares.
+ */
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <asm/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/usdt.bpf.h>
+
+#include "hs_latency.h"
+
+#define AF_INET		2
+#define AF_INET6	10
+#define SOL_TLS		282
+#define TLS_TX		1
+#define TLS_RX		2
+#define ETIMEDOUT	110
+#define HS_PAGE_SIZE	4096
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hs_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hs_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct hs_sk);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hs_sk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HS_MAX_PENDING);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct hs_pending);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hs_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, HS_MAX_HIST);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hs_hist_key);
+	__type(value, struct hs_hist);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hs_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hs_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hs_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, HS_RINGBUF_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hs_events SEC(".maps");
+
+/* A new histogram starts from this (too big for the stack). */
+struct hs_hist hs_hist_zero = {};
+
+/*
+ * The kernel structures the USDT program walks, CO-RE relocated against
+ * the running kernel's BTF (only the fields used; ___hs is a flavor).
+ */
+struct sock_common___hs {
+	struct {
+		__s64 counter;
+	} skc_cookie;
+} __attribute__((preserve_access_index));
+
+struct sock___hs {
+	struct sock_common___hs __sk_common;
+} __attribute__((preserve_access_index));
+
+struct socket___hs {
+	struct sock___hs *sk;
+} __attribute__((preserve_access_index));
+
+struct file___hs {
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable___hs {
+	unsigned int max_fds;
+	struct file___hs **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct___hs {
+	struct fdtable___hs *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct___hs {
+	struct files_struct___hs *files;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct hs_stats *hs_stats_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&hs_stats, &zero);
+}
+
+/* Per-CPU counters, but atomic: a softirq may interrupt a syscall's run. */
+#define HS_STAT_INC(s, field)					\
+	do {							\
+		if (s)						\
+			__sync_fetch_and_add(&(s)->field, 1);	\
+	} while (0)
+
+/* ---- a connection's identity ---------------------------------------------- */
+
+/* One 32-bit context load: clang must not merge neighbours into 64 bits. */
+#define HS_CTX32(field) (*(volatile __u32 *)&(field))
+
+static __always_inline void hs_addr4(__u8 *dst, __u32 a)
+{
+	__u32 w[4] = { 0, 0, bpf_htonl(0xffff), a };
+
+	__builtin_memcpy(dst, w, 16);
+}
+
+static __always_inline void hs_addr6(__u8 *dst, __u32 a0, __u32 a1, __u32 a2, __u32 a3)
+{
+	__u32 w[4] = { a0, a1, a2, a3 };
+
+	__builtin_memcpy(dst, w, 16);
+}
+
+static __always_inline void hs_conn_sockops(struct hs_conn *c, const struct bpf_sock_ops *o)
+{
+	c->pad = 0;
+	c->family = (__u16)o->family;
+	c->lport = (__u16)o->local_port;
+	c->rport = (__u16)bpf_ntohl(o->remote_port);
+	if (c->family == AF_INET6) {
+		hs_addr6(c->laddr, HS_CTX32(o->local_ip6[0]), HS_CTX32(o->local_ip6[1]),
+			 HS_CTX32(o->local_ip6[2]), HS_CTX32(o->local_ip6[3]));
+		hs_addr6(c->raddr, HS_CTX32(o->remote_ip6[0]), HS_CTX32(o->remote_ip6[1]),
+			 HS_CTX32(o->remote_ip6[2]), HS_CTX32(o->remote_ip6[3]));
+	} else {
+		hs_addr4(c->laddr, o->local_ip4);
+		hs_addr4(c->raddr, o->remote_ip4);
+	}
+}
+
+static __always_inline void hs_conn_sock(struct hs_conn *c, const struct bpf_sock *sk)
+{
+	c->pad = 0;
+	c->family = (__u16)sk->family;
+	c->lport = (__u16)sk->src_port;
+	c->rport = bpf_ntohs(sk->dst_port);
+	if (c->family == AF_INET6) {
+		hs_addr6(c->laddr, HS_CTX32(sk->src_ip6[0]), HS_CTX32(sk->src_ip6[1]),
+			 HS_CTX32(sk->src_ip6[2]), HS_CTX32(sk->src_ip6[3]));
+		hs_addr6(c->raddr, HS_CTX32(sk->dst_ip6[0]), HS_CTX32(sk->dst_ip6[1]),
+			 HS_CTX32(sk->dst_ip6[2]), HS_CTX32(sk->dst_ip6[3]));
+	} else {
+		hs_addr4(c->laddr, sk->src_ip4);
+		hs_addr4(c->raddr, sk->dst_ip4);
+	}
+}
+
+static __always_inline int hs_port_in(const __u16 *ports, __u32 n, __u16 port)
+{
+	int i;
+
+	for (i = 0; i < HS_MAX_PORTS; i++) {
+		if ((__u32)i >= n)
+			break;
+		if (ports[i] == port)
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- claiming and counting -------------------------------------------------- */
+
+/* Set the claim bit @bit in @flags: 1 for the first caller, 0 afterwards. */
+static __always_inline int hs_claim_bit(__u32 *flags, __u32 bit, struct hs_stats *s)
+{
+	if (__sync_fetch_and_or(flags, bit) & bit) {
+		HS_STAT_INC(s, late);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Claim a connection from its socket storage (setsockopt, close). An
+ * indexed connection is claimed by deleting its pending entry, which the
+ * USDT program does too: only one delete succeeds. Others by the claim bit
+ * in the storage.
+ */
+static __always_inline int hs_claim_sk(struct hs_sk *st, struct hs_stats *s)
+{
+	if (st->flags & HS_SK_CLAIMED)
+		return 0;	/* TLS_RX after TLS_TX, a close after a claim */
+	if (!(st->flags & HS_SK_INDEXED))
+		return hs_claim_bit(&st->flags, HS_SK_CLAIMED, s);
+	st->flags |= HS_SK_CLAIMED;	/* the socket is locked: we are alone here */
+	if (bpf_map_delete_elem(&hs_pending, &st->cookie)) {
+		HS_STAT_INC(s, late);	/* the USDT program came first */
+		return 0;
+	}
+	return 1;
+}
+
+static __always_inline void hs_count(const struct hs_conn *c, int passive, __u8 outcome,
+				     __u64 lat_ns, struct hs_stats *s)
+{
+	struct hs_hist_key hk = {
+		.port = passive ? c->lport : c->rport,
+		.active = !passive,
+		.outcome = outcome,
+	};
+	struct hs_hist *h = bpf_map_lookup_elem(&hs_hist, &hk);
+	__u32 slot;
+
+	if (!h) {
+		bpf_map_update_elem(&hs_hist, &hk, &hs_hist_zero, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&hs_hist, &hk);
+		if (!h) {
+			HS_STAT_INC(s, hist_full);
+			return;
+		}
+	}
+	slot = hs_slot(lat_ns / 1000);
+	if (slot >= HS_SLOTS)
+		slot = HS_SLOTS - 1;
+	__sync_fetch_and_add(&h->slots[slot], 1);
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, lat_ns);
+}
+
+/* An event with the fields every source fills; NULL when the ring is full. */
+static __always_inline struct hs_event *
+hs_event_new(const struct hs_conn *c, int passive, __u8 outcome, __u8 source, __u64 now,
+	     __u64 lat_ns, struct hs_stats *s)
+{
+	struct hs_event *e = bpf_ringbuf_reserve(&hs_events, sizeof(*e), 0);
+
+	if (!e) {
+		HS_STAT_INC(s, events_dropped);
+		return NULL;
+	}
+	HS_STAT_INC(s, events);
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = now;
+	e->latency_ns = lat_ns;
+	e->family = c->family;
+	e->lport = c->lport;
+	e->rport = c->rport;
+	e->outcome = outcome;
+	e->source = source;
+	e->flags = passive ? HS_EV_PASSIVE : 0;
+	__builtin_memcpy(e->laddr, c->laddr, 16);
+	__builtin_memcpy(e->raddr, c->raddr, 16);
+	return e;
+}
+
+/*
+ * A wakeup is an irq_work (a self-IPI, a VM exit under virtualization):
+ * microseconds, more than everything else here together. So the reader is
+ * only woken when the ring is a quarter full; otherwise it finds the events
+ * at its next poll timeout (kmtlsctl reads every 100 ms).
+ */
+static __always_inline void hs_event_submit(struct hs_event *e)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&hs_events, BPF_RB_AVAIL_DATA) >= HS_RINGBUF_BYTES / 4)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
+/* ---- sockops ---------------------------------------------------------------- */
+
+static __always_inline int hs_established(struct bpf_sock_ops *skops, int passive)
+{
+	struct bpf_sock *sk = skops->sk;
+	const struct hs_config *cfg;
+	struct hs_pending p = { 0 };
+	struct hs_stats *s;
+	struct hs_sk *st;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&hs_config, &zero);
+	if (!cfg || !sk)
+		return 1;
+	if (passive) {
+		if (!(cfg->flags & HS_CFG_ALL_PASSIVE) &&
+		    !hs_port_in(cfg->ports, cfg->nports, (__u16)skops->local_port))
+			return 1;
+	} else if (!hs_port_in(cfg->active_ports, cfg->nactive,
+			       (__u16)bpf_ntohl(skops->remote_port))) {
+		return 1;
+	}
+	s = hs_stats_get();
+	st = bpf_sk_storage_get(&hs_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		HS_STAT_INC(s, no_storage);
+		return 1;
+	}
+	st->est_ns = bpf_ktime_get_ns();
+	st->flags = passive ? HS_SK_PASSIVE : 0;
+	if (cfg->flags & HS_CFG_USDT) {
+		st->cookie = bpf_get_socket_cookie(skops);
+		hs_conn_sockops(&p.conn, skops);
+		p.est_ns = st->est_ns;
+		p.flags = passive ? HS_P_PASSIVE : 0;
+		if (!bpf_map_update_elem(&hs_pending, &st->cookie, &p, BPF_ANY))
+			st->flags |= HS_SK_INDEXED;
+		else
+			HS_STAT_INC(s, pending_full);
+	}
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+				  BPF_SOCK_OPS_STATE_CB_FLAG);
+	HS_STAT_INC(s, tracked);
+	return 1;
+}
+
+/* The first state change after ESTABLISHED: a failure, unless claimed before. */
+static __always_inline int hs_state_change(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct hs_stats *s;
+	struct hs_event *e;
+	struct hs_conn c;
+	struct hs_sk *st;
+	__u64 now, lat;
+	int passive;
+
+	if (skops->args[1] == BPF_TCP_ESTABLISHED || !sk)
+		return 1;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+				  ~BPF_SOCK_OPS_STATE_CB_FLAG);
+	st = bpf_sk_storage_get(&hs_sk, sk, 0, 0);
+	if (!st)
+		return 1;
+	s = hs_stats_get();
+	if (hs_claim_sk(st, s)) {
+		now = bpf_ktime_get_ns();
+		lat = now - st->est_ns;
+		passive = !!(st->flags & HS_SK_PASSIVE);
+		hs_conn_sockops(&c, skops);
+		hs_count(&c, passive, HS_CLOSED, lat, s);
+		HS_STAT_INC(s, by_close);
+		e = hs_event_new(&c, passive, HS_CLOSED, HS_SRC_CLOSE, now, lat, s);
+		if (e)
+			hs_event_submit(e);
+	}
+	return 1;
+}
+
+SEC("sockops")
+int hs_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		return hs_established(skops, 1);
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		return hs_established(skops, 0);
+	case BPF_SOCK_OPS_STATE_CB:
+		return hs_state_change(skops);
+	default:
+		return 1;
+	}
+}
+
+/* ---- cgroup/setsockopt ------------------------------------------------------ */
+
+SEC("cgroup/setsockopt")
+int hs_setsockopt(struct bpf_sockopt *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct hs_stats *s;
+	struct hs_event *e;
+	struct hs_conn c;
+	struct hs_sk *st;
+	__u64 now, lat;
+	int passive;
+
+	/*
+	 * Over a page the kernel gave us only a prefix: 0 tells it to use
+	 * the caller's buffer as it is (kernel selftests' sockopt_sk idiom).
+	 */
+	if (ctx->optlen > HS_PAGE_SIZE)
+		ctx->optlen = 0;
+	if (ctx->level != SOL_TLS || (ctx->optname != TLS_TX && ctx->optname != TLS_RX) || !sk)
+		return 1;
+	s = hs_stats_get();
+	st = bpf_sk_storage_get(&hs_sk, sk, 0, 0);
+	if (!st) {
+		HS_STAT_INC(s, ktls_untracked);
+		return 1;
+	}
+	if (!hs_claim_sk(st, s))
+		return 1;
+	now = bpf_ktime_get_ns();
+	lat = now - st->est_ns;
+	passive = !!(st->flags & HS_SK_PASSIVE);
+	hs_conn_sock(&c, sk);
+	hs_count(&c, passive, HS_OK, lat, s);
+	HS_STAT_INC(s, by_ktls);
+	e = hs_event_new(&c, passive, HS_OK, HS_SRC_KTLS, now, lat, s);
+	if (e) {
+		e->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+		hs_event_submit(e);
+	}
+	return 1;
+}
+
+/* ---- USDT kmtls:handshake_done ---------------------------------------------- */
+
+/* The cookie of the socket behind file descriptor @fd of this process, or 0. */
+static __always_inline __u64 hs_cookie_of_fd(int fd)
+{
+	struct task_struct___hs *task = (void *)bpf_get_current_task();
+	struct fdtable___hs *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file___hs **fds, *file;
+	struct socket___hs *sock;
+	struct sock___hs *sk;
+
+	if (fd < 0 || !fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (!sk)
+		return 0;
+	/* Set by bpf_get_socket_cookie() at ESTABLISHED: no race to generate it. */
+	return (__u64)BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+}
+
+/*
+ * Arguments are fetched one by one, each only when needed: the probe also
+ * fires for kmtlsd processes outside the cgroup, which need only the fd.
+ *   0 fd, 1 status, 2 duration_ns, 3 tls_version, 4 cipher, 5 resumed
+ */
+SEC("usdt")
+int hs_usdt_done(struct pt_regs *ctx)
+{
+	struct hs_stats *s = hs_stats_get();
+	long fd = -1, status = 0, arg = 0;
+	struct hs_pending *p = NULL, pc;
+	__u8 outcome = HS_OK;
+	struct hs_event *e;
+	__u64 cookie, now, lat;
+	int passive;
+
+	bpf_usdt_arg(ctx, 0, &fd);
+	cookie = hs_cookie_of_fd((int)fd);
+	if (cookie)
+		p = bpf_map_lookup_elem(&hs_pending, &cookie);
+	if (!p) {
+		HS_STAT_INC(s, usdt_untracked);
+		return 0;
+	}
+	/* Copy, then claim by deleting: the memory may be reused after. */
+	__builtin_memcpy(&pc, p, sizeof(pc));
+	if (bpf_map_delete_elem(&hs_pending, &cookie)) {
+		HS_STAT_INC(s, late);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	lat = now - pc.est_ns;
+	bpf_usdt_arg(ctx, 1, &status);
+	status = (int)status;
+	if (status == ETIMEDOUT)
+		outcome = HS_TIMEOUT;
+	else if (status)
+		outcome = HS_FAILED;
+	passive = !!(pc.flags & HS_P_PASSIVE);
+	hs_count(&pc.conn, passive, outcome, lat, s);
+	HS_STAT_INC(s, by_usdt);
+	e = hs_event_new(&pc.conn, passive, outcome, HS_SRC_USDT, now, lat, s);
+	if (!e)
+		return 0;
+	e->status = (__s32)status;
+	if (!bpf_usdt_arg(ctx, 2, &arg))
+		e->agent_ns = (__u64)arg;
+	if (!bpf_usdt_arg(ctx, 3, &arg))
+		e->tls_version = (__u16)arg;
+	if (!bpf_usdt_arg(ctx, 5, &arg) && arg)
+		e->flags |= HS_EV_RESUMED;
+	/*
+	 * wolfSSL's cipher names are constant strings: one fixed-size copy,
+	 * cheaper than a string copy; near the end of a mapping it can fail,
+	 * then the string copy.
+	 */
+	if (!bpf_usdt_arg(ctx, 4, &arg) && arg &&
+	    bpf_probe_read_user(e->cipher, sizeof(e->cipher) - 1, (const void *)arg))
+		bpf_probe_read_user_str(e->cipher, sizeof(e->cipher), (const void *)arg);
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	hs_event_submit(e);
+	return 0;
+}

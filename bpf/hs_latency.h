@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * hs_latency.h - the maps, events and histogram layout of the handshake
+ * latency programs (bpf/hs_latency.bpf.c), shared with tools/kmtlsctl and
+ * the selftests.
+ *
+ * Maps are pinned by name under the pin directory (/sys/fs/bpf/kmtls by
+ * default) next to hello_limit's, all with BTF: `bpftool map dump pinned
+ * .../hs_hist` prints field names. A layout change here must change
+ * HS_CONFIG_VERSION (kmtlsctl refuses maps from another version).
+ *
+ * Latency of a connection = from the moment its TCP connection became
+ * ESTABLISHED (for a server: the final ACK, before accept(), so the time
+ * in the accept queue counts) to the first completion marker:
+ *
+ *   HS_SRC_KTLS   setsockopt(SOL_TLS, TLS_TX or TLS_RX): keys installed
+ *   HS_SRC_USDT   kmtlsd's kmtls:handshake_done probe (hosts without kTLS)
+ *   HS_SRC_CLOSE  the connection left ESTABLISHED first: a failed handshake
+ *
+ * Each tracked connection is counted exactly once, by the first marker:
+ * it claims the connection atomically (deleting its hs_pending entry when
+ * it is indexed for USDT, else setting a bit in its socket storage); later
+ * markers find it claimed and count nothing.
+ */
+#ifndef KMTLS_HS_LATENCY_H
+#define KMTLS_HS_LATENCY_H
+
+#include <linux/types.h>
+
+#define HS_CONFIG_VERSION	1
+#define HS_MAX_PORTS		16
+#define HS_MAX_PENDING		65536	/* handshakes in progress at once, USDT */
+#define HS_MAX_HIST		1024	/* (port, direction, outcome) keys */
+#define HS_RINGBUF_BYTES	(1u << 20)
+#define HS_SLOTS		128	/* histogram buckets, see hs_slot() */
+#define HS_COMM_LEN		16
+#define HS_CIPHER_LEN		40
+#define HS_PATH_LEN		256
+
+#define HS_MAP_CONFIG	"hs_config"
+#define HS_MAP_SK	"hs_sk"
+#define HS_MAP_PENDING	"hs_pending"	/* only while USDT is attached */
+#define HS_MAP_HIST	"hs_hist"
+#define HS_MAP_STATS	"hs_stats"
+#define HS_MAP_EVENTS	"hs_events"
+#define HS_PIN_SOCKOPS	"hs_link_sockops"	/* cgroup link of hs_sockops */
+#define HS_PIN_SOCKOPT	"hs_link_setsockopt"	/* cgroup link of hs_setsockopt */
+#define HS_PIN_USDT	"hs_link_usdt_"		/* + kernel link id: one per probe site */
+
+/* How a handshake ended. The order is the histogram key's. */
+enum hs_outcome {
+	HS_OK = 0,	/* keys installed, or kmtlsd reported success */
+	HS_CLOSED,	/* the connection closed before any completion marker */
+	HS_FAILED,	/* kmtlsd reported a handshake error (bad certificate, ...) */
+	HS_TIMEOUT,	/* kmtlsd's handshake timeout */
+	HS_OUTCOME_MAX,
+};
+
+/* Which marker ended the measurement. */
+enum hs_source {
+	HS_SRC_KTLS = 0,
+	HS_SRC_USDT,
+	HS_SRC_CLOSE,
+};
+
+/* hs_config.flags */
+#define HS_CFG_ALL_PASSIVE	(1u << 0)	/* every accepted connection, any port */
+#define HS_CFG_USDT		(1u << 1)	/* index new connections for USDT */
+
+/*
+ * hs_config[0]. Which connections are tracked: accepted (passive) ones
+ * whose local port is in ports[] (or all, HS_CFG_ALL_PASSIVE), and
+ * connect()ed (active) ones whose remote port is in active_ports[].
+ * Written by kmtlsctl, read by hs_sockops once per new connection.
+ */
+struct hs_config {
+	__u32 version;		/* HS_CONFIG_VERSION once initialized */
+	__u32 flags;		/* HS_CFG_* */
+	__u32 nports;
+	__u32 nactive;
+	__u16 ports[HS_MAX_PORTS];	/* host order */
+	__u16 active_ports[HS_MAX_PORTS];
+	/* For `kmtlsctl latency status` only; the programs never read these. */
+	char cgroup[HS_PATH_LEN];	/* the cgroup the links attach to */
+	char usdt[HS_PATH_LEN];		/* the binary whose probes are attached */
+};
+
+/* hs_sk: socket storage of a tracked connection, from ESTABLISHED on. */
+#define HS_SK_PASSIVE	(1u << 0)
+#define HS_SK_INDEXED	(1u << 1)	/* has an hs_pending entry: claim by deleting it */
+#define HS_SK_CLAIMED	(1u << 2)	/* counted (the claim bit, or its cache) */
+struct hs_sk {
+	__u64 est_ns;		/* CLOCK_MONOTONIC when it became ESTABLISHED */
+	__u64 cookie;		/* socket cookie (SO_COOKIE), the hs_pending key */
+	__u32 flags;		/* HS_SK_* */
+	__u32 pad;
+};
+
+/* A connection's family, ports (host order) and addresses (IPv4 mapped). */
+struct hs_conn {
+	__u16 family;
+	__u16 lport;
+	__u16 rport;
+	__u16 pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+/*
+ * hs_pending: while HS_CFG_USDT is set, each tracked connection from
+ * ESTABLISHED to its first marker, by socket cookie, so that the USDT
+ * program, which only has a file descriptor, can find it (it reads the
+ * cookie from the kernel socket). The first marker claims the connection
+ * by deleting the entry.
+ */
+#define HS_P_PASSIVE	(1u << 0)
+struct hs_pending {
+	__u64 est_ns;
+	__u32 flags;		/* HS_P_* */
+	__u32 pad;
+	struct hs_conn conn;
+};
+
+/* hs_hist key: per port (local for passive, remote for active) and outcome. */
+struct hs_hist_key {
+	__u16 port;
+	__u8 active;		/* 0 passive (server side), 1 active (client side) */
+	__u8 outcome;		/* enum hs_outcome */
+};
+
+/*
+ * hs_hist values (one per CPU: readers sum them). Latency in microseconds,
+ * HS_SLOTS buckets: 0-3 us one each, then four
+ * per power of two (bucket 4k + s, k >= 1, holds [(4+s) << (k-1),
+ * (5+s) << (k-1)) us), up to 2^32 us (71 minutes; longer goes in the last
+ * used bucket). Summing each group of four gives bcc's log2 buckets;
+ * percentiles use the finer ones (at most 25% wide).
+ */
+struct hs_hist {
+	__u64 slots[HS_SLOTS];
+	__u64 count;
+	__u64 sum_ns;
+};
+
+/* hs_stats[0], per CPU. */
+struct hs_stats {
+	__u64 tracked;		/* connections given socket storage */
+	__u64 no_storage;	/* not tracked: socket storage refused */
+	__u64 pending_full;	/* tracked, not indexed for USDT: hs_pending full */
+	__u64 by_ktls;		/* counted at setsockopt(SOL_TLS) */
+	__u64 by_usdt;		/* counted at kmtls:handshake_done */
+	__u64 by_close;		/* counted when they closed first */
+	__u64 ktls_untracked;	/* setsockopt(SOL_TLS) on a connection not tracked */
+	__u64 usdt_untracked;	/* handshake_done on a connection not indexed (or
+				 * already counted) */
+	__u64 late;		/* markers after the first one (not counted again) */
+	__u64 hist_full;	/* hs_hist had no room for a new key */
+	__u64 events;		/* events written to hs_events */
+	__u64 events_dropped;	/* ... that did not fit */
+};
+
+/* hs_event.flags */
+#define HS_EV_PASSIVE	(1u << 0)
+#define HS_EV_RESUMED	(1u << 1)	/* USDT: session resumption */
+
+/* One completed (or failed) handshake, in the ring buffer hs_events. */
+struct hs_event {
+	__u64 ts_ns;		/* CLOCK_MONOTONIC at the marker */
+	__u64 latency_ns;	/* from ESTABLISHED to the marker */
+	__u64 agent_ns;		/* USDT: kmtlsd's own duration (from accept), else 0 */
+	__u32 pid;		/* tgid of the process at the marker; 0 at a close
+				 * (the peer's FIN or RST arrives in softirq) */
+	__s32 status;		/* USDT: 0, a wolfSSL error (< 0) or ETIMEDOUT */
+	__u16 family;		/* AF_INET, AF_INET6 */
+	__u16 lport;		/* host order */
+	__u16 rport;
+	__u16 tls_version;	/* USDT: 0x0303, 0x0304; 0 when unknown */
+	__u8 outcome;		/* enum hs_outcome */
+	__u8 source;		/* enum hs_source */
+	__u8 flags;		/* HS_EV_* */
+	__u8 pad[5];
+	__u8 laddr[16];		/* IPv4 as IPv4-mapped */
+	__u8 raddr[16];
+	char comm[HS_COMM_LEN];
+	char cipher[HS_CIPHER_LEN];	/* USDT: wolfSSL's cipher suite name */
+};
+
+/* floor(log2(v)), v > 0. */
+static inline __u32 hs_log2(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
+	return r;
+}
+
+/* The bucket of a latency of @us microseconds. */
+static inline __u32 hs_slot(__u64 us)
+{
+	__u32 e;
+
+	if (us < 4)
+		return (__u32)us;
+	if (us > 0xffffffffull)
+		us = 0xffffffffull;
+	e = hs_log2(us);
+	return 4 * (e - 1) + (__u32)((us >> (e - 2)) & 3);
+}
+
+#ifndef __bpf__
+/* Bucket @s holds [*lo, *hi) microseconds. */
+static inline void hs_slot_bounds(__u32 s, __u64 *lo, __u64 *hi)
+{
+	__u32 e = s / 4 + 1, sub = s % 4;
+
+	if (s < 4) {
+		*lo = s;
+		*hi = s + 1;
+		return;
+	}
+	*lo = (__u64)(4 + sub) << (e - 2);
+	*hi = (__u64)(5 + sub) << (e - 2);
+}
+
+/*
+ * The @q quantile (0..1) of @h in microseconds, linear inside the bucket
+ * that holds it; -1 for an empty histogram.
+ */
+static inline double hs_quantile(const struct hs_hist *h, double q)
+{
+	__u64 total = 0, seen = 0, lo, hi;
+	double rank;
+	__u32 s;
+
+	for (s = 0; s < HS_SLOTS; s++)
+		total += h->slots[s];
+	if (!total)
+		return -1;
+	rank = q * (double)total;
+	if (rank < 1)
+		rank = 1;
+	for (s = 0; s < HS_SLOTS; s++) {
+		if (!h->slots[s])
+			continue;
+		if ((double)(seen + h->slots[s]) >= rank) {
+			hs_slot_bounds(s, &lo, &hi);
+			return (double)lo + (double)(hi - lo) *
+			       (rank - (double)seen) / (double)h->slots[s];
+		}
+		seen += h->slots[s];
+	}
+	hs_slot_bounds(HS_SLOTS - 1, &lo, &hi);
+	return (double)hi;
+}
+
+static inline const char *hs_outcome_name(unsigned int o)
+{
+	static const char *const names[] = { "ok", "closed", "failed", "timeout" };
+
+	return o < HS_OUTCOME_MAX ? names[o] : "?";
+}
+
+static inline const char *hs_source_name(unsigned int s)
+{
+	static const char *const names[] = { "ktls", "usdt", "close" };
+
+	return s <= HS_SRC_CLOSE ? names[s] : "?";
+}
+
+/* The configuration a new pin directory starts with. */
+static inline void hs_config_default(struct hs_config *c)
+{
+	static const __u16 ports[] = { 443, 8443, 6443 };
+	unsigned int i;
+
+	*c = (struct hs_config){ .version = HS_CONFIG_VERSION };
+	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		c->ports[c->nports++] = ports[i];
+}
+#endif
+
+#endif

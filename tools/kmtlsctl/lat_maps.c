@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kmtlsctl latency: the pinned maps of hs_latency, loading the program, the
+ * configuration, counters and histograms in them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "kmtlsctl.h"
+#include "lat.h"
+#include "hs_latency.skel.h"
+
+const char *const lat_stat_names[] = {
+	"tracked", "no_storage", "pending_full", "by_ktls", "by_usdt", "by_close",
+	"ktls_untracked", "usdt_untracked", "late", "hist_full", "events",
+	"events_dropped",
+};
+_Static_assert(sizeof(struct hs_stats) / sizeof(__u64) == 12, "a name per counter");
+
+struct map_want {
+	const char *name;
+	__u32 type, key_size, value_size;
+	size_t off;		/* of the fd in struct lat_maps */
+};
+
+static const struct map_want wanted[] = {
+	{ HS_MAP_CONFIG, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hs_config),
+	  offsetof(struct lat_maps, config) },
+	{ HS_MAP_SK, BPF_MAP_TYPE_SK_STORAGE, 4, sizeof(struct hs_sk),
+	  offsetof(struct lat_maps, sk) },
+	{ HS_MAP_PENDING, BPF_MAP_TYPE_HASH, sizeof(__u64), sizeof(struct hs_pending),
+	  offsetof(struct lat_maps, pending) },
+	{ HS_MAP_HIST, BPF_MAP_TYPE_PERCPU_HASH, sizeof(struct hs_hist_key),
+	  sizeof(struct hs_hist), offsetof(struct lat_maps, hist) },
+	{ HS_MAP_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct hs_stats),
+	  offsetof(struct lat_maps, stats) },
+	{ HS_MAP_EVENTS, BPF_MAP_TYPE_RINGBUF, 0, 0, offsetof(struct lat_maps, events) },
+};
+
+void lat_maps_close(struct lat_maps *m)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+		int *fd = (int *)((char *)m + wanted[i].off);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+}
+
+int lat_maps_open(struct lat_maps *m, char *err, size_t errlen)
+{
+	char path[4096];
+	size_t i;
+	int ret = 0;
+
+	memset(m, -1, sizeof(*m));
+	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+		const struct map_want *w = &wanted[i];
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (ctl_pin_path(path, sizeof(path), w->name))
+			return -ENAMETOOLONG;
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot open %s: %s%s", path, strerror(errno),
+				 errno == ENOENT ? " (kmtlsctl latency attach loads it)" : "");
+			break;
+		}
+		*(int *)((char *)m + w->off) = fd;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != w->type ||
+		    info.key_size != w->key_size || info.value_size != w->value_size) {
+			snprintf(err, errlen, "%s does not have the layout of this kmtlsctl "
+				 "(another kmtls version?); kmtlsctl latency detach and remove "
+				 "%s/hs_* to start over", path, ctl_pin_dir());
+			ret = -EPROTO;
+			break;
+		}
+	}
+	if (ret)
+		lat_maps_close(m);
+	return ret;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBBPF_WARN && !getenv("KMTLSCTL_DEBUG"))
+		return 0;
+	fprintf(stderr, "libbpf: ");
+	return vfprintf(stderr, fmt, ap);
+}
+
+struct hs_latency *lat_load(char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = ctl_pin_dir());
+	struct hs_latency *skel;
+	struct hs_config c;
+	__u32 zero = 0;
+	int ret;
+
+	libbpf_set_print(libbpf_print);
+	skel = hs_latency__open_opts(&opts);
+	if (!skel) {
+		snprintf(err, errlen, "cannot open the hs_latency object: %s", strerror(errno));
+		return NULL;
+	}
+	ret = hs_latency__load(skel);
+	if (ret) {
+		snprintf(err, errlen, "cannot load hs_latency: %s (maps pinned under %s by "
+			 "another kmtls version? kmtlsctl latency detach, then remove %s/hs_*)",
+			 strerror(-ret), ctl_pin_dir(), ctl_pin_dir());
+		hs_latency__destroy(skel);
+		return NULL;
+	}
+	ret = bpf_map__lookup_elem(skel->maps.hs_config, &zero, sizeof(zero), &c, sizeof(c), 0);
+	if (!ret && c.version == 0) {
+		hs_config_default(&c);
+		ret = bpf_map__update_elem(skel->maps.hs_config, &zero, sizeof(zero), &c,
+					   sizeof(c), BPF_ANY);
+	} else if (!ret && c.version != HS_CONFIG_VERSION) {
+		ret = -EPROTO;
+	}
+	if (ret) {
+		snprintf(err, errlen, "%s/%s: %s", ctl_pin_dir(), HS_MAP_CONFIG,
+			 ret == -EPROTO ? "configuration from another kmtls version" :
+			 strerror(-ret));
+		hs_latency__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+int lat_config_get(const struct lat_maps *m, struct hs_config *c)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(m->config, &zero, c))
+		return -errno;
+	if (c->version == 0)
+		hs_config_default(c);
+	return c->version == HS_CONFIG_VERSION ? 0 : -EPROTO;
+}
+
+int lat_config_put(const struct lat_maps *m, const struct hs_config *c)
+{
+	__u32 zero = 0;
+
+	return bpf_map_update_elem(m->config, &zero, c, BPF_ANY) ? -errno : 0;
+}
+
+int lat_stats_get(const struct lat_maps *m, struct hs_stats *s)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, j, ret = 0;
+	struct hs_stats *v;
+	__u32 zero = 0;
+
+	if (ncpu < 1)
+		return -EINVAL;
+	v = calloc((size_t)ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(m->stats, &zero, v))
+		ret = -errno;
+	memset(s, 0, sizeof(*s));
+	for (i = 0; !ret && i < ncpu; i++)
+		for (j = 0; j < LAT_NSTATS; j++)
+			((__u64 *)s)[j] += ((__u64 *)&v[i])[j];
+	free(v);
+	return ret;
+}
+
+/* Delete every key of a hash map; the count, or -errno. */
+static int map_clear(int fd, size_t key_size)
+{
+	char key[64], next[64];
+	int n = 0;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	/* Always restart from the first key: deleting breaks the walk. */
+	while (!bpf_map_get_next_key(fd, NULL, next)) {
+		memcpy(key, next, key_size);
+		if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+			return -errno;
+		n++;
+	}
+	return n;
+}
+
+void lat_pending_clear(const struct lat_maps *m)
+{
+	map_clear(m->pending, sizeof(__u64));
+}
+
+int lat_reset(const struct lat_maps *m)
+{
+	int ncpu = libbpf_num_possible_cpus(), ret;
+	struct hs_stats *v;
+	__u32 zero = 0;
+
+	ret = map_clear(m->hist, sizeof(struct hs_hist_key));
+	if (ret < 0)
+		return ret;
+	if (ncpu < 1)
+		return -EINVAL;
+	v = calloc((size_t)ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	ret = bpf_map_update_elem(m->stats, &zero, v, BPF_ANY) ? -errno : 0;
+	free(v);
+	return ret;
+}
+
+int lat_hist_read(const struct lat_maps *m, struct lat_hist **out, size_t *n)
+{
+	int ncpu = libbpf_num_possible_cpus(), c, i;
+	struct hs_hist_key k, next;
+	struct lat_hist *v = NULL, *nv;
+	size_t cap = 0, cnt = 0;
+	struct hs_hist *pc;
+	void *prev = NULL;
+
+	if (ncpu < 1)
+		return -EINVAL;
+	/* One value per possible CPU (the size is a multiple of 8 already). */
+	pc = calloc((size_t)ncpu, sizeof(*pc));
+	if (!pc)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(m->hist, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(m->hist, &k, pc))
+			continue;	/* deleted meanwhile (reset) */
+		if (cnt == cap) {
+			cap = cap ? 2 * cap : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				free(pc);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		memset(&v[cnt], 0, sizeof(v[cnt]));
+		v[cnt].key = k;
+		for (c = 0; c < ncpu; c++) {
+			for (i = 0; i < HS_SLOTS; i++)
+				v[cnt].h.slots[i] += pc[c].slots[i];
+			v[cnt].h.count += pc[c].count;
+			v[cnt].h.sum_ns += pc[c].sum_ns;
+		}
+		cnt++;
+	}
+	free(pc);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int lat_parse_ports(const char *s, __u16 *ports, __u32 *n, char *err, size_t errlen)
+{
+	char buf[256], *tok, *save = NULL, *end;
+	unsigned long p;
+	__u32 cnt = 0, i;
+
+	if (!strcmp(s, "none")) {
+		*n = 0;
+		memset(ports, 0, HS_MAX_PORTS * sizeof(*ports));
+		return 0;
+	}
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		goto bad;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		errno = 0;
+		p = strtoul(tok, &end, 10);
+		if (errno || *end || end == tok || p == 0 || p > 65535)
+			goto bad;
+		for (i = 0; i < cnt; i++)
+			if (ports[i] == p)
+				break;
+		if (i < cnt)
+			continue;
+		if (cnt == HS_MAX_PORTS) {
+			snprintf(err, errlen, "at most %d ports", HS_MAX_PORTS);
+			return -1;
+		}
+		ports[cnt++] = (__u16)p;
+	}
+	if (cnt == 0)
+		goto bad;
+	for (i = cnt; i < HS_MAX_PORTS; i++)
+		ports[i] = 0;
+	*n = cnt;
+	return 0;
+bad:
+	snprintf(err, errlen, "bad port list '%s' (want e.g. 443,8443)", s);
+	return -1;
+}
+
+static json_object *ports_json(const __u16 *ports, __u32 n)
+{
+	json_object *a = json_object_new_array();
+	__u32 i;
+
+	for (i = 0; i < n && i < HS_MAX_PORTS; i++)
+		json_object_array_add(a, json_object_new_int(ports[i]));
+	return a;
+}
+
+json_object *lat_config_json(const struct hs_config *c)
+{
+	json_object *o = json_object_new_object();
+
+	if (c->flags & HS_CFG_ALL_PASSIVE)
+		json_object_object_add(o, "ports", json_object_new_string("all"));
+	else
+		json_object_object_add(o, "ports", ports_json(c->ports, c->nports));
+	json_object_object_add(o, "active_ports", ports_json(c->active_ports, c->nactive));
+	return o;
+}
+
+static void print_ports(const __u16 *ports, __u32 n)
+{
+	__u32 i;
+
+	if (!n)
+		printf("none");
+	for (i = 0; i < n && i < HS_MAX_PORTS; i++)
+		printf("%s%u", i ? "," : "", ports[i]);
+}
+
+void lat_config_print(const struct hs_config *c)
+{
+	printf("server side (accepted connections): ");
+	if (c->flags & HS_CFG_ALL_PASSIVE)
+		printf("every local port");
+	else
+		print_ports(c->ports, c->nports);
+	printf("; client side (connect): ");
+	print_ports(c->active_ports, c->nactive);
+	printf("\n");
+}
