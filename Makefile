@@ -6,9 +6,11 @@
 #   make check      deps + build + every test; ends with "N passed, N failed"
 #   make check-host / check-vm [T=pattern]
 #   make demo [VM=1]
+#   make fuzz [FUZZ_TIME=60]  every libFuzzer target (selftests/fuzz/), seconds each
 #   make bench      kmtlsd vs nginx and stunnel: handshakes per server CPU-second
 #   make bench-vm   bulk bytes per server CPU-second with kTLS, in the 6.12 guest
 #   make modules [KDIR=...] / modules-all / checkpatch
+#   make install / uninstall [DESTDIR=...] [PREFIX=/usr/local]; modules_install [KREL=...]
 #   SANITIZE=1      build and test userspace under ASan + UBSan
 
 TOP := $(abspath .)
@@ -33,7 +35,9 @@ CC := gcc
 CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
 	  -I$(TOP)/include -I$(WOLFSSL)/include -MMD -MP $(SANFLAGS)
 LDFLAGS := $(SANFLAGS)
-LIBS := $(WOLFSSL_LIB) -linih -ljson-c -lm -lpthread
+# kmtlsd's upcall client (agent/upcall.c) speaks generic netlink through libnl.
+CFLAGS += $(shell pkg-config --cflags libnl-genl-3.0)
+LIBS := $(WOLFSSL_LIB) -linih -ljson-c -lm -lpthread $(shell pkg-config --libs libnl-genl-3.0)
 
 AGENT_MAIN := agent/main.c
 AGENT_SRCS := $(filter-out $(AGENT_MAIN),$(wildcard agent/*.c))
@@ -117,16 +121,39 @@ $(KMTLSCTL_OBJS): CFLAGS += -I$(O)/bpf -I$(TOP)/bpf
 $(O)/selftests/bpf/%: CFLAGS += -I$(O)/bpf -I$(TOP)/bpf
 $(O)/selftests/bpf/%: LIBS += $(BPF_LIBS)
 
-$(BIN)/kmtlsctl: $(KMTLSCTL_OBJS)
+# kmtlsctl tune reads kmtlsd's config with kmtlsd's own parser.
+$(BIN)/kmtlsctl: $(KMTLSCTL_OBJS) $(AGENT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) -ljson-c
+	$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) -ljson-c -linih
 
 $(HELLO_FUZZ): selftests/bpf/fuzz/hello_fuzz.c bpf/hello_parse.h
 	@mkdir -p $(dir $@)
 	$(CLANG) -O1 -g -Wall -Wextra -Werror -I$(TOP)/bpf \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $<
 
+# tools/lib/kmtls: the library applications use for the kernel service (no
+# TLS code, no dependency), and the example programs built on it.
+KMTLS_LIB := $(O)/lib/libkmtls.a
+KMTLS_LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard tools/lib/kmtls/*.c))
+EXAMPLES := $(patsubst tools/examples/%.c,$(BIN)/%,$(wildcard tools/examples/*.c))
+
+userspace: $(KMTLS_LIB) $(EXAMPLES)
+
+$(KMTLS_LIB): $(KMTLS_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(EXAMPLES): $(BIN)/%: $(O)/tools/examples/%.o $(KMTLS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(KMTLS_LIB)
+
+$(filter $(O)/selftests/kmod/%,$(TEST_BINS)): $(KMTLS_LIB)
+$(O)/selftests/kmod/%: LIBS += $(KMTLS_LIB)
+
 -include mk/kmod.mk
+include mk/fuzz.mk
+include mk/install.mk
 
 check: deps
 	@$(MAKE) --no-print-directory userspace modules-all
@@ -156,16 +183,7 @@ bench-vm: deps
 clean:
 	rm -rf $(BUILD)/out $(BUILD)/asan $(BUILD)/kmod $(BUILD)/check
 
-dist.PHONY: bench bench-vm
-bench: deps
-	@$(MAKE) --no-print-directory userspace
-	@scripts/bench.sh
-
-bench-vm: deps
-	@$(MAKE) --no-print-directory userspace
-	@scripts/bench-vm.sh
-
-clean:
+distclean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

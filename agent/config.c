@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <uapi/linux/kmtls.h>
 
 #include "addr.h"
 #include "config.h"
@@ -36,8 +38,11 @@
 #define MAX_NAME	64	/* listener names end up in logs and metrics */
 #define MAX_KEYS	32
 
-/* Strings first, then lists: listener_free() walks the table by type. */
-enum key_type { K_STR, K_ADDR, K_ADDR_UNIX, K_LIST, K_CSV, K_ENUM, K_MS, K_UINT };
+/*
+ * Strings first, then lists: listener_free() walks the table by type.
+ * K_UIDS (allow-uid) is in the kernel table only, freed by kernel_free().
+ */
+enum key_type { K_STR, K_ADDR, K_ADDR_UNIX, K_LIST, K_CSV, K_ENUM, K_MS, K_UINT, K_UIDS };
 
 struct enum_val {
 	const char *name;
@@ -75,6 +80,10 @@ static const struct enum_val tls_vals[] = {
 static const struct enum_val bool_vals[] = {
 	{ "true", 1 }, { "false", 0 }, { "yes", 1 }, { "no", 0 },
 	{ "1", 1 }, { "0", 0 }, { NULL, 0 },
+};
+
+static const struct enum_val sandbox_vals[] = {
+	{ "on", KMTLS_SANDBOX_ON }, { "off", KMTLS_SANDBOX_OFF }, { NULL, 0 },
 };
 
 static const struct enum_val level_vals[] = {
@@ -125,10 +134,36 @@ static const struct key_desc global_keys[] = {
 	KEY("status-listen", K_ADDR_UNIX, G(status_listen),
 	    "a local address such as 127.0.0.1:9443 or unix:/run/kmtls/status.sock"),
 	KEY("drain-timeout", K_MS, G(drain_timeout_ms), DURATION, .max = DAY_MS),
+	KEY("user", K_STR, G(user), "a user name such as kmtls"),
+	KEY("sandbox", K_ENUM, G(sandbox), "on or off", .vals = sandbox_vals),
 	{ .name = NULL },
 };
 
+/*
+ * [kernel NAME]: the listener keys that mean the same for a kernel profile
+ * (the listener table's entries are used, so syntax and errors are the
+ * same), then the keys of its own. struct kmtls_kernel_conf starts with its
+ * struct kmtls_listener_conf, so the listener offsets hold for it as well.
+ */
+static const char *const kernel_shared[] = {
+	"server-name", "cert", "key", "ca", "crl", "allow-uri", "allow-dns",
+	"allow-cn", "tls-min", "ciphers", "groups", "allow-insecure-key-perms",
+};
+
+#define K(f) offsetof(struct kmtls_kernel_conf, f)
+
+static const struct key_desc kernel_own[] = {
+	KEY("allow-uid", K_UIDS, K(allow_uid),
+	    "uids or user names, comma-separated (an unknown user is refused)"),
+	{ .name = NULL },
+};
+
+_Static_assert(offsetof(struct kmtls_kernel_conf, tls) == 0,
+	       "kernel profiles reuse the listener key offsets");
 _Static_assert(sizeof(listener_keys) / sizeof(listener_keys[0]) <= MAX_KEYS,
+	       "conf_ctx.seen too small");
+_Static_assert(sizeof(kernel_shared) / sizeof(kernel_shared[0]) +
+	       sizeof(kernel_own) / sizeof(kernel_own[0]) <= MAX_KEYS,
 	       "conf_ctx.seen too small");
 
 __attribute__((format(printf, 3, 4)))
@@ -242,6 +277,49 @@ static int csv_add(struct kmtls_strlist *sl, const char *value)
 	return ret || sl->n == before ? -1 : 0;
 }
 
+/* One uid: a number below (uid_t)-1, or an existing user's name. */
+static int uid_parse(const char *s, unsigned int *uid)
+{
+	struct passwd pw, *res = NULL;
+	unsigned long v;
+	char buf[4096];
+
+	if (isdigit((unsigned char)*s)) {
+		if (parse_num(s, 0, 0, 0xfffffffeUL, &v))
+			return -1;
+		*uid = v;
+		return 0;
+	}
+	if (getpwnam_r(s, &pw, buf, sizeof(buf), &res) || !res) {
+		errno = 0;	/* "no such user" is a bad value, not ENOMEM */
+		return -1;
+	}
+	*uid = res->pw_uid;
+	return 0;
+}
+
+/* "0, www-data, 1000": each item appended; empty items are skipped. */
+static int uids_add(struct kmtls_uidlist *ul, const char *value)
+{
+	struct kmtls_strlist items = { NULL, 0 };
+	unsigned int *v;
+	int i, ret;
+
+	ret = csv_add(&items, value);
+	for (i = 0; !ret && i < items.n; i++) {
+		v = realloc(ul->v, (ul->n + 1) * sizeof(*v));
+		if (!v) {
+			ret = -1;
+			break;
+		}
+		ul->v = v;
+		ret = uid_parse(items.v[i], &v[ul->n]);
+		ul->n += !ret;
+	}
+	strlist_free(&items);
+	return ret;
+}
+
 /* Parse value into its field; -1 if it is not acceptable. */
 static int key_parse(const struct key_desc *d, void *field, const char *value)
 {
@@ -272,6 +350,8 @@ static int key_parse(const struct key_desc *d, void *field, const char *value)
 			return -1;
 		*(unsigned int *)field = v;
 		return 0;
+	case K_UIDS:
+		return uids_add(field, value);
 	}
 	return -1;
 }
@@ -350,6 +430,57 @@ static void listener_free(struct kmtls_listener_conf *l)
 	free(l->name);
 }
 
+/* The kernel table: kernel_shared[]'s listener entries, then kernel_own[]. */
+static const struct key_desc *kernel_keys(void)
+{
+	static struct key_desc tab[MAX_KEYS + 1];
+	size_t i, n = 0;
+
+	if (tab[0].name)
+		return tab;
+	for (i = 0; i < sizeof(kernel_shared) / sizeof(kernel_shared[0]); i++)
+		tab[n++] = *key_find(listener_keys, kernel_shared[i]);
+	for (i = 0; kernel_own[i].name; i++)
+		tab[n++] = kernel_own[i];
+	return tab;
+}
+
+static void kernel_free(struct kmtls_kernel_conf *k)
+{
+	listener_free(&k->tls);
+	free(k->allow_uid.v);
+	k->allow_uid.v = NULL;
+	k->allow_uid.n = 0;
+}
+
+const struct kmtls_kernel_conf *kmtls_config_kernel(const struct kmtls_config *cfg,
+						    const char *name)
+{
+	int i;
+
+	for (i = 0; i < cfg->n_kernels; i++)
+		if (!strcmp(cfg->kernels[i].tls.name, name))
+			return &cfg->kernels[i];
+	return NULL;
+}
+
+static struct kmtls_kernel_conf *add_kernel(struct kmtls_config *cfg, const char *name)
+{
+	struct kmtls_kernel_conf *v, *k;
+
+	v = realloc(cfg->kernels, (cfg->n_kernels + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	cfg->kernels = v;
+	k = &v[cfg->n_kernels];
+	memset(k, 0, sizeof(*k));
+	if (kmtls_listener_init(&k->tls, name))
+		return NULL;
+	k->tls.ktls = KMTLS_KTLS_REQUIRE;
+	cfg->n_kernels++;
+	return k;
+}
+
 struct kmtls_listener_conf *kmtls_config_add_listener(struct kmtls_config *cfg,
 						      const char *name)
 {
@@ -370,14 +501,22 @@ void kmtls_config_free(struct kmtls_config *cfg)
 		listener_free(&cfg->listeners[--cfg->n_listeners]);
 	free(cfg->listeners);
 	cfg->listeners = NULL;
+	while (cfg->n_kernels)
+		kernel_free(&cfg->kernels[--cfg->n_kernels]);
+	free(cfg->kernels);
+	cfg->kernels = NULL;
 	free(cfg->status_listen);
 	cfg->status_listen = NULL;
+	free(cfg->user);
+	cfg->user = NULL;
+	free(cfg->path);
+	cfg->path = NULL;
 }
 
 /* ------------------------------------------------------------------ */
 /* INI file                                                           */
 
-enum sec_kind { SEC_NONE, SEC_GLOBAL, SEC_LISTENER, SEC_BAD };
+enum sec_kind { SEC_NONE, SEC_GLOBAL, SEC_LISTENER, SEC_KERNEL, SEC_BAD };
 
 struct conf_ctx {
 	struct kmtls_config *cfg;
@@ -385,7 +524,7 @@ struct conf_ctx {
 	FILE *f;
 	int lineno;		/* line the reader handed to libinih last */
 	enum sec_kind kind;
-	int cur;		/* listener index when kind == SEC_LISTENER */
+	int cur;		/* listener or kernel profile index */
 	int seen_global;
 	char section[MAX_NAME + 16];
 	int seen[MAX_KEYS];	/* line each single-valued key was set on */
@@ -397,7 +536,8 @@ struct conf_ctx {
 __attribute__((format(printf, 2, 3)))
 static int conf_error(struct conf_ctx *ctx, const char *fmt, ...)
 {
-	int in_sec = ctx->kind == SEC_GLOBAL || ctx->kind == SEC_LISTENER;
+	int in_sec = ctx->kind == SEC_GLOBAL || ctx->kind == SEC_LISTENER ||
+		     ctx->kind == SEC_KERNEL;
 	va_list ap;
 	int n;
 
@@ -446,11 +586,48 @@ static void conf_listener(struct conf_ctx *ctx, const char *name)
 	snprintf(ctx->section, sizeof(ctx->section), "listener %s", name);
 }
 
+/* [kernel NAME]: NAME is what applications pass as their profile. */
+static void conf_kernel(struct conf_ctx *ctx, const char *name)
+{
+	if (!*name) {
+		conf_error(ctx, "[kernel]: a kernel profile needs a name; [kernel default] serves requests that name no profile");
+		return;
+	}
+	if (!name_ok(name) || strlen(name) >= KMTLS_PROFILE_MAX) {
+		conf_error(ctx, "[kernel %s]: a kernel profile needs a name of at most %d letters, digits, '.', '_' or '-'",
+			   name, KMTLS_PROFILE_MAX - 1);
+		return;
+	}
+	if (kmtls_config_kernel(ctx->cfg, name)) {
+		conf_error(ctx, "[kernel %s] appears twice: kernel profile names must be unique",
+			   name);
+		return;
+	}
+	if (!add_kernel(ctx->cfg, name)) {
+		conf_error(ctx, "[kernel %s]: out of memory", name);
+		return;
+	}
+	ctx->cur = ctx->cfg->n_kernels - 1;
+	ctx->kind = SEC_KERNEL;
+	snprintf(ctx->section, sizeof(ctx->section), "kernel %s", name);
+}
+
+/* "listener web" -> "web" when @s is @word alone or followed by a blank. */
+static const char *section_arg(const char *s, const char *word)
+{
+	size_t n = strlen(word);
+
+	if (strncmp(s, word, n) || (s[n] && !isspace((unsigned char)s[n])))
+		return NULL;
+	return s + n;
+}
+
 /* A "[...]" line; libinih itself reports one without its ']'. */
 static void conf_section(struct conf_ctx *ctx, const char *line)
 {
 	const char *end = strchr(line, ']');
 	char buf[MAX_LINE], *name;
+	const char *arg;
 
 	ctx->kind = SEC_BAD;
 	memset(ctx->seen, 0, sizeof(ctx->seen));
@@ -463,11 +640,12 @@ static void conf_section(struct conf_ctx *ctx, const char *line)
 			conf_error(ctx, "[kmtlsd] appears twice: merge the two sections");
 		ctx->kind = SEC_GLOBAL;
 		strcpy(ctx->section, "kmtlsd");
-	} else if (!strncmp(name, "listener", 8) &&
-		   (!name[8] || isspace((unsigned char)name[8]))) {
-		conf_listener(ctx, trim(name + 8));
+	} else if ((arg = section_arg(name, "listener"))) {
+		conf_listener(ctx, trim((char *)arg));
+	} else if ((arg = section_arg(name, "kernel"))) {
+		conf_kernel(ctx, trim((char *)arg));
 	} else {
-		conf_error(ctx, "unknown section [%s]: expected [kmtlsd] or [listener NAME]",
+		conf_error(ctx, "unknown section [%s]: expected [kmtlsd], [listener NAME] or [kernel NAME]",
 			   name);
 	}
 }
@@ -500,7 +678,7 @@ static int conf_key(struct conf_ctx *ctx, const struct key_desc *tab,
 	const struct key_desc *d = key_find(tab, key);
 	char msg[sizeof(ctx->err)];
 
-	if (d && d->type != K_LIST && d->type != K_CSV) {
+	if (d && d->type != K_LIST && d->type != K_CSV && d->type != K_UIDS) {
 		if (ctx->seen[d - tab])
 			return conf_error(ctx, "%s is set twice (first on line %d): keep one",
 					  key, ctx->seen[d - tab]);
@@ -523,8 +701,14 @@ static int conf_handler(void *user, const char *section, const char *key,
 	case SEC_LISTENER:
 		return conf_key(ctx, listener_keys,
 				&ctx->cfg->listeners[ctx->cur], key, value);
+	case SEC_KERNEL:
+		if (key_eq("ktls", key))
+			return conf_error(ctx, "ktls = \"%s\": a kernel profile always requires kTLS (a request that cannot have it fails with EOPNOTSUPP): remove the key",
+					  value);
+		return conf_key(ctx, kernel_keys(), &ctx->cfg->kernels[ctx->cur],
+				key, value);
 	case SEC_NONE:
-		return conf_error(ctx, "%s = \"%s\" is outside any section: put it under [kmtlsd] or [listener NAME]",
+		return conf_error(ctx, "%s = \"%s\" is outside any section: put it under [kmtlsd], [listener NAME] or [kernel NAME]",
 				  key, value);
 	default:
 		return 1;	/* the bad section header was reported */
@@ -560,9 +744,13 @@ int kmtls_config_load(struct kmtls_config *cfg, const char *path, char *err,
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = LOG_INFO;
 	cfg->drain_timeout_ms = 30000;
-	ctx.f = fopen(path, "re");
-	if (!ctx.f)
-		return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+	cfg->path = strdup(path);
+	ctx.f = cfg->path ? fopen(path, "re") : NULL;
+	if (!ctx.f) {
+		fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		kmtls_config_free(cfg);	/* the path */
+		return -1;
+	}
 	ret = conf_parse(&ctx, err, errlen);
 	fclose(ctx.f);
 	if (ret)
@@ -573,48 +761,50 @@ int kmtls_config_load(struct kmtls_config *cfg, const char *path, char *err,
 /* ------------------------------------------------------------------ */
 /* Validation                                                         */
 
-/* Open like the TLS code will (O_NONBLOCK: a FIFO must not hang us). */
-static int check_path(const struct kmtls_listener_conf *l, const char *key,
-		      const char *path, int dir_ok, struct stat *st,
-		      char *err, size_t len)
+/*
+ * Open like the TLS code will (O_NONBLOCK: a FIFO must not hang us). @sec
+ * is the section as errors name it: "listener web", "kernel default".
+ */
+static int check_path(const char *sec, const char *key, const char *path,
+		      int dir_ok, struct stat *st, char *err, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	int ret;
 
 	if (fd < 0)
-		return fail(err, len, "[listener %s] %s %s cannot be read: %s",
-			    l->name, key, path, strerror(errno));
+		return fail(err, len, "[%s] %s %s cannot be read: %s",
+			    sec, key, path, strerror(errno));
 	ret = fstat(fd, st);
 	close(fd);
 	if (ret)
-		return fail(err, len, "[listener %s] %s %s: %s", l->name, key,
-			    path, strerror(errno));
+		return fail(err, len, "[%s] %s %s: %s", sec, key, path,
+			    strerror(errno));
 	if (S_ISREG(st->st_mode) || (dir_ok && S_ISDIR(st->st_mode)))
 		return 0;
-	return fail(err, len, "[listener %s] %s %s is not a regular file%s",
-		    l->name, key, path, dir_ok ? " or a directory" : "");
+	return fail(err, len, "[%s] %s %s is not a regular file%s",
+		    sec, key, path, dir_ok ? " or a directory" : "");
 }
 
-static int check_files(const struct kmtls_listener_conf *l, char *err,
-		       size_t len)
+static int check_files(const struct kmtls_listener_conf *l, const char *sec,
+		       char *err, size_t len)
 {
 	struct stat st;
 	mode_t m;
 	int i;
 
 	for (i = 0; i < l->crl.n; i++)
-		if (check_path(l, "crl", l->crl.v[i], 0, &st, err, len))
+		if (check_path(sec, "crl", l->crl.v[i], 0, &st, err, len))
 			return -1;
 	/* The key last: its mode is what st holds below. */
-	if (check_path(l, "cert", l->cert, 0, &st, err, len) ||
-	    check_path(l, "ca", l->ca, 1, &st, err, len) ||
-	    check_path(l, "key", l->key, 0, &st, err, len))
+	if (check_path(sec, "cert", l->cert, 0, &st, err, len) ||
+	    check_path(sec, "ca", l->ca, 1, &st, err, len) ||
+	    check_path(sec, "key", l->key, 0, &st, err, len))
 		return -1;
 	m = st.st_mode & 07777;
 	if (!(m & 066) || l->allow_insecure_key_perms)
 		return 0;
-	return fail(err, len, "[listener %s] private key %s is %s by group/others (mode %04o): run chmod 600 %s (or set allow-insecure-key-perms)",
-		    l->name, l->key, (m & 044) ? "readable" : "writable", m, l->key);
+	return fail(err, len, "[%s] private key %s is %s by group/others (mode %04o): run chmod 600 %s (or set allow-insecure-key-perms)",
+		    sec, l->key, (m & 044) ? "readable" : "writable", m, l->key);
 }
 
 static int check_addr(const struct kmtls_listener_conf *l, const char *key,
@@ -633,6 +823,7 @@ static int check_listener(const struct kmtls_listener_conf *l, char *err,
 {
 	const char *need[] = { "listen", "backend", "cert", "key", "ca" };
 	const char *have[] = { l->listen, l->backend, l->cert, l->key, l->ca };
+	char sec[MAX_NAME + 16];
 	size_t i;
 
 	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
@@ -652,7 +843,29 @@ static int check_listener(const struct kmtls_listener_conf *l, char *err,
 	if (l->mode == KMTLS_MODE_ORIGINATE && !l->server_name)
 		return fail(err, len, "[listener %s] originate mode needs server-name: the name the server's certificate must carry",
 			    l->name);
-	return check_files(l, err, len);
+	snprintf(sec, sizeof(sec), "listener %s", l->name);
+	return check_files(l, sec, err, len);
+}
+
+static int check_kernel(const struct kmtls_config *cfg,
+			const struct kmtls_kernel_conf *k, char *err, size_t len)
+{
+	const struct kmtls_listener_conf *l = &k->tls;
+	const char *need[] = { "cert", "key", "ca" };
+	const char *have[] = { l->cert, l->key, l->ca };
+	char sec[MAX_NAME + 16];
+	size_t i;
+
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!have[i])
+			return fail(err, len, "[kernel %s] has no %s: cert, key and ca are required",
+				    l->name, need[i]);
+	/* ACCEPT, DONE and group agents are CAP_NET_ADMIN, which a uid switch drops. */
+	if (cfg->user)
+		return fail(err, len, "[kernel %s]: the kernel service needs CAP_NET_ADMIN, which user = \"%s\" in [kmtlsd] gives up: remove one or the other",
+			    l->name, cfg->user);
+	snprintf(sec, sizeof(sec), "kernel %s", l->name);
+	return check_files(l, sec, err, len);
 }
 
 int kmtls_config_validate(const struct kmtls_config *cfg, char *err,
@@ -661,8 +874,11 @@ int kmtls_config_validate(const struct kmtls_config *cfg, char *err,
 	const struct kmtls_listener_conf *l;
 	int i, j;
 
-	if (!cfg->n_listeners)
-		return fail(err, errlen, "no listener: add a [listener NAME] section with listen, backend, cert, key and ca");
+	if (!cfg->n_listeners && !cfg->n_kernels)
+		return fail(err, errlen, "no listener and no kernel profile: add a [listener NAME] section with listen, backend, cert, key and ca, or a [kernel NAME] section with cert, key and ca");
+	for (i = 0; i < cfg->n_kernels; i++)
+		if (check_kernel(cfg, &cfg->kernels[i], err, errlen))
+			return -1;
 	for (i = 0; i < cfg->n_listeners; i++) {
 		l = &cfg->listeners[i];
 		if (check_listener(l, err, errlen))

@@ -52,16 +52,49 @@ struct kmtls_listener_conf {
 	unsigned int connect_timeout_ms;	/* default 5000 */
 	unsigned int max_connections;		/* per listener, default 10000 */
 	int allow_insecure_key_perms;
+	int no_resumption;	/* no tickets or session cache (set in code) */
 };
 
-/* The [kmtlsd] section plus all listeners. */
+/* Uids from allow-uid. */
+struct kmtls_uidlist {
+	unsigned int *v;
+	int n;
+};
+
+/*
+ * One [kernel NAME] section: certificates and policy for the handshakes
+ * kmtls.ko hands to kmtlsd (/dev/kmtls) with profile NAME; "default"
+ * serves requests that name no profile. kTLS is always required.
+ */
+struct kmtls_kernel_conf {
+	/*
+	 * First member: the listener keys that mean the same here (cert, key,
+	 * ca, crl, allow-*, tls-min, ciphers, groups, server-name,
+	 * allow-insecure-key-perms) are set through the listener key table.
+	 * tls.name is the profile name.
+	 */
+	struct kmtls_listener_conf tls;
+	struct kmtls_uidlist allow_uid;	/* empty: any uid may use the profile */
+};
+
+enum kmtls_sandbox_mode {
+	KMTLS_SANDBOX_ON,	/* default: Landlock and seccomp where the kernel has them */
+	KMTLS_SANDBOX_OFF,
+};
+
+/* The [kmtlsd] section plus all listeners and kernel profiles. */
 struct kmtls_config {
 	int workers;		/* 0: one per online CPU */
 	int log_level;		/* syslog level, default LOG_INFO */
+	char *user;		/* switch to this user after binding; NULL: stay */
+	enum kmtls_sandbox_mode sandbox;
+	char *path;		/* the file it was loaded from; NULL for flags */
 	char *status_listen;	/* opt-in metrics/status endpoint, local only */
 	unsigned int drain_timeout_ms;	/* SIGTERM: relays may finish for this long */
 	struct kmtls_listener_conf *listeners;
 	int n_listeners;
+	struct kmtls_kernel_conf *kernels;	/* [kernel NAME] profiles */
+	int n_kernels;
 };
 
 /* Defaults for a fresh listener (name is copied). */
@@ -78,6 +111,10 @@ int kmtls_listener_set(struct kmtls_listener_conf *l, const char *key,
 /* Parse an INI file (libinih) into cfg; errors name the file and line. */
 int kmtls_config_load(struct kmtls_config *cfg, const char *path, char *err,
 		      size_t errlen);
+
+/* The [kernel NAME] profile called @name, or NULL. */
+const struct kmtls_kernel_conf *kmtls_config_kernel(const struct kmtls_config *cfg,
+						    const char *name);
 
 /* Add an empty listener with defaults; returns it or NULL. */
 struct kmtls_listener_conf *kmtls_config_add_listener(struct kmtls_config *cfg,

@@ -5,6 +5,11 @@
  * kTLS or kept in wolfSSL, backend connect, relay, one teardown path.
  * Nothing reaches the backend before the handshake and every check passed;
  * nothing is ever relayed in plaintext to the client.
+ *
+ * A kernel-service connection (c->kreq, kservice.c) is the handshake part
+ * alone, in either role, on a socket an application handed to kmtls.ko:
+ * after the handshake kservice.c installs kTLS and reports DONE; on any
+ * failure the teardown reports it.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,6 +25,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "kservice.h"
 #include "ktls.h"
 #include "listener.h"
 #include "log.h"
@@ -40,8 +46,24 @@ static void conn_fail(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_warn("listener %s: client %s: %s", c->l->conf->name, c->peer_str, msg);
+	if (c->kreq)
+		kmtls_kservice_log(c, LOG_WARNING, msg);
+	else
+		log_warn("listener %s: client %s: %s", c->l->conf->name, c->peer_str, msg);
 	kmtls_conn_close(c);
+}
+
+/* Kernel service: the errno the application gets if the connection ends now. */
+static void kernel_status(struct conn *c, int err)
+{
+	if (c->kreq && !c->kreq->status)
+		c->kreq->status = err;
+}
+
+/* We send the ClientHello: originate mode, or a client-role request. */
+static int tls_client(const struct conn *c)
+{
+	return c->originate || (c->kreq && c->kreq->role == KMTLS_ROLE_CLIENT);
 }
 
 /* The end that speaks TLS: the client, or the backend in originate mode. */
@@ -76,6 +98,8 @@ void kmtls_conn_close(struct conn *c)
 	if (c->closed)
 		return;
 	c->closed = 1;
+	if (c->kreq)	/* DONE while our fd for the socket is still open */
+		kmtls_kservice_closing(c);
 	kmtls_worker_unwatch(w, &c->client);
 	kmtls_worker_unwatch(w, &c->backend);
 	if (c->client.fd >= 0)
@@ -96,6 +120,7 @@ void kmtls_conn_free(struct conn *c)
 		wolfSSL_free(c->ssl);	/* zeroes its key material */
 	kmtls_verify_reset(&c->verify);
 	kmtls_relay_free(c);
+	kmtls_kservice_free_req(c->kreq);
 	c->magic = 0;
 	free(c);
 }
@@ -336,6 +361,10 @@ static void handshake_done(struct conn *c)
 				   wolfSSL_get_cipher_name(c->ssl), resumed);
 	if (resumed)
 		STAT_ADD(&c->w->stats, handshakes_resumed, 1);
+	if (c->kreq) {
+		kmtls_kservice_established(c);
+		return;
+	}
 	if (c->verify.have_leaf)
 		kmtls_identity_sans(&c->verify.leaf, sans, sizeof(sans));
 	log_debug("listener %s: %s %s: %s %s, subject \"%s\", SANs %s%s",
@@ -364,7 +393,7 @@ static void handshake(struct conn *c)
 	char reason[600];
 	int ret, err;
 
-	ret = c->originate ? wolfSSL_connect(c->ssl) : wolfSSL_accept(c->ssl);
+	ret = tls_client(c) ? wolfSSL_connect(c->ssl) : wolfSSL_accept(c->ssl);
 	if (ret == WOLFSSL_SUCCESS) {
 		handshake_done(c);
 		return;
@@ -379,6 +408,18 @@ static void handshake(struct conn *c)
 	STAT_ADD(&c->w->stats, handshakes_failed, 1);
 	KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, err, elapsed_ns(c), 0, "", 0);
 	kmtls_verify_reason(c->ssl, err, &c->verify, reason, sizeof(reason));
+	switch (c->kreq ? kmtls_kservice_ended(c) : 0) {
+	case ETIMEDOUT:	/* kmtls.ko ended it at the deadline, shut the socket down */
+		kernel_status(c, ETIMEDOUT);
+		conn_fail(c, "handshake timeout: not done within %u ms (kmtls.ko ended the request; here: %s)",
+			  c->kreq->timeout_ms, reason);
+		return;
+	case ECANCELED:
+		kernel_status(c, ECANCELED);
+		conn_fail(c, "the application cancelled the request (kmtls.ko shut the socket down)");
+		return;
+	}
+	kernel_status(c, kmtls_verify_errno(err, &c->verify));
 	if (c->originate)
 		conn_fail(c, "server %s: %s", c->l->conf->backend, reason);
 	else
@@ -395,26 +436,42 @@ static WOLFSSL_SESSION **session_slot(struct conn *c)
 	return &c->w->sessions[c->l - c->w->listeners];
 }
 
-static void originate_handshake(struct conn *c)
+/*
+ * The WOLFSSL of the TLS end: non-blocking, the listener's policy in the
+ * verify callback, the worker's signature cache. 0, or -1 with @c closed.
+ */
+static int tls_new(struct conn *c)
 {
-	const char *name = c->l->conf->server_name;
-	WOLFSSL_SESSION *sess = *session_slot(c);
-
 	c->ssl = kmtls_listener_new_ssl(c->l);
-	if (!c->ssl || wolfSSL_set_fd(c->ssl, c->backend.fd) != WOLFSSL_SUCCESS) {
+	if (!c->ssl || wolfSSL_set_fd(c->ssl, tls_end(c)->fd) != WOLFSSL_SUCCESS) {
+		kernel_status(c, ENOMEM);
 		conn_fail(c, "cannot create a TLS session (out of memory?)");
-		return;
+		return -1;
 	}
 	wolfSSL_set_using_nonblock(c->ssl, 1);
-	/* SNI, and the name the server's certificate must carry. */
-	if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, name, (word16)strlen(name)) != WOLFSSL_SUCCESS ||
-	    wolfSSL_check_domain_name(c->ssl, name) != WOLFSSL_SUCCESS) {
-		conn_fail(c, "cannot set server name %s", name);
-		return;
-	}
 	c->verify.policy = &c->l->policy;
 	kmtls_verify_bind(c->ssl, &c->verify);
 	kmtls_sigcache_bind(c->ssl, c->w->sigcache);
+	return 0;
+}
+
+/* Client side: SNI, and the name the server's certificate must carry. */
+static int tls_server_name(struct conn *c, const char *name)
+{
+	if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, name, (word16)strlen(name)) == WOLFSSL_SUCCESS &&
+	    wolfSSL_check_domain_name(c->ssl, name) == WOLFSSL_SUCCESS)
+		return 0;
+	kernel_status(c, EINVAL);
+	conn_fail(c, "cannot set server name %s", name);
+	return -1;
+}
+
+static void originate_handshake(struct conn *c)
+{
+	WOLFSSL_SESSION *sess = *session_slot(c);
+
+	if (tls_new(c) || tls_server_name(c, c->l->conf->server_name))
+		return;
 	if (sess)
 		wolfSSL_set_session(c->ssl, sess);
 	c->state = CS_HANDSHAKE;
@@ -492,17 +549,15 @@ static void originate_ticket(struct conn *c)
 	originate_relay(c);
 }
 
-void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
-		      const struct sockaddr *peer, socklen_t peer_len)
+/* A connection for @fd on the worker's list, counted; NULL if out of memory. */
+static struct conn *conn_new(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
+			     const struct sockaddr *peer, socklen_t peer_len)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
-	if (!c) {
-		atomic_fetch_sub(&l->active, 1);
-		close(fd);
-		return;
-	}
+	if (!c)
+		return NULL;
 	c->magic = CONN_MAGIC;
 	c->w = w;
 	c->l = l;
@@ -521,21 +576,49 @@ void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
 	STAT_ADD(&w->stats, active, 1);
 	if (peer->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return c;
+}
+
+void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
+		      const struct sockaddr *peer, socklen_t peer_len)
+{
+	struct conn *c = conn_new(w, l, fd, peer, peer_len);
+
+	if (!c) {
+		atomic_fetch_sub(&l->active, 1);
+		close(fd);
+		return;
+	}
 	c->originate = l->conf->mode == KMTLS_MODE_ORIGINATE;
 	if (c->originate) {
 		backend_connect(c);
 		return;
 	}
-	c->ssl = kmtls_listener_new_ssl(l);
-	if (!c->ssl || wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS) {
-		conn_fail(c, "cannot create a TLS session (out of memory?)");
+	if (tls_new(c))
 		return;
-	}
-	wolfSSL_set_using_nonblock(c->ssl, 1);
-	c->verify.policy = &l->policy;
-	kmtls_verify_bind(c->ssl, &c->verify);
-	kmtls_sigcache_bind(c->ssl, w->sigcache);
 	handshake(c);
+}
+
+int kmtls_conn_start_kernel(struct kmtls_worker *w, struct kmtls_listener *l,
+			    struct kmtls_kreq *r, const char *name)
+{
+	struct conn *c;
+
+	atomic_fetch_add(&l->active, 1);
+	c = conn_new(w, l, r->fd, (struct sockaddr *)&r->peer, r->peer_len);
+	if (!c) {
+		atomic_fetch_sub(&l->active, 1);
+		return -1;
+	}
+	c->kreq = r;
+	c->deadline_ms = r->deadline_ms;
+	if (tls_new(c))
+		return 0;
+	kmtls_kservice_io(c->ssl);
+	if (r->role == KMTLS_ROLE_CLIENT && tls_server_name(c, name))
+		return 0;
+	handshake(c);
+	return 0;
 }
 
 void kmtls_conn_event(struct conn_end *end, uint32_t events)
@@ -582,8 +665,9 @@ void kmtls_conn_tick(struct conn *c, uint64_t now)
 		if (c->state == CS_HANDSHAKE) {
 			STAT_ADD(&c->w->stats, handshakes_failed, 1);
 			KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, ETIMEDOUT, elapsed_ns(c), 0, "", 0);
+			kernel_status(c, ETIMEDOUT);
 			conn_fail(c, "handshake timeout: no complete handshake within %u ms",
-				  c->l->conf->handshake_timeout_ms);
+				  c->kreq ? c->kreq->timeout_ms : c->l->conf->handshake_timeout_ms);
 		} else {
 			backend_failed(c, "connect timed out");
 		}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Process-level life: signals are blocked in every thread and taken by the
- * main thread with sigwaitinfo(), so workers never run signal handlers.
+ * main thread with sigtimedwait() (it wakes to ping systemd's watchdog), so
+ * workers never run signal handlers.
  * Reload builds new TLS contexts beside the old ones and swaps them only when
  * all of them loaded: a broken file never takes a listener down.
  */
@@ -16,8 +17,11 @@
 
 #include "addr.h"
 #include "daemon.h"
+#include "kservice.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
+#include "sandbox.h"
 #include "status.h"
 #include "tls_ctx.h"
 #include "worker.h"
@@ -77,19 +81,24 @@ static int init_listeners(const struct kmtls_config *cfg,
 int kmtls_daemon_check(const struct kmtls_config *cfg, char *err, size_t errlen)
 {
 	struct kmtls_listener *ls = calloc(cfg->n_listeners, sizeof(*ls));
-	int i;
+	struct kmtls_kservice ks;
+	int i, ret;
 
 	if (!ls || kmtls_tls_global_init() || init_listeners(cfg, ls, err, errlen)) {
 		free(ls);
 		return -1;
 	}
+	ret = kmtls_kservice_setup(&ks, cfg, err, errlen);
+	if (!ret)
+		kmtls_kservice_teardown(&ks);
 	for (i = 0; i < cfg->n_listeners; i++)
 		kmtls_listener_teardown(&ls[i]);
 	free(ls);
-	return 0;
+	return ret;
 }
 
 static volatile time_t *reloaded_at;
+static struct kmtls_kservice *kservice;
 
 static void reload(struct kmtls_listener *ls, int n)
 {
@@ -102,8 +111,10 @@ static void reload(struct kmtls_listener *ls, int n)
 			failed = 1;
 		}
 	}
-	if (!failed)
+	if (!failed && n)
 		log_info("reloaded certificates, keys, CAs and CRLs of %d listener(s)", n);
+	if (kservice)
+		kmtls_kservice_reload(kservice);
 }
 
 static void announce(struct kmtls_listener *ls, int n, int workers)
@@ -164,19 +175,24 @@ static void wait_for_signals(struct kmtls_listener *ls, int n,
 			     struct kmtls_worker *ws, int nw,
 			     unsigned int drain_ms, sigset_t *set)
 {
+	struct timespec ts;
 	siginfo_t si;
 	int sig;
 
 	for (;;) {
-		sig = sigwaitinfo(set, &si);
-		if (sig < 0 && errno == EINTR)
+		sig = sigtimedwait(set, &si, kmtls_notify_watchdog_wait(&ts));
+		kmtls_notify_watchdog();
+		if (sig < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (sig == SIGHUP) {
+			kmtls_notify_reloading();
 			reload(ls, n);
 			if (reloaded_at)
 				*reloaded_at = time(NULL);
+			kmtls_notify("READY=1");
 			continue;
 		}
+		kmtls_notify("STOPPING=1");
 		log_info("signal %d: shutting down", sig);
 		if (sig == SIGTERM && drain_ms)
 			drain(ws, nw, drain_ms, set);
@@ -190,7 +206,9 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 	struct kmtls_listener *ls = calloc(n, sizeof(*ls));
 	struct kmtls_worker *ws = calloc(nw, sizeof(*ws));
 	struct kmtls_status_src src;
+	struct kmtls_kservice ks;
 	volatile time_t reloaded = 0;
+	int status_bound = 0;
 	char err[512];
 	sigset_t set;
 
@@ -209,12 +227,33 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 		log_err("%s", err);
 		goto out_free;
 	}
+	if (kmtls_kservice_setup(&ks, cfg, err, sizeof(err))) {
+		log_err("%s", err);
+		for (i = 0; i < n; i++)
+			kmtls_listener_teardown(&ls[i]);
+		goto out_free;
+	}
 	for (i = 0; i < nw; i++) {
 		if (kmtls_worker_init(&ws[i], i, ls, n, err, sizeof(err))) {
 			log_err("%s", err);
 			goto out_workers;
 		}
 		started++;
+	}
+	/* The netlink socket and the inboxes, before the sandbox forbids them. */
+	if (kmtls_kservice_open(&ks, ws, nw, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_workers;
+	}
+	kservice = ks.n ? &ks : NULL;
+	/* Everything is bound: drop privileges and sandbox before serving. */
+	if (cfg->status_listen && kmtls_status_bind(cfg->status_listen, err, sizeof(err)))
+		log_err("%s; serving without it", err);
+	else
+		status_bound = !!cfg->status_listen;
+	if (kmtls_sandbox_apply(cfg, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_workers;
 	}
 	for (i = 0; i < nw; i++)
 		kmtls_worker_start(&ws[i]);
@@ -223,12 +262,13 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 					 .n_listeners = n, .started = time(NULL),
 					 .reloaded = &reloaded };
 	reloaded_at = &reloaded;
-	if (cfg->status_listen) {
+	if (status_bound) {
 		if (kmtls_status_start(cfg->status_listen, &src, err, sizeof(err)))
 			log_err("%s; serving without it", err);
 		else
 			log_info("status on %s (/metrics, /status)", cfg->status_listen);
 	}
+	kmtls_notify("READY=1");
 	wait_for_signals(ls, n, ws, nw, cfg->drain_timeout_ms, &set);
 	ret = 0;
 	kmtls_status_stop();
@@ -239,6 +279,8 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 out_workers:
 	for (i = 0; i < started + (started < nw); i++)
 		kmtls_worker_destroy(&ws[i]);
+	kservice = NULL;
+	kmtls_kservice_teardown(&ks);	/* after the workers: their DONEs use it */
 	for (i = 0; i < n; i++)
 		kmtls_listener_teardown(&ls[i]);
 out_free:

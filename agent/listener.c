@@ -45,6 +45,11 @@ static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c,
 		kmtls_sigcache_install(ctx);
 		if (tickets)
 			kmtls_ticket_keys_install(ctx, tickets);
+		if (c->no_resumption) {
+			wolfSSL_CTX_NoTicketTLSv12(ctx);
+			wolfSSL_CTX_no_ticket_TLSv13(ctx);
+			wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
+		}
 	}
 	return ctx;
 }
@@ -78,6 +83,17 @@ int kmtls_listener_setup(struct kmtls_listener *l,
 		snprintf(err, errlen, "listener %s: %s", conf->name, why);
 		return -1;
 	}
+	return kmtls_listener_setup_tls(l, conf, err, errlen);
+}
+
+int kmtls_listener_setup_tls(struct kmtls_listener *l,
+			    const struct kmtls_listener_conf *conf, char *err,
+			    size_t errlen)
+{
+	char why[160];
+
+	l->unix_fd = -1;
+	l->conf = conf;
 	l->policy.uri = conf->allow_uri.v;
 	l->policy.n_uri = conf->allow_uri.n;
 	l->policy.dns = conf->allow_dns.v;

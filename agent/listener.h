@@ -35,6 +35,15 @@ int kmtls_listener_setup(struct kmtls_listener *l,
 			size_t errlen);
 void kmtls_listener_teardown(struct kmtls_listener *l);
 
+/*
+ * The TLS half of kmtls_listener_setup(): policy, ticket keys, context; no
+ * addresses. For kernel profiles, whose sockets come from applications.
+ * @l must be zeroed.
+ */
+int kmtls_listener_setup_tls(struct kmtls_listener *l,
+			    const struct kmtls_listener_conf *conf, char *err,
+			    size_t errlen);
+
 /* Build a fresh context from the files on disk and swap it in. */
 int kmtls_listener_reload(struct kmtls_listener *l, char *err, size_t errlen);
 

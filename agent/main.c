@@ -15,11 +15,13 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "sandbox.h"
 #include "version.h"
 
 #define DEFAULT_CONFIG "/etc/kmtls/kmtlsd.conf"
 
-enum { OPT_LISTENER = 0x100, OPT_CHECK, OPT_WORKERS, OPT_LOG_LEVEL, OPT_STATUS };
+enum { OPT_LISTENER = 0x100, OPT_CHECK, OPT_WORKERS, OPT_LOG_LEVEL, OPT_STATUS, OPT_USER,
+       OPT_SANDBOX };
 
 /* Listener flags: the long name is also the config key. */
 static const char *const listener_flags[] = {
@@ -34,6 +36,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: kmtlsd [-c FILE] [--foreground] [--check-config] [--workers N]\n"
 		"              [--log-level LEVEL] [--status-listen 127.0.0.1:PORT|unix:/path]\n"
+		"              [--user USER] [--sandbox on|off]\n"
 		"       kmtlsd [--mode terminate] --listen ADDR:PORT --backend ADDR:PORT|unix:/path --cert PEM --key PEM\n"
 		"              --ca PEM|DIR [--crl PEM]... [--allow-uri GLOB]... [--allow-dns NAME]...\n"
 		"              [--allow-cn NAME]... [--ktls auto|require|off] [--proxy-protocol none|v2|v2-cert]\n"
@@ -43,7 +46,8 @@ static void usage(FILE *out)
 		"       kmtlsd --mode originate --listen ADDR:PORT|unix:/path --backend ADDR:PORT\n"
 		"              --server-name NAME --cert CLIENT.pem --key CLIENT.key --ca SERVER-CA.pem [...]\n"
 		"       kmtlsd --version\n"
-		"Config file default: " DEFAULT_CONFIG " (used when no --listen is given).\n");
+		"Config file default: " DEFAULT_CONFIG " (used when no --listen is given).\n"
+		"The kernel service (kmtls.ko, /dev/kmtls) is configured by [kernel NAME] sections.\n");
 }
 
 struct args {
@@ -51,6 +55,8 @@ struct args {
 	char **argv;
 	const char *config;
 	const char *status_listen;
+	const char *user;
+	int sandbox;			/* -1: as configured */
 	int foreground, check, workers, log_level;
 	struct kmtls_config flags;	/* the listener given by flags, if any */
 	struct kmtls_config file;	/* or the config file's */
@@ -90,11 +96,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "status-listen", required_argument, NULL, OPT_STATUS },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "sandbox", required_argument, NULL, OPT_SANDBOX },
 		{ "allow-insecure-key-perms", no_argument, NULL, OPT_LISTENER },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 	};
-	size_t base = 9, i;
+	size_t base = 11, i;
 	int c, idx;
 
 	for (i = 0; i < sizeof(listener_flags) / sizeof(listener_flags[0]); i++)
@@ -120,6 +128,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_STATUS:
 			a->status_listen = optarg;
+			break;
+		case OPT_USER:
+			a->user = optarg;
+			break;
+		case OPT_SANDBOX:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "kmtlsd: --sandbox: expected on or off\n");
+				return -1;
+			}
+			a->sandbox = strcmp(optarg, "on") ? KMTLS_SANDBOX_OFF : KMTLS_SANDBOX_ON;
 			break;
 		case OPT_LISTENER:
 			if (add_flag(a, opts[idx].name, optarg ? optarg : "true"))
@@ -164,7 +182,14 @@ static int load_config(struct args *a, struct kmtls_config **cfg)
 	}
 	if (a->log_level >= 0)
 		(*cfg)->log_level = a->log_level;
-	if (kmtls_config_validate(*cfg, err, sizeof(err))) {
+	if (a->user) {
+		free((*cfg)->user);
+		(*cfg)->user = strdup(a->user);
+	}
+	if (a->sandbox >= 0)
+		(*cfg)->sandbox = a->sandbox;
+	if (kmtls_config_validate(*cfg, err, sizeof(err)) ||
+	    kmtls_sandbox_check(*cfg, err, sizeof(err))) {
 		fprintf(stderr, "kmtlsd: %s\n", err);
 		return -1;
 	}
@@ -183,8 +208,9 @@ static int run(struct args *a)
 			fprintf(stderr, "kmtlsd: %s\n", err);
 			return 1;
 		}
-		printf("kmtlsd: configuration OK (%d listener%s)\n", cfg->n_listeners,
-		       cfg->n_listeners == 1 ? "" : "s");
+		printf("kmtlsd: configuration OK (%d listener%s, %d kernel profile%s)\n",
+		       cfg->n_listeners, cfg->n_listeners == 1 ? "" : "s",
+		       cfg->n_kernels, cfg->n_kernels == 1 ? "" : "s");
 		return 0;
 	}
 	kmtls_log_init("kmtlsd", a->foreground, cfg->log_level ? cfg->log_level : LOG_INFO);
@@ -193,7 +219,7 @@ static int run(struct args *a)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .log_level = -1, .argc = argc, .argv = argv };
+	struct args a = { .log_level = -1, .sandbox = -1, .argc = argc, .argv = argv };
 	int ret = run(&a);
 
 	kmtls_config_free(&a.flags);

@@ -259,8 +259,7 @@ static void *status_main(void *arg)
 	}
 }
 
-int kmtls_status_start(const char *addr, const struct kmtls_status_src *src,
-		       char *err, size_t errlen)
+int kmtls_status_bind(const char *addr, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -280,9 +279,6 @@ int kmtls_status_start(const char *addr, const struct kmtls_status_src *src,
 		setsockopt(status_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(status_fd, (struct sockaddr *)&ss, len) || listen(status_fd, 16))
 		goto fail;
-	status_src = src;
-	if (pthread_create(&status_thread, NULL, status_main, NULL))
-		goto fail;
 	return 0;
 fail:
 	snprintf(err, errlen, "status_listen %s: %s", addr, strerror(errno));
@@ -290,6 +286,24 @@ fail:
 		close(status_fd);
 	status_fd = -1;
 	return -1;
+}
+
+int kmtls_status_start(const char *addr, const struct kmtls_status_src *src,
+		       char *err, size_t errlen)
+{
+	int ret;
+
+	if (status_fd < 0 && kmtls_status_bind(addr, err, errlen))
+		return -1;
+	status_src = src;
+	ret = pthread_create(&status_thread, NULL, status_main, NULL);
+	if (ret) {
+		snprintf(err, errlen, "status_listen %s: %s", addr, strerror(ret));
+		close(status_fd);
+		status_fd = -1;
+		return -1;
+	}
+	return 0;
 }
 
 void kmtls_status_stop(void)

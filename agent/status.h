@@ -23,7 +23,12 @@ struct kmtls_status_src {
  * ("127.0.0.1:9443" or "unix:/run/kmtls/status.sock") from a thread of its
  * own. Returns 0 or -1 with err. Local only by design: there is no TLS and
  * no authentication on this endpoint.
+ *
+ * kmtls_status_bind() creates the listening socket alone, so that it can
+ * come before privileges are dropped and the sandbox is applied (daemon.c);
+ * kmtls_status_start() then uses that socket, or binds itself.
  */
+int kmtls_status_bind(const char *addr, char *err, size_t errlen);
 int kmtls_status_start(const char *addr, const struct kmtls_status_src *src,
 		       char *err, size_t errlen);
 void kmtls_status_stop(void);

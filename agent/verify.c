@@ -14,6 +14,7 @@
  *
  * The callback never returns 1 where wolfSSL said 0: a failure stays one.
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -461,4 +462,39 @@ const char *kmtls_verify_reason(WOLFSSL *ssl, int wolf_err,
 	else
 		wire_reason(ssl, err, server, buf, len);
 	return buf;
+}
+
+/*
+ * The errno a kernel-service request fails with (kmod/README.md, "Agent
+ * protocol"): certificate verdicts first, as the callback recorded them,
+ * then the conversation's own failures.
+ */
+int kmtls_verify_errno(int wolf_err, const struct kmtls_verify *v)
+{
+	int recorded = v && v->err;
+	int err = recorded ? v->err : wolf_err;
+
+	switch (err) {
+	case KMTLS_VERIFY_POLICY:
+		return EACCES;
+	case ASN_AFTER_DATE_E:
+	case ASN_BEFORE_DATE_E:
+		return EKEYEXPIRED;
+	case CRL_CERT_REVOKED:
+	case OCSP_CERT_REVOKED:
+		return EKEYREVOKED;
+	case NO_PEER_CERT:
+		return EKEYREJECTED;
+	case SOCKET_ERROR_E:
+	case SOCKET_PEER_CLOSED_E:
+	case ZERO_RETURN:
+	case WOLFSSL_ERROR_ZERO_RETURN:
+		return ECONNRESET;
+	case MEMORY_E:
+	case MEMORY_ERROR:
+		return ENOMEM;
+	}
+	if (recorded || is_cert_error(err))
+		return EKEYREJECTED;
+	return EPROTO;
 }

@@ -59,4 +59,14 @@ const char *kmtls_verify_reason(WOLFSSL *ssl, int wolf_err,
 				const struct kmtls_verify *v, char *buf,
 				size_t len);
 
+/*
+ * The errno (positive) a kernel-service request fails with, from the same
+ * inputs as kmtls_verify_reason(): EACCES (policy), EKEYEXPIRED (expired or
+ * not yet valid), EKEYREVOKED, EKEYREJECTED (any other certificate
+ * failure, no certificate, name mismatch), ECONNRESET (peer closed or
+ * reset), ENOMEM, and EPROTO for the rest (alerts, no shared parameters,
+ * garbage).
+ */
+int kmtls_verify_errno(int wolf_err, const struct kmtls_verify *v);
+
 #endif

@@ -167,6 +167,7 @@ static void close_listeners(struct kmtls_worker *w)
 		w->lfds[i] = -1;
 	}
 	w->closed_listeners = 1;
+	kmtls_kservice_drain(w);
 }
 
 static void *worker_main(void *arg)
@@ -179,9 +180,13 @@ static void *worker_main(void *arg)
 	while (!w->stop) {
 		if (w->draining && !w->closed_listeners)
 			close_listeners(w);
+		kmtls_kservice_poll(w);
 		n = epoll_wait(w->epfd, evs, MAX_EVENTS, TICK_MS);
 		for (i = 0; i < n; i++) {
-			if (evs[i].data.u64 < LISTENER_TAG_MAX)
+			if (evs[i].data.u64 == KMTLS_KSERVICE_TAG_NL ||
+			    evs[i].data.u64 == KMTLS_KSERVICE_TAG_INBOX)
+				kmtls_kservice_event(w, evs[i].data.u64);
+			else if (evs[i].data.u64 < LISTENER_TAG_MAX)
 				accept_all(w, (int)evs[i].data.u64 - 1);
 			else
 				kmtls_conn_event(evs[i].data.ptr, evs[i].events);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "kservice.h"
 #include "listener.h"
 #include "sigcache.h"
 #include "stats.h"
@@ -40,6 +41,7 @@ struct kmtls_worker {
 	int n_pipes;
 	struct kmtls_sigcache *sigcache;
 	WOLFSSL_SESSION **sessions;	/* originate: last session per listener */
+	struct kmtls_kservice *ks;	/* kernel service, NULL without [kernel] */
 	struct kmtls_stats stats;
 };
 

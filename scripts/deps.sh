@@ -14,6 +14,8 @@ PKGS=(
 	pkg-config dpkg-dev autoconf automake libtool
 	openssl curl gnutls-bin iproute2 qemu-system-x86 busybox-static cpio
 	kmod libclang-rt-14-dev python3 zstd xz-utils
+	# install_test: groff lints the man pages, systemd-analyze verifies the unit
+	groff-base man-db systemd
 )
 
 die() { echo "deps: $*" >&2; exit 1; }

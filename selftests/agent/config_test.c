@@ -568,6 +568,102 @@ TEST_F(conf, validate_addresses)
 	EXPECT_ERR("[listener b] listen = \"127.0.0.1:8443\" is already used by [listener a]");
 }
 
+/* ---- [kernel NAME]: the kernel service's profiles ----------------------- */
+
+#define KERNEL(name)				\
+	"[kernel " name "]\n"			\
+	"cert = $D/server.pem\n"		\
+	"key = $D/server.key\n"			\
+	"ca = $D/ca.pem\n"
+
+TEST_F(conf, kernel_profiles)
+{
+	const struct kmtls_kernel_conf *k;
+
+	/* Kernel profiles alone are a configuration. */
+	ASSERT_EQ(0, check(S,
+		"[kernel default]\n"
+		"cert = $D/server.pem\n"
+		"key = $D/server.key\n"
+		"ca = $D/cadir\n"
+		"crl = $D/crl1.pem, $D/crl2.pem\n"
+		"allow-uri = spiffe://example.org/*\n"
+		"allow_dns = client.example.org\n"
+		"allow-cn = client\n"
+		"tls-min = 1.2\n"
+		"ciphers = TLS13-AES128-GCM-SHA256\n"
+		"groups = X25519\n"
+		"server-name = api.example.org\n"
+		"allow-uid = 0, 1000\n"
+		"allow-uid = root\n"
+		"\n"
+		KERNEL("web.client-1"))) TH_LOG("%s", S->err);
+	EXPECT_EQ(0, S->cfg.n_listeners);
+	ASSERT_EQ(2, S->cfg.n_kernels);
+	k = kmtls_config_kernel(&S->cfg, "default");
+	ASSERT_NE(NULL, k);
+	EXPECT_STREQ("default", k->tls.name);
+	EXPECT_TRUE(has(k->tls.ca, "/cadir"));
+	ASSERT_EQ(2, k->tls.crl.n);
+	ASSERT_EQ(1, k->tls.allow_uri.n);
+	EXPECT_STREQ("spiffe://example.org/*", k->tls.allow_uri.v[0]);
+	EXPECT_STREQ("client.example.org", k->tls.allow_dns.v[0]);
+	EXPECT_STREQ("client", k->tls.allow_cn.v[0]);
+	EXPECT_EQ(0x0303, k->tls.tls_min);
+	EXPECT_STREQ("TLS13-AES128-GCM-SHA256", k->tls.ciphers);
+	EXPECT_STREQ("X25519", k->tls.groups);
+	EXPECT_STREQ("api.example.org", k->tls.server_name);
+	EXPECT_EQ((int)KMTLS_KTLS_REQUIRE, (int)k->tls.ktls);
+	ASSERT_EQ(3, k->allow_uid.n);
+	EXPECT_EQ(0u, k->allow_uid.v[0]);
+	EXPECT_EQ(1000u, k->allow_uid.v[1]);
+	EXPECT_EQ(0u, k->allow_uid.v[2]);
+	k = kmtls_config_kernel(&S->cfg, "web.client-1");
+	ASSERT_NE(NULL, k);
+	EXPECT_EQ(0, k->allow_uid.n);	/* any uid */
+	EXPECT_EQ(0x0304, k->tls.tls_min);
+	EXPECT_EQ(NULL, kmtls_config_kernel(&S->cfg, "nosuch"));
+	kmtls_config_free(&S->cfg);
+
+	/* Listeners and profiles side by side. */
+	ASSERT_EQ(0, check(S, LISTENER("web") KERNEL("default"))) TH_LOG("%s", S->err);
+	EXPECT_EQ(1, S->cfg.n_listeners);
+	EXPECT_EQ(1, S->cfg.n_kernels);
+}
+
+TEST_F(conf, kernel_validation)
+{
+	static const char *const keys[] = { "cert", "key", "ca" };
+	char text[512], line[64], *at;
+	const char *nl;
+	size_t i;
+
+	ASSERT_EQ(-1, check(S, "[kmtlsd]\nworkers = 1\n"));
+	EXPECT_ERR("no listener and no kernel profile: add a [listener NAME] section");
+	EXPECT_ERR("or a [kernel NAME] section with cert, key and ca");
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		kmtls_config_free(&S->cfg);
+		snprintf(line, sizeof(line), "\n%s = ", keys[i]);
+		strcpy(text, KERNEL("default"));
+		at = strstr(text, line);
+		ASSERT_NE(NULL, at);
+		nl = strchr(at + 1, '\n');
+		memmove(at + 1, nl + 1, strlen(nl + 1) + 1);
+		EXPECT_EQ(-1, check(S, text));
+		snprintf(line, sizeof(line), "[kernel default] has no %s: ", keys[i]);
+		EXPECT_ERR(line);
+	}
+	kmtls_config_free(&S->cfg);
+	EXPECT_EQ(-1, check(S, "[kernel default]\ncert = $D/server.pem\nkey = $D/missing.key\nca = $D/ca.pem\n"));
+	EXPECT_ERR("[kernel default] key ");
+	EXPECT_ERR("/missing.key cannot be read: No such file or directory");
+	kmtls_config_free(&S->cfg);
+
+	/* ACCEPT needs CAP_NET_ADMIN, which a user switch gives up. */
+	EXPECT_EQ(-1, check(S, "[kmtlsd]\nuser = nobody\n" KERNEL("default")));
+	EXPECT_ERR("[kernel default]: the kernel service needs CAP_NET_ADMIN, which user = \"nobody\"");
+}
+
 /* Bad files: each must name file:line, the section and the key. */
 FIXTURE(bad) {
 	struct scratch s;
@@ -638,7 +734,27 @@ BAD(log_level, "[kmtlsd]\n\nlog_level = verbose\n",
 BAD(global_unknown, "[kmtlsd]\nlisten = 127.0.0.1:1\n",
     "kmtlsd.conf:2: [kmtlsd] listen = \"127.0.0.1:1\": unknown key; accepted keys are workers, log-level");
 BAD(unknown_section, "[kmtlsd]\n[listeners web]\nlisten = 1.2.3.4:5\n",
-    "kmtlsd.conf:2: unknown section [listeners web]: expected [kmtlsd] or [listener NAME]");
+    "kmtlsd.conf:2: unknown section [listeners web]: expected [kmtlsd], [listener NAME] or [kernel NAME]");
+BAD(kernel_ktls, KERNEL("default") "ktls = auto\n",
+    "kmtlsd.conf:5: [kernel default] ktls = \"auto\": a kernel profile always requires kTLS");
+BAD(kernel_listen, "[kernel default]\nlisten = 127.0.0.1:1\n",
+    "kmtlsd.conf:2: [kernel default] listen = \"127.0.0.1:1\": unknown key; accepted keys are server-name, cert, key, ca, crl, allow-uri, allow-dns, allow-cn, tls-min, ciphers, groups, allow-insecure-key-perms, allow-uid");
+BAD(kernel_uid, "[kernel default]\nallow-uid = 0, no-such-user-kmtls\n",
+    "kmtlsd.conf:2: [kernel default] allow-uid = \"0, no-such-user-kmtls\": expected uids or user names");
+BAD(kernel_uid_big, "[kernel default]\nallow-uid = 4294967295\n",
+    "kmtlsd.conf:2: [kernel default] allow-uid = \"4294967295\": expected");
+BAD(kernel_uid_empty, "[kernel default]\nallow-uid = ,\n",
+    "kmtlsd.conf:2: [kernel default] allow-uid = \",\": expected");
+BAD(kernel_tls_min, "[kernel default]\ntls-min = 1.1\n",
+    "kmtlsd.conf:2: [kernel default] tls-min = \"1.1\": expected 1.2 or 1.3");
+BAD(kernel_twice, KERNEL("default") KERNEL("default"),
+    "kmtlsd.conf:5: [kernel default] appears twice: kernel profile names must be unique");
+BAD(kernel_nameless, "[kernel]\n",
+    "kmtlsd.conf:1: [kernel]: a kernel profile needs a name; [kernel default] serves requests that name no profile");
+BAD(kernel_name_long, "[kernel a123456789012345678901234567890123456789012345678901234567890123]\n",
+    "a kernel profile needs a name of at most 63 letters");
+BAD(kernel_set_twice, "[kernel default]\ncert = /a\ncert = /b\n",
+    "kmtlsd.conf:3: [kernel default] cert is set twice (first on line 2)");
 BAD(empty_unknown_section, LISTENER("web") "[tls]\n",
     "kmtlsd.conf:7: unknown section [tls]");
 BAD(duplicate_listener, LISTENER("web") "; again\n" LISTENER("web"),
@@ -667,6 +783,8 @@ TEST_F(bad, refused)
 	/* A failed load leaves nothing behind (ASan checks the frees). */
 	EXPECT_EQ(0, self->s.cfg.n_listeners);
 	EXPECT_EQ(NULL, self->s.cfg.listeners);
+	EXPECT_EQ(0, self->s.cfg.n_kernels);
+	EXPECT_EQ(NULL, self->s.cfg.kernels);
 }
 
 TEST_HARNESS_MAIN

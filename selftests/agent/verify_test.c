@@ -192,6 +192,22 @@ FIXTURE_TEARDOWN(verify)
 	kmtls_verify_reset(&self->v);
 }
 
+/* The errno the kernel service reports for a certificate verdict. */
+static int kernel_errno(int code)
+{
+	switch (code) {
+	case ASN_AFTER_DATE_E:
+	case ASN_BEFORE_DATE_E:
+		return EKEYEXPIRED;
+	case CRL_CERT_REVOKED:
+		return EKEYREVOKED;
+	case KMTLS_VERIFY_POLICY:
+		return EACCES;
+	default:	/* unknown CA, key usage, no certificate */
+		return EKEYREJECTED;
+	}
+}
+
 static void check_leaf(struct __test_metadata *_metadata,
 		       const struct kmtls_verify *v)
 {
@@ -220,6 +236,7 @@ TEST_F(verify, handshake)
 	}
 	ASSERT_NE(0, ret) TH_LOG("handshake with %s succeeded", variant->cert);
 	EXPECT_EQ(variant->code, self->v.err ? self->v.err : serr);
+	EXPECT_EQ(kernel_errno(variant->code), kmtls_verify_errno(serr, &self->v));
 	for (i = 0; i < 3 && variant->expect[i]; i++)
 		EXPECT_NE(NULL, strstr(why, variant->expect[i]))
 			TH_LOG("\"%s\" not in \"%s\"", variant->expect[i], why);
@@ -340,20 +357,24 @@ FIXTURE_VARIANT(raw) {
 	const char *send;	/* NULL: close at once */
 	int reset;		/* close with an RST instead of a FIN */
 	const char *expect;
+	int kerr;		/* what the kernel service reports */
 };
 
 FIXTURE_VARIANT_ADD(raw, http) {
 	.send = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
 	.expect = "not a TLS ClientHello (garbage from client)",
+	.kerr = EPROTO,
 };
 
 FIXTURE_VARIANT_ADD(raw, closed) {
 	.expect = "peer closed the connection during the handshake",
+	.kerr = ECONNRESET,
 };
 
 FIXTURE_VARIANT_ADD(raw, reset) {
 	.reset = 1,
 	.expect = "peer reset the connection during the handshake",
+	.kerr = ECONNRESET,
 };
 
 FIXTURE_SETUP(raw)
@@ -399,6 +420,7 @@ TEST_F(raw, reason)
 			    why, sizeof(why));
 	TH_LOG("wolfSSL %d: %s", wolfSSL_get_error(self->s, ret), why);
 	EXPECT_NE(NULL, strstr(why, variant->expect)) TH_LOG("%s", why);
+	EXPECT_EQ(variant->kerr, kmtls_verify_errno(wolfSSL_get_error(self->s, ret), &self->v));
 }
 
 /* A TLS 1.2-only client against a TLS 1.3-only server. */
@@ -419,6 +441,7 @@ TEST(version_mismatch)
 	kmtls_verify_reason(s, serr, &v, why, sizeof(why));
 	TH_LOG("wolfSSL %d: %s", serr, why);
 	EXPECT_NE(NULL, strstr(why, "no shared protocol version")) TH_LOG("%s", why);
+	EXPECT_EQ(EPROTO, kmtls_verify_errno(serr, &v));
 	wolfSSL_free(c);
 	wolfSSL_free(s);
 	close(cfd);

@@ -75,7 +75,9 @@ static inline void kmsg_init(struct kmsg *m, uint16_t type, uint16_t flags,
 static inline void kmsg_put(struct kmsg *m, uint16_t type, const void *data,
 			    size_t len)
 {
-	struct nlattr *a = (struct nlattr *)(m->buf + NLMSG_ALIGN(m->nlh.nlmsg_len));
+	/* From m, not m->buf: under -fsanitize GCC takes the target for
+	 * nlh.nlmsg_len and fails the build with -Wstringop-overflow. */
+	struct nlattr *a = (struct nlattr *)((char *)m + NLMSG_ALIGN(m->nlh.nlmsg_len));
 
 	a->nla_type = type;
 	a->nla_len = NLA_HDRLEN + len;

@@ -26,6 +26,7 @@ struct ctl_verb {
 
 int cmd_ratelimit(struct ctl *c, int argc, char **argv);
 int cmd_latency(struct ctl *c, int argc, char **argv);
+int cmd_tune(struct ctl *c, int argc, char **argv);
 
 /*
  * Report a failure: the message on stderr, and with --json an object

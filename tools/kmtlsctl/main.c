@@ -26,7 +26,7 @@ static const struct ctl_verb verbs[] = {
 	{ "stats", cmd_todo, "counters of kmtlsd, kmtls.ko and the BPF programs" },
 	{ "latency", cmd_latency, "handshake latency from the hs_latency BPF programs" },
 	{ "ratelimit", cmd_ratelimit, "XDP ClientHello flood limiter (hello_limit)" },
-	{ "tune", cmd_todo, "sysctls and socket settings" },
+	{ "tune", cmd_tune, "check the host for mTLS performance and print what to change" },
 	{ "pki", cmd_todo, "certificates for tests and deployments" },
 };
 

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kmtlsd's hardening from the outside: with the sandbox on (the default) it
+ * is under a seccomp filter with no_new_privs, still serves (kTLS
+ * setsockopts and splice pass the filter in the guest) and still reloads on
+ * SIGHUP; Landlock refuses a certificate that moved outside the directories
+ * it started with; `user = nobody` runs as nobody with no capability after
+ * binding a port below 1024; an unknown user is refused by name; and the systemd notifications (READY,
+ * WATCHDOG, RELOADING, STOPPING) arrive over an abstract and a path
+ * NOTIFY_SOCKET.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../lib/backend.h"
+#include "../lib/kmtlsd.h"
+#include "../lib/tls_pair.h"
+#include "kselftest_harness.h"
+
+/* The value of "Key:" in /proc/PID/status, or "" when absent. */
+static const char *status_field(pid_t pid, const char *key, char *buf, size_t len)
+{
+	char path[64], line[256];
+	size_t n = strlen(key);
+	FILE *f;
+
+	buf[0] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, n) && line[n] == ':') {
+			snprintf(buf, len, "%s", line + n + 1 + strspn(line + n + 1, " \t"));
+			buf[strcspn(buf, "\n")] = 0;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return buf;
+}
+
+/* The soft limit of "Max core file size" in /proc/PID/limits, or -1. */
+static long core_limit(pid_t pid)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Max core file size", 18) && sscanf(line + 18, "%ld", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* One mTLS round trip through kmtlsd to the echo backend. */
+static int ping(int port, char *err, size_t len)
+{
+	struct tls_client_opts o = { .port = port, .cert = pki("client.pem"),
+				     .key = pki("client.key") };
+	struct tls_end e;
+	char buf[4];
+	int ret = -1;
+
+	if (tls_client_open(&o, &e, err, len))
+		return -1;
+	if (wolfSSL_write(e.ssl, "ping", 4) == 4 && wolfSSL_read(e.ssl, buf, 4) == 4 &&
+	    !memcmp(buf, "ping", 4))
+		ret = 0;
+	else
+		snprintf(err, len, "no echo through kmtlsd");
+	tls_end_close(&e);
+	return ret;
+}
+
+static int copy_file(const char *src, const char *dst, mode_t mode, uid_t uid, gid_t gid)
+{
+	char buf[65536];
+	int in = open(src, O_RDONLY), out;
+	ssize_t n;
+
+	unlink(dst);
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (in < 0 || out < 0)
+		return -1;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n)
+			return -1;
+	close(in);
+	if (fchmod(out, mode) || fchown(out, uid, gid))
+		return -1;
+	return close(out);
+}
+
+/* server.pem, server.key and ca.pem copied into @dir (created). */
+static int copy_pki(const char *dir, uid_t uid, gid_t gid)
+{
+	char p[512];
+
+	mkdir(dir, 0755);
+	snprintf(p, sizeof(p), "%s/server.pem", dir);
+	if (copy_file(pki("server.pem"), p, 0644, uid, gid))
+		return -1;
+	snprintf(p, sizeof(p), "%s/ca.pem", dir);
+	if (copy_file(pki("ca.pem"), p, 0644, uid, gid))
+		return -1;
+	snprintf(p, sizeof(p), "%s/server.key", dir);
+	return copy_file(pki("server.key"), p, 0600, uid, gid);
+}
+
+/* A free port below 1024 on 127.0.0.1 (we run as root), or -1. */
+static int low_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int port, fd, ok;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (port = 990; port > 600; port--) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		sa.sin_port = htons(port);
+		ok = !bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+		if (ok)
+			return port;
+	}
+	return -1;
+}
+
+FIXTURE(sb) {
+	struct backend be;
+	struct kmtlsd d;
+	char dir[256];
+	char listen[64], backend[64];
+};
+
+FIXTURE_SETUP(sb)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+
+	signal(SIGPIPE, SIG_IGN);
+	self->d.proc.pid = 0;
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	snprintf(self->backend, sizeof(self->backend), "127.0.0.1:%d", self->be.port);
+	snprintf(self->dir, sizeof(self->dir), "%s/pki-%s", test_tmpdir(), _metadata->name);
+}
+
+FIXTURE_TEARDOWN(sb)
+{
+	if (!__test_passed(_metadata) && self->d.proc.pid)
+		kmtlsd_dump_log(&self->d);
+	EXPECT_EQ(0, kmtlsd_stop(&self->d));
+	backend_stop(&self->be);
+}
+
+TEST_F(sb, filtered_serves_and_reloads)
+{
+	const char *args[] = { NULL };
+	long ktls_before = tls_stat("TlsTxSw");
+	char err[256], v[128];
+
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, args));
+	EXPECT_STREQ("2", status_field(self->d.proc.pid, "Seccomp", v, sizeof(v)));
+	EXPECT_STREQ("1", status_field(self->d.proc.pid, "NoNewPrivs", v, sizeof(v)));
+	EXPECT_EQ(0, core_limit(self->d.proc.pid));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "sandbox: seccomp allowlist of"));
+	EXPECT_EQ(0, ping(self->d.port, err, sizeof(err))) TH_LOG("%s", err);
+	/* In the guest the keys went into kTLS under the filter. */
+	if (ktls_before >= 0)
+		EXPECT_LT(ktls_before, tls_stat("TlsTxSw"));
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "reloaded certificates", 10000));
+	EXPECT_EQ(0, ping(self->d.port, err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_EQ(0, proc_log_count(&self->d.proc, "not on the seccomp allowlist"));
+}
+
+/*
+ * The certificate becomes a symlink into a directory kmtlsd was never
+ * given: Landlock refuses the reload, the old certificate keeps serving.
+ * With the sandbox off the same reload goes through (the control).
+ */
+static void moved_cert(struct __test_metadata *_metadata, FIXTURE_DATA(sb) *self,
+		       int sandbox)
+{
+	char cert[512], key[512], ca[512], elsewhere[512], err[256];
+	const char *args[] = {
+		"--listen", self->listen, "--backend", self->backend, "--cert", cert,
+		"--key", key, "--ca", ca, "--sandbox", sandbox ? "on" : "off", NULL,
+	};
+
+	snprintf(self->listen, sizeof(self->listen), "127.0.0.1:%d", free_port());
+	ASSERT_EQ(0, copy_pki(self->dir, 0, 0));
+	snprintf(cert, sizeof(cert), "%s/server.pem", self->dir);
+	snprintf(key, sizeof(key), "%s/server.key", self->dir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", self->dir);
+	ASSERT_EQ(0, kmtlsd_run(&self->d, atoi(strrchr(self->listen, ':') + 1), args));
+	if (sandbox && proc_log_count(&self->d.proc, "no Landlock"))
+		SKIP(return, "the kernel has no Landlock");
+	snprintf(elsewhere, sizeof(elsewhere), "%s-elsewhere", self->dir);
+	ASSERT_EQ(0, copy_pki(elsewhere, 0, 0));
+	strcat(elsewhere, "/server.pem");
+	ASSERT_EQ(0, unlink(cert));
+	ASSERT_EQ(0, symlink(elsewhere, cert));
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	if (sandbox) {
+		ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "keeping the previous", 10000));
+		EXPECT_EQ(0, proc_log_count(&self->d.proc, "reloaded certificates"));
+	} else {
+		ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "reloaded certificates", 10000));
+	}
+	EXPECT_EQ(0, ping(self->d.port, err, sizeof(err))) TH_LOG("%s", err);
+}
+
+TEST_F(sb, landlock_refuses_a_file_moved_outside)
+{
+	moved_cert(_metadata, self, 1);
+}
+
+TEST_F(sb, sandbox_off_reloads_it)
+{
+	char v[64];
+
+	moved_cert(_metadata, self, 0);
+	EXPECT_STREQ("0", status_field(self->d.proc.pid, "Seccomp", v, sizeof(v)));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "sandbox = off"));
+}
+
+/* From a config file, as in production: [kmtlsd] user = nobody. */
+TEST_F(sb, user_nobody_after_binding_a_low_port)
+{
+	char conf[512], err[256], v[128], want[64];
+	struct passwd *pw = getpwnam("nobody");
+	const char *args[] = { "-c", conf, NULL };
+	int port = low_port();
+	FILE *f;
+
+	if (geteuid() != 0 || !pw)
+		SKIP(return, "needs root and a user nobody");
+	ASSERT_LT(0, port);
+	/* mkdtemp made it 0700: nobody must reach the files to reload them. */
+	ASSERT_EQ(0, chmod(test_tmpdir(), 0711));
+	/* Owned by nobody, so that the reload can read them after the switch. */
+	ASSERT_EQ(0, copy_pki(self->dir, pw->pw_uid, pw->pw_gid));
+	snprintf(conf, sizeof(conf), "%s/kmtlsd.conf", self->dir);
+	f = fopen(conf, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[kmtlsd]\nuser = nobody\nsandbox = on\n\n[listener low]\n"
+		"listen = 127.0.0.1:%d\nbackend = %s\ncert = %s/server.pem\n"
+		"key = %s/server.key\nca = %s/ca.pem\n",
+		port, self->backend, self->dir, self->dir, self->dir);
+	fclose(f);
+	ASSERT_EQ(0, kmtlsd_run(&self->d, port, args));
+	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_uid, pw->pw_uid, pw->pw_uid,
+		 pw->pw_uid);
+	EXPECT_STREQ(want, status_field(self->d.proc.pid, "Uid", v, sizeof(v)));
+	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_gid, pw->pw_gid, pw->pw_gid,
+		 pw->pw_gid);
+	EXPECT_STREQ(want, status_field(self->d.proc.pid, "Gid", v, sizeof(v)));
+	EXPECT_STREQ("0000000000000000", status_field(self->d.proc.pid, "CapEff", v, sizeof(v)));
+	EXPECT_STREQ("0000000000000000", status_field(self->d.proc.pid, "CapPrm", v, sizeof(v)));
+	EXPECT_STREQ("2", status_field(self->d.proc.pid, "Seccomp", v, sizeof(v)));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "running as user nobody"));
+	EXPECT_EQ(0, proc_log_count(&self->d.proc, "cannot read"));
+	EXPECT_EQ(0, ping(port, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "reloaded certificates", 10000));
+	EXPECT_EQ(0, ping(port, err, sizeof(err))) TH_LOG("%s", err);
+}
+
+TEST_F(sb, unknown_user_refused_by_name)
+{
+	const char *args[] = { "--user", "kmtls-no-such-user", NULL };
+
+	ASSERT_EQ(-1, kmtlsd_start(&self->d, self->be.port, args));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc,
+				    "user = \"kmtls-no-such-user\": no such user"));
+}
+
+/* ---- sd_notify ---------------------------------------------------------- */
+
+struct notify {
+	int fd;
+	char name[108];
+	char got[8192];
+	size_t len;
+};
+
+static int notify_open(struct notify *n, int abstract)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+
+	n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	n->len = 0;
+	if (abstract)
+		snprintf(n->name, sizeof(n->name), "@kmtls-sandbox-test-%d", (int)getpid());
+	else
+		snprintf(n->name, sizeof(n->name), "%s/notify.sock", test_tmpdir());
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", n->name);
+	len = offsetof(struct sockaddr_un, sun_path) + strlen(n->name);
+	if (abstract)
+		sa.sun_path[0] = 0;
+	else
+		unlink(n->name);
+	return n->fd < 0 || bind(n->fd, (struct sockaddr *)&sa, len) ? -1 : 0;
+}
+
+/* Read datagrams until @msg was one of them or @timeout_ms passed. */
+static int notify_wait(struct notify *n, const char *msg, int timeout_ms)
+{
+	struct pollfd p = { .fd = n->fd, .events = POLLIN };
+	char buf[512];
+	ssize_t r;
+	int waited;
+
+	for (waited = 0; waited < timeout_ms; waited += 50) {
+		while ((r = recv(n->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+			buf[r] = 0;
+			n->len += snprintf(n->got + n->len, sizeof(n->got) - n->len, "%s|", buf);
+			if (n->len >= sizeof(n->got))
+				n->len = sizeof(n->got) - 1;
+			if (!strncmp(buf, msg, strlen(msg)))
+				return 0;
+		}
+		poll(&p, 1, 50);
+	}
+	return -1;
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle))) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+static void notify_cycle(struct __test_metadata *_metadata, FIXTURE_DATA(sb) *self,
+			 int abstract)
+{
+	struct notify n;
+	int started;
+
+	ASSERT_EQ(0, notify_open(&n, abstract));
+	setenv("NOTIFY_SOCKET", n.name, 1);
+	setenv("WATCHDOG_USEC", "200000", 1);	/* a ping every 100 ms */
+	started = kmtlsd_start(&self->d, self->be.port, NULL);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	ASSERT_EQ(0, started);
+	ASSERT_EQ(0, notify_wait(&n, "READY=1", 5000)) TH_LOG("got %s", n.got);
+	ASSERT_EQ(0, notify_wait(&n, "WATCHDOG=1", 2000)) TH_LOG("got %s", n.got);
+	ASSERT_EQ(0, notify_wait(&n, "WATCHDOG=1", 2000)) TH_LOG("got %s", n.got);
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	ASSERT_EQ(0, notify_wait(&n, "RELOADING=1\nMONOTONIC_USEC=", 5000)) TH_LOG("got %s", n.got);
+	ASSERT_EQ(0, notify_wait(&n, "READY=1", 5000)) TH_LOG("got %s", n.got);
+	EXPECT_EQ(0, kmtlsd_stop(&self->d));
+	EXPECT_EQ(0, notify_wait(&n, "STOPPING=1", 2000)) TH_LOG("got %s", n.got);
+	EXPECT_EQ(2, count(n.got, "READY=1"));
+	close(n.fd);
+	if (!abstract)
+		unlink(n.name);
+}
+
+TEST_F(sb, notify_abstract_socket)
+{
+	notify_cycle(_metadata, self, 1);
+}
+
+TEST_F(sb, notify_path_socket)
+{
+	notify_cycle(_metadata, self, 0);
+}
+
+TEST_HARNESS_MAIN
