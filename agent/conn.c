@@ -664,7 +664,7 @@ void kmtls_conn_tick(struct conn *c, uint64_t now)
 		}
 		if (c->state == CS_HANDSHAKE) {
 			STAT_ADD(&c->w->stats, handshakes_failed, 1);
-			KMTLS_PROBE_HANDSHAKE_DONE(c->client.fd, ETIMEDOUT, elapsed_ns(c), 0, "", 0);
+			KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, ETIMEDOUT, elapsed_ns(c), 0, "", 0);
 			kernel_status(c, ETIMEDOUT);
 			conn_fail(c, "handshake timeout: no complete handshake within %u ms",
 				  c->kreq ? c->kreq->timeout_ms : c->l->conf->handshake_timeout_ms);
