@@ -186,7 +186,7 @@ static void put_ssl(struct pp2_out *o, const struct kmtls_proxy_tls *tls)
 	uint8_t client = PP2_CLIENT_SSL;
 	size_t at, cert_at;
 
-	if (tls->verified || tls->cert_der)
+	if (tls->verified || (tls->cert_der && tls->cert_len > 0))
 		client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS;
 	at = tlv_begin(o, PP2_TYPE_SSL);
 	put_u8(o, client);
@@ -194,7 +194,8 @@ static void put_ssl(struct pp2_out *o, const struct kmtls_proxy_tls *tls)
 	tlv_str(o, PP2_SUBTYPE_SSL_VERSION, tls->version);
 	tlv_str(o, PP2_SUBTYPE_SSL_CN, tls->cn);
 	tlv_str(o, PP2_SUBTYPE_SSL_CIPHER, tls->cipher);
-	if (tls->cert_der) {
+	/* An empty certificate is no certificate: max_len does not count one. */
+	if (tls->cert_der && tls->cert_len > 0) {
 		cert_at = tlv_begin(o, PP2_SUBTYPE_SSL_CLIENT_CERT);
 		put(o, tls->cert_der, tls->cert_len);
 		tlv_end(o, cert_at);

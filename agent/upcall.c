@@ -101,6 +101,16 @@ static int is_kmtls(struct kmtls_upcall *u, const struct nlmsghdr *h)
 	return family && h->nlmsg_type == family;
 }
 
+/* The error of an NLMSG_ERROR message: 0 or -errno, -EPROTO if malformed. */
+static int msg_error(const struct nlmsghdr *h)
+{
+	const struct nlmsgerr *e = nlmsg_data(h);
+
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)) || e->error > 0 || e->error < -4095)
+		return -EPROTO;
+	return e->error;
+}
+
 /* A message that is not the reply we wait for. */
 static void dispatch(struct kmtls_upcall *u, struct nlmsghdr *h)
 {
@@ -108,14 +118,14 @@ static void dispatch(struct kmtls_upcall *u, struct nlmsghdr *h)
 	struct family_info fi = { .name = KMTLS_FAMILY_NAME, .group = KMTLS_MCGRP_AGENTS };
 
 	if (h->nlmsg_type == NLMSG_ERROR) {
-		struct nlmsgerr *e = nlmsg_data(h);
+		int err = msg_error(h);
 
 		/* Ours are answered in place; these are refused DONEs. */
-		if (e->error && !(h->nlmsg_seq & SEQ_OURS))
-			kmtls_log(e->error == -ENOENT ? LOG_DEBUG : LOG_WARNING,
+		if (err && !(h->nlmsg_seq & SEQ_OURS))
+			kmtls_log(err == -ENOENT ? LOG_DEBUG : LOG_WARNING,
 				  "kernel service: kmtls.ko refused DONE of request %u: %s%s",
-				  h->nlmsg_seq, strerror(-e->error),
-				  e->error == -ENOENT ? " (it ended meanwhile: deadline or cancelled)" : "");
+				  h->nlmsg_seq, strerror(-err),
+				  err == -ENOENT ? " (it ended meanwhile: deadline or cancelled)" : "");
 		return;
 	}
 	if (h->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN))
@@ -146,7 +156,11 @@ static int receive(struct kmtls_upcall *u, uint32_t seq, struct reply *r)
 	int len;
 
 	for (;;) {
-		n = recv(u->fd, buf, RECV_SIZE, MSG_DONTWAIT);
+		struct sockaddr_nl from;
+		socklen_t fromlen = sizeof(from);
+
+		n = recvfrom(u->fd, buf, RECV_SIZE, MSG_DONTWAIT,
+			     (struct sockaddr *)&from, &fromlen);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -156,6 +170,9 @@ static int receive(struct kmtls_upcall *u, uint32_t seq, struct reply *r)
 			}
 			return seq ? -ENOBUFS : 0;
 		}
+		/* Only the kernel speaks for kmtls.ko; a process could forge READY or ACKs. */
+		if (fromlen < sizeof(from) || from.nl_family != AF_NETLINK || from.nl_pid != 0)
+			continue;
 		len = (int)n;
 		for (h = (struct nlmsghdr *)buf; nlmsg_ok(h, len); h = nlmsg_next(h, &len)) {
 			if (!seq || h->nlmsg_seq != seq) {
@@ -163,9 +180,7 @@ static int receive(struct kmtls_upcall *u, uint32_t seq, struct reply *r)
 				continue;
 			}
 			if (h->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = nlmsg_data(h);
-
-				return e->error;
+				return msg_error(h);
 			}
 			if (r && !r->got)
 				r->got = !r->parse(h, r->arg);

@@ -16,11 +16,17 @@
  *   byte 0, bit 1: give every message the ACCEPT request's sequence
  *                  number, so replies and acknowledgements are taken as
  *                  answers rather than dispatched;
+ *   byte 0, bit 2: the datagram comes from a process (port id 4242), not
+ *                  the kernel: the agent must ignore all of it;
  *   the rest:      the datagram.
  *
  * The family id of "kmtls" is KMTLS_FUZZ_FAMILY (as if resolved already).
- * The agent copies the datagram into its own 32 KiB buffer, so a read past
- * a message that stays inside that buffer is not an ASan report here.
+ * The harness fills struct kmtls_upcall itself (no socket of the kernel's
+ * is opened); self_check() makes sure a good ACCEPT reply still gets
+ * through it. The agent's receive buffer (u->rbuf, 32 KiB in kmtlsd) is
+ * allocated exactly as large as the datagram: the kernel writes no more
+ * than that, and a read past the last message, which in kmtlsd would see
+ * bytes of an earlier datagram, is an ASan report.
  * Checked: no memory error or undefined behaviour (ASan, UBSan), the
  * documented results (accept: 1, 0 or -errno; a filled request has its
  * strings terminated), and the flags read() sets.
@@ -32,6 +38,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/genetlink.h>
 #include <linux/netlink.h>
 
 #include "../../../agent/log.h"
@@ -41,17 +48,24 @@
 #define SEQ_ACCEPT		0x80000000u	/* first request with u->seq == 0 */
 
 static int pair[2] = { -1, -1 };
+static uint32_t sender_pid;	/* the port id recvfrom() reports */
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/*
+ * The agent checks the sender's address; a socketpair has none of the
+ * netlink kind, so this recvfrom() (which takes precedence over libc's
+ * and the sanitizers' weak interceptor) supplies it.
+ */
+ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
+		 struct sockaddr *from, socklen_t *fromlen)
 {
-	(void)argc; (void)argv;
-	/* Quiet: a line per refused DONE would drown libFuzzer's output. */
-	kmtls_log_init("netlink_fuzz", 1, -1);
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair)) {
-		perror("netlink_fuzz: socketpair");
-		exit(1);
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK, .nl_pid = sender_pid };
+	ssize_t n = recv(fd, buf, len, flags);
+
+	if (n >= 0 && from && fromlen) {
+		memcpy(from, &nl, *fromlen < sizeof(nl) ? *fromlen : sizeof(nl));
+		*fromlen = sizeof(nl);
 	}
-	return 0;
+	return n;
 }
 
 static void drain(int fd)
@@ -77,6 +91,97 @@ static void patch_seq(uint8_t *p, size_t n, uint32_t seq)
 		if (off > n)
 			return;
 	}
+}
+
+/* Hand @n bytes to the agent as one datagram; 1 for ACCEPT's result. */
+static int run_one(int accept, const uint8_t *p, size_t n, struct kmtls_upcall *u,
+		   struct kmtls_accept *a)
+{
+	uint8_t *rbuf = malloc(n ? n : 1);
+	int ret = 0;
+
+	if (!rbuf)
+		abort();
+	memset(u, 0, sizeof(*u));
+	u->fd = pair[0];
+	u->rbuf = (char *)rbuf;
+	atomic_store(&u->family, KMTLS_FUZZ_FAMILY);
+	atomic_store(&u->seq, 0);
+	u->joined = 1;
+	drain(pair[0]);
+	drain(pair[1]);
+	if (send(pair[1], p, n, 0) < 0) {
+		perror("netlink_fuzz: send");
+		abort();
+	}
+	if (accept)
+		ret = kmtls_upcall_accept(u, a);
+	else
+		kmtls_upcall_read(u);
+	free(rbuf);
+	return ret;
+}
+
+static size_t put_attr(uint8_t *p, uint16_t type, const void *v, uint16_t len)
+{
+	struct nlattr a = { .nla_len = NLA_HDRLEN + len, .nla_type = type };
+
+	memcpy(p, &a, sizeof(a));
+	if (len)
+		memcpy(p + NLA_HDRLEN, v, len);
+	return NLA_ALIGN(a.nla_len);
+}
+
+/*
+ * The harness builds struct kmtls_upcall by hand: check once that a good
+ * ACCEPT reply still comes out as one, so a change of the struct cannot
+ * leave the target fuzzing nothing.
+ */
+static void self_check(void)
+{
+	uint32_t buf[64] = { 0 };
+	uint8_t *p = (uint8_t *)buf;
+	struct nlmsghdr h = { .nlmsg_type = KMTLS_FUZZ_FAMILY, .nlmsg_seq = SEQ_ACCEPT };
+	struct nlmsgerr e = { .error = 0 };
+	uint32_t fd = 7, role = KMTLS_ROLE_SERVER, ms = 1000;
+	uint64_t id = 42;
+	struct kmtls_upcall u;
+	struct kmtls_accept a;
+	size_t n = NLMSG_HDRLEN;
+
+	p[n] = KMTLS_CMD_ACCEPT;
+	p[n + 1] = KMTLS_FAMILY_VERSION;
+	n += GENL_HDRLEN;
+	n += put_attr(p + n, KMTLS_A_ACCEPT_SOCKFD, &fd, 4);
+	n += put_attr(p + n, KMTLS_A_ACCEPT_ROLE, &role, 4);
+	n += put_attr(p + n, KMTLS_A_ACCEPT_TIMEOUT_MS, &ms, 4);
+	n += put_attr(p + n, KMTLS_A_ACCEPT_PAD, NULL, 0);
+	n += put_attr(p + n, KMTLS_A_ACCEPT_ID, &id, 8);
+	h.nlmsg_len = n;
+	memcpy(p, &h, sizeof(h));
+	e.msg = h;
+	h.nlmsg_type = NLMSG_ERROR;
+	h.nlmsg_len = NLMSG_LENGTH(sizeof(e));
+	memcpy(p + n, &h, sizeof(h));
+	memcpy(p + n + NLMSG_HDRLEN, &e, sizeof(e));
+	n += h.nlmsg_len;
+	if (run_one(1, p, n, &u, &a) != 1 || a.fd != 7 || a.id != 42) {
+		fprintf(stderr, "netlink_fuzz: a good ACCEPT reply is not accepted: the harness is out of date with agent/upcall.c\n");
+		exit(1);
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc; (void)argv;
+	/* Quiet: a line per refused DONE would drown libFuzzer's output. */
+	kmtls_log_init("netlink_fuzz", 1, -1);
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair)) {
+		perror("netlink_fuzz: socketpair");
+		exit(1);
+	}
+	self_check();
+	return 0;
 }
 
 static void check_accept(int ret, const struct kmtls_accept *a)
@@ -109,26 +214,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(msg, data + 1, size - 1);
 	if (mode & 2)
 		patch_seq(msg, size - 1, SEQ_ACCEPT);
-
-	memset(&u, 0, sizeof(u));
-	u.fd = pair[0];
-	atomic_store(&u.family, KMTLS_FUZZ_FAMILY);
-	atomic_store(&u.seq, 0);
-	u.joined = 1;
-	drain(pair[0]);
-	drain(pair[1]);
-	if (send(pair[1], msg, size - 1, 0) < 0) {
-		perror("netlink_fuzz: send");
-		abort();
-	}
-	if (mode & 1) {
-		ret = kmtls_upcall_accept(&u, &a);
+	sender_pid = mode & 4 ? 4242 : 0;
+	ret = run_one(mode & 1, msg, size - 1, &u, &a);
+	sender_pid = 0;
+	if ((mode & 4) && (ret == 1 || u.ready || u.appeared || u.vanished))
+		abort();	/* a process was believed */
+	if (mode & 1)
 		check_accept(ret, &a);
-	} else {
-		kmtls_upcall_read(&u);
-		if (u.vanished && (atomic_load(&u.family) || u.joined || u.ready))
-			abort();	/* still looks attached to a gone family */
-	}
+	else if (u.vanished && (atomic_load(&u.family) || u.joined || u.ready))
+		abort();	/* still looks attached to a gone family */
 	free(msg);
 	return 0;
 }

@@ -215,7 +215,7 @@ static size_t expected_len(const struct recipe *r, int *carriable)
 			return 0;
 		ssl = PP2_SSL_HDR_LEN + str_tlv(t->version) + str_tlv(t->cn) +
 		      str_tlv(t->cipher);
-		if (t->cert_der) {
+		if (t->cert_der && t->cert_len > 0) {	/* empty: sent as none */
 			if (t->cert_len > 0xffff)
 				*carriable = 0;
 			ssl += PP2_TLV_HDR_LEN + (size_t)t->cert_len;
@@ -282,15 +282,17 @@ static void check_parsed(const struct recipe *r, const unsigned char *buf,
 		abort();
 	if (!r->has_tls)
 		return;
-	if (t->verified || t->cert_der)
+	int cert = t->cert_der && t->cert_len > 0;
+
+	if (t->verified || cert)
 		client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS;
 	if (pi.client != client || pi.verify != (t->verified ? 0u : 1u))
 		abort();
 	check_str(pi.has_version, pi.version, t->version);
 	check_str(pi.has_cn, pi.cn, t->cn);
 	check_str(pi.has_cipher, pi.cipher, t->cipher);
-	if (!!pi.cert != !!t->cert_der || pi.cert_len != (size_t)t->cert_len ||
-	    (t->cert_len && memcmp(pi.cert, t->cert_der, t->cert_len)))
+	if (!!pi.cert != cert || pi.cert_len != (size_t)(cert ? t->cert_len : 0) ||
+	    (cert && memcmp(pi.cert, t->cert_der, t->cert_len)))
 		abort();
 }
 
