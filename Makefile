@@ -38,6 +38,9 @@ LDFLAGS := $(SANFLAGS)
 # kmtlsd's upcall client (agent/upcall.c) speaks generic netlink through libnl.
 CFLAGS += $(shell pkg-config --cflags libnl-genl-3.0)
 LIBS := $(WOLFSSL_LIB) -linih -ljson-c -lm -lpthread $(shell pkg-config --libs libnl-genl-3.0)
+# TLS 1.3 key shares take agent/x25519.c's fixed-base keygen (see there why).
+WOLFSSL_WRAP := -Wl,--wrap=wc_curve25519_make_key -Wl,-u,__wrap_wc_curve25519_make_key
+LIBS += $(WOLFSSL_WRAP)
 
 AGENT_MAIN := agent/main.c
 AGENT_SRCS := $(filter-out $(AGENT_MAIN),$(wildcard agent/*.c))

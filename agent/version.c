@@ -30,6 +30,11 @@ static const struct feature features[] = {
 #else
 	{ "intelasm-avx", 0 },
 #endif
+#ifdef CUSTOM_RAND_GENERATE_BLOCK
+	{ "rng-getrandom", 1 },
+#else
+	{ "rng-getrandom", 0 },
+#endif
 #ifdef WOLFSSL_TLS13
 	{ "tls13", 1 },
 #else

@@ -10,6 +10,7 @@ BUILD=${1:?usage: wolfssl.sh BUILD_DIR}
 PREFIX=$BUILD/wolfssl
 SRC=$BUILD/src
 STAMP=$PREFIX/.configure-line
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 # Everything kmtls relies on; kmtlsd --version prints the resulting features.
 CONFIGURE=(
@@ -24,9 +25,21 @@ CONFIGURE=(
 	--enable-certext --enable-keygen --enable-alpn --enable-sni --enable-pkcs11
 	--enable-secure-renegotiation-info --enable-opensslextra --enable-supportedcurves
 	--enable-hkdf --enable-harden --disable-examples --disable-crypttests
-	--disable-benchmark --enable-aescbc-length-checks
+	--disable-benchmark --enable-aescbc-length-checks --disable-hashdrbg
 )
-CPPFLAGS_EXTRA="-DHAVE_SECRET_CALLBACK -DWOLFSSL_KEYLOG_EXPORT_WARNED -DKEEP_OUR_CERT -DWOLFSSL_TLS13_MIDDLEBOX_COMPAT -DHAVE_EX_DATA -DWOLFSSL_ALT_CERT_CHAINS -DWOLFSSL_ALWAYS_VERIFY_CB"
+# WOLFSSL_ALT_NAMES: subjectAltName in certificates we make (kmtlsctl pki);
+# 5.5.4 has no configure switch for it. CUSTOM_RAND_*: random bytes come
+# from getrandom(2), not a per-connection Hash_DRBG (scripts/wolfssl-getrandom.h
+# says why; --disable-hashdrbg goes with it).
+CPPFLAGS_LIST=(
+	-DHAVE_SECRET_CALLBACK -DWOLFSSL_KEYLOG_EXPORT_WARNED -DKEEP_OUR_CERT
+	-DWOLFSSL_TLS13_MIDDLEBOX_COMPAT -DHAVE_EX_DATA -DWOLFSSL_ALT_CERT_CHAINS
+	-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_ALT_NAMES
+	-DCUSTOM_RAND_GENERATE_BLOCK=kmtls_wolfssl_getrandom
+	-DCUSTOM_RAND_GENERATE_SEED=kmtls_wolfssl_getrandom
+	-include "$HERE/wolfssl-getrandom.h"
+)
+CPPFLAGS_EXTRA="${CPPFLAGS_LIST[*]}"
 
 want="${CONFIGURE[*]} CPPFLAGS=$CPPFLAGS_EXTRA"
 if [ -f "$PREFIX/lib/libwolfssl.a" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then
