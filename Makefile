@@ -119,8 +119,10 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c
 $(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
 
-$(KMTLSCTL_OBJS) $(BPF_TEST_OBJS): $(BPF_SKELS)
-$(KMTLSCTL_OBJS): CFLAGS += -I$(O)/bpf -I$(TOP)/bpf
+# The hello_limit library kmtlsd and kmtlsctl share (agent/rl.h).
+AGENT_BPF_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard agent/rl_*.c agent/ratelimit.c))
+$(KMTLSCTL_OBJS) $(BPF_TEST_OBJS) $(AGENT_BPF_OBJS): $(BPF_SKELS)
+$(KMTLSCTL_OBJS) $(AGENT_BPF_OBJS): CFLAGS += -I$(O)/bpf -I$(TOP)/bpf
 $(O)/selftests/bpf/%: CFLAGS += -I$(O)/bpf -I$(TOP)/bpf
 $(O)/selftests/bpf/%: LIBS += $(BPF_LIBS)
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * hello_limit.h - the maps of the XDP ClientHello limiter, shared by
- * bpf/hello_limit.bpf.c, tools/kmtlsctl and the selftests.
+ * bpf/hello_limit.bpf.c, agent/rl*.c (kmtlsctl ratelimit and kmtlsd's
+ * [ratelimit]) and the selftests.
  *
  * Every map is pinned by name under the pin directory (/sys/fs/bpf/kmtls by
  * default) and carries BTF, so `bpftool map dump pinned .../hl_config`
@@ -32,7 +33,7 @@ enum hl_mode {
 	HL_MODE_MONITOR = 1,	/* ... only counted */
 };
 
-/* hl_config[0]. Written by kmtlsctl, read by the program per TCP segment. */
+/* hl_config[0]. Written by agent/rl_maps.c, read by the program per TCP segment. */
 struct hl_config {
 	__u32 version;		/* HL_CONFIG_VERSION once initialized */
 	__u32 mode;		/* enum hl_mode */

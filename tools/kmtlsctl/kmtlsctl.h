@@ -6,6 +6,8 @@
 
 #include <json-c/json.h>
 
+#include "../../agent/bpffs.h"
+
 /* Exit statuses of every verb. */
 #define CTL_OK		0
 #define CTL_ERR		1	/* the operation failed */
@@ -37,29 +39,5 @@ int ctl_fail(struct ctl *c, int status, const char *fmt, ...)
 
 /* Print @o compactly on stdout and drop the reference. */
 void ctl_print_json(json_object *o);
-
-/* ---- bpffs (bpffs.c) ---------------------------------------------------- */
-
-#define CTL_PIN_DIR_DEFAULT	"/sys/fs/bpf/kmtls"
-#define CTL_BPFFS_ROOT		"/sys/fs/bpf"
-
-/* $KMTLS_BPF_PIN_DIR, or /sys/fs/bpf/kmtls. */
-const char *ctl_pin_dir(void);
-
-/* "<pin dir>/<name>" into @buf; -1 when it does not fit. */
-int ctl_pin_path(char *buf, size_t len, const char *name);
-
-/*
- * Make sure the pin directory exists on a bpf filesystem: mounts bpffs on
- * /sys/fs/bpf when the directory is below it and nothing is mounted there,
- * then creates the directory. 0, or -1 with a sentence in @err.
- */
-int ctl_pin_dir_prepare(char *err, size_t errlen);
-
-/* 1 when the pin directory exists on bpffs (never mounts anything). */
-int ctl_pin_dir_exists(void);
-
-/* Serialize kmtlsctl runs on the pin directory: an fd to close, or -1. */
-int ctl_pin_dir_lock(void);
 
 #endif

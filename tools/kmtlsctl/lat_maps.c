@@ -69,7 +69,7 @@ int lat_maps_open(struct lat_maps *m, char *err, size_t errlen)
 		__u32 len = sizeof(info);
 		int fd;
 
-		if (ctl_pin_path(path, sizeof(path), w->name))
+		if (kmtls_pin_path(path, sizeof(path), w->name))
 			return -ENAMETOOLONG;
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
@@ -83,7 +83,7 @@ int lat_maps_open(struct lat_maps *m, char *err, size_t errlen)
 		    info.key_size != w->key_size || info.value_size != w->value_size) {
 			snprintf(err, errlen, "%s does not have the layout of this kmtlsctl "
 				 "(another kmtls version?); kmtlsctl latency detach and remove "
-				 "%s/hs_* to start over", path, ctl_pin_dir());
+				 "%s/hs_* to start over", path, kmtls_pin_dir());
 			ret = -EPROTO;
 			break;
 		}
@@ -103,7 +103,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 struct hs_latency *lat_load(char *err, size_t errlen)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = ctl_pin_dir());
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = kmtls_pin_dir());
 	struct hs_latency *skel;
 	struct hs_config c;
 	__u32 zero = 0;
@@ -119,7 +119,7 @@ struct hs_latency *lat_load(char *err, size_t errlen)
 	if (ret) {
 		snprintf(err, errlen, "cannot load hs_latency: %s (maps pinned under %s by "
 			 "another kmtls version? kmtlsctl latency detach, then remove %s/hs_*)",
-			 strerror(-ret), ctl_pin_dir(), ctl_pin_dir());
+			 strerror(-ret), kmtls_pin_dir(), kmtls_pin_dir());
 		hs_latency__destroy(skel);
 		return NULL;
 	}
@@ -132,7 +132,7 @@ struct hs_latency *lat_load(char *err, size_t errlen)
 		ret = -EPROTO;
 	}
 	if (ret) {
-		snprintf(err, errlen, "%s/%s: %s", ctl_pin_dir(), HS_MAP_CONFIG,
+		snprintf(err, errlen, "%s/%s: %s", kmtls_pin_dir(), HS_MAP_CONFIG,
 			 ret == -EPROTO ? "configuration from another kmtls version" :
 			 strerror(-ret));
 		hs_latency__destroy(skel);

@@ -425,7 +425,7 @@ int lat_show(struct ctl *c, int argc, char **argv)
 	free(prev);
 	lat_maps_close(&m);
 	if (ret)
-		return ctl_fail(c, CTL_ERR, "cannot read %s/%s: %s", ctl_pin_dir(), HS_MAP_HIST,
+		return ctl_fail(c, CTL_ERR, "cannot read %s/%s: %s", kmtls_pin_dir(), HS_MAP_HIST,
 				strerror(-ret));
 	return CTL_OK;
 }

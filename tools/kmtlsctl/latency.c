@@ -44,7 +44,7 @@ static void usage(FILE *f)
 		"attach: cgroup v2 root by default; --ports are watched local ports of\n"
 		"accepted connections (default 443,8443,6443), --active-ports remote ports\n"
 		"of connect()ed ones. Pins live in %s ($KMTLS_BPF_PIN_DIR\n"
-		"overrides); --json on every command.\n", CTL_PIN_DIR_DEFAULT);
+		"overrides); --json on every command.\n", KMTLS_PIN_DIR_DEFAULT);
 }
 
 /* ---- links -------------------------------------------------------------- */
@@ -56,7 +56,7 @@ static int link_info(const char *name, struct bpf_link_info *info)
 	int fd, ret;
 
 	memset(info, 0, sizeof(*info));
-	if (ctl_pin_path(path, sizeof(path), name))
+	if (kmtls_pin_path(path, sizeof(path), name))
 		return -ENAMETOOLONG;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
@@ -70,7 +70,7 @@ static int link_info(const char *name, struct bpf_link_info *info)
 static int usdt_pins(char names[][64], int max)
 {
 	struct dirent *de;
-	DIR *d = opendir(ctl_pin_dir());
+	DIR *d = opendir(kmtls_pin_dir());
 	int n = 0;
 
 	if (!d)
@@ -93,7 +93,7 @@ static void usdt_unpin_all(void)
 	int i, n = usdt_pins(names, 64);
 
 	for (i = 0; i < n; i++)
-		if (!ctl_pin_path(path, sizeof(path), names[i]))
+		if (!kmtls_pin_path(path, sizeof(path), names[i]))
 			unlink(path);
 }
 
@@ -101,7 +101,7 @@ static int pin_link(struct bpf_link *l, const char *name, char *err, size_t errl
 {
 	char path[4096];
 
-	if (ctl_pin_path(path, sizeof(path), name)) {
+	if (kmtls_pin_path(path, sizeof(path), name)) {
 		snprintf(err, errlen, "pin path too long");
 		return -1;
 	}
@@ -157,7 +157,7 @@ static int attach_usdt(struct hs_latency *skel, const char *binary, int *nlinks,
 			continue;
 		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.prog_id == pinfo.id) {
 			snprintf(name, sizeof(name), "%s%u", HS_PIN_USDT, id);
-			if (ctl_pin_path(path, sizeof(path), name) || bpf_obj_pin(fd, path)) {
+			if (kmtls_pin_path(path, sizeof(path), name) || bpf_obj_pin(fd, path)) {
 				snprintf(err, errlen, "cannot pin %s: %s", name, strerror(errno));
 				close(fd);
 				usdt_unpin_all();
@@ -325,7 +325,7 @@ static int do_attach(struct ctl *c, const struct attach_args *a)
 	int cgfd, ret = CTL_ERR, already = 0, nusdt = 0;
 	__u64 cgid = 0;
 
-	if (ctl_pin_dir_prepare(err, sizeof(err)))
+	if (kmtls_pin_dir_prepare(err, sizeof(err)))
 		return ctl_fail(c, CTL_ERR, "%s", err);
 	cgfd = ctl_cgroup_open(a->cgroup, cgpath, sizeof(cgpath), err, sizeof(err));
 	if (cgfd < 0)
@@ -432,7 +432,7 @@ static int unpin_cgroup_link(const char *name, __u32 *id)
 	char path[4096];
 	int fd, ret = 0;
 
-	if (ctl_pin_path(path, sizeof(path), name))
+	if (kmtls_pin_path(path, sizeof(path), name))
 		return -ENAMETOOLONG;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
@@ -465,7 +465,7 @@ static int cmd_detach(struct ctl *c, int argc, char **argv)
 	usdt_unpin_all();
 	if (r1 == -ENOENT && r2 == -ENOENT && !nusdt)
 		return ctl_fail(c, CTL_ERR, "hs_latency is not attached by kmtls (nothing "
-				"pinned under %s)", ctl_pin_dir());
+				"pinned under %s)", kmtls_pin_dir());
 	if ((r1 && r1 != -ENOENT) || (r2 && r2 != -ENOENT))
 		return ctl_fail(c, CTL_ERR, "cannot detach: %s",
 				strerror(-(r1 && r1 != -ENOENT ? r1 : r2)));
@@ -612,7 +612,7 @@ int cmd_latency(struct ctl *c, int argc, char **argv)
 		if (strcmp(argv[1], subs[s].name))
 			continue;
 		if (subs[s].locked)
-			lock = ctl_pin_dir_lock();	/* -1 before the directory exists */
+			lock = kmtls_pin_dir_lock();	/* -1 before the directory exists */
 		ret = subs[s].run(c, argc - 1, argv + 1);
 		if (lock >= 0)
 			close(lock);

@@ -9,18 +9,13 @@
  *   allow add|del CIDR, allow list
  *   status [--top N]
  *
- * State lives in the pin directory, nowhere else: the maps (configuration,
- * counters, buckets, allowlist), the newest program ("hello_limit") and one
- * XDP link per interface ("hl_link_<iface>"). A link is what makes an
- * attachment ours: an XDP program on an interface without our link is
- * foreign and is only replaced with --force. Runs are serialized with a
- * flock on the pin directory.
+ * The verbs parse and print; loading, pinning, attaching and the maps are
+ * agent/rl.h, the same code kmtlsd's [ratelimit] section runs, so both
+ * see and change the same state in the pin directory. Runs are serialized
+ * with a flock on the pin directory (kmtlsd takes it too).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +23,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <linux/if_link.h>
 
-#include "kmtlsctl.h"
-#include "rl.h"
-#include "hello_limit.skel.h"
+#include "rl_ctl.h"
 
 static void usage(FILE *f)
 {
@@ -46,7 +38,7 @@ static void usage(FILE *f)
 		"       kmtlsctl ratelimit status [--top N]\n"
 		"Rates are ClientHellos per second (0: no limit). Pins live in %s\n"
 		"($KMTLS_BPF_PIN_DIR overrides); --json on every command.\n",
-		CTL_PIN_DIR_DEFAULT);
+		KMTLS_PIN_DIR_DEFAULT);
 }
 
 static int parse_uint(const char *s, unsigned long max, __u32 *out)
@@ -62,236 +54,45 @@ static int parse_uint(const char *s, unsigned long max, __u32 *out)
 	return 0;
 }
 
-/* ---- attach / detach ---------------------------------------------------- */
+/* ---- attach / detach (the work is in agent/rl_attach.c) ---------------- */
 
-static int link_pin_path(char *buf, size_t len, const char *ifname)
-{
-	char name[IF_NAMESIZE + sizeof(HL_PIN_LINK)];
-
-	snprintf(name, sizeof(name), "%s%s", HL_PIN_LINK, ifname);
-	return ctl_pin_path(buf, len, name);
-}
-
-static const char *attach_mode_name(__u8 mode)
-{
-	switch (mode) {
-	case XDP_ATTACHED_DRV:
-		return "native";
-	case XDP_ATTACHED_SKB:
-		return "skb";
-	case XDP_ATTACHED_HW:
-		return "hw";
-	case XDP_ATTACHED_MULTI:
-		return "multi";
-	default:
-		return "none";
-	}
-}
-
-static void prog_name(__u32 id, char *buf, size_t len)
-{
-	struct bpf_prog_info info = { 0 };
-	__u32 ilen = sizeof(info);
-	int fd = bpf_prog_get_fd_by_id(id);
-
-	snprintf(buf, len, "?");
-	if (fd < 0)
-		return;
-	if (!bpf_obj_get_info_by_fd(fd, &info, &ilen))
-		snprintf(buf, len, "%s", info.name[0] ? info.name : "(no name)");
-	close(fd);
-}
-
-/* Remove whatever XDP program is on @ifindex: its link, else netlink. */
-static int detach_foreign(int ifindex, const struct bpf_xdp_query_opts *q)
-{
-	__u32 id = 0;
-	int ret;
-
-	while (!bpf_link_get_next_id(id, &id)) {
-		struct bpf_link_info info = { 0 };
-		__u32 len = sizeof(info);
-		int fd = bpf_link_get_fd_by_id(id);
-
-		if (fd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.type == BPF_LINK_TYPE_XDP &&
-		    info.xdp.ifindex == (__u32)ifindex) {
-			ret = bpf_link_detach(fd) ? -errno : 0;
-			close(fd);
-			if (ret)
-				return ret;
-		} else {
-			close(fd);
-		}
-	}
-	if (q->drv_prog_id && bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL) &&
-	    errno != ENOENT)
-		return -errno;
-	if (q->skb_prog_id && bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL) &&
-	    errno != ENOENT)
-		return -errno;
-	if (q->hw_prog_id && bpf_xdp_detach(ifindex, XDP_FLAGS_HW_MODE, NULL) &&
-	    errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-/* The link pinned at @path: its ifindex (0: interface gone) or -errno. */
-static int pinned_link_ifindex(const char *path, __u32 *link_id, __u32 *prog_id)
-{
-	struct bpf_link_info info = { 0 };
-	__u32 len = sizeof(info);
-	int fd = bpf_obj_get(path), ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = bpf_obj_get_info_by_fd(fd, &info, &len) ? -errno : (int)info.xdp.ifindex;
-	if (link_id)
-		*link_id = info.id;
-	if (prog_id)
-		*prog_id = info.prog_id;
-	close(fd);
-	return ret;
-}
-
-static json_object *attach_json(const char *ifname, const char *mode, __u32 prog_id,
-				__u32 link_id, int already)
+static json_object *attach_json(const char *ifname, const struct rl_attach_info *i)
 {
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "iface", json_object_new_string(ifname));
-	json_object_object_add(o, "mode", json_object_new_string(mode));
-	json_object_object_add(o, "prog_id", json_object_new_int64(prog_id));
-	json_object_object_add(o, "link_id", json_object_new_int64(link_id));
-	json_object_object_add(o, "already_attached", json_object_new_boolean(already));
+	json_object_object_add(o, "mode", json_object_new_string(i->mode));
+	json_object_object_add(o, "prog_id", json_object_new_int64(i->prog_id));
+	json_object_object_add(o, "link_id", json_object_new_int64(i->link_id));
+	json_object_object_add(o, "already_attached", json_object_new_boolean(i->already));
 	return o;
 }
 
-/* --ports given to attach: written to the shared configuration. */
-static int apply_ports(struct ctl *c, const char *ports)
+static int do_attach(struct ctl *c, const char *ifname, const struct rl_attach_opts *o)
 {
-	struct hl_config cfg;
-	struct rl_maps m;
+	struct rl_attach_info info;
 	char err[512];
 	int ret;
 
-	if (!ports)
-		return 0;
-	ret = rl_maps_open(&m, err, sizeof(err));
+	ret = rl_attach(ifname, o, &info, err, sizeof(err));
+	if (ret == -EEXIST && info.replaced_name[0])
+		return ctl_fail(c, CTL_ERR, "%s; --force replaces it", err);
+	if (ret == -EOPNOTSUPP)
+		return ctl_fail(c, CTL_ERR, "%s (no native XDP in this driver? try --mode skb)",
+				err);
 	if (ret)
 		return ctl_fail(c, CTL_ERR, "%s", err);
-	ret = rl_config_get(&m, &cfg);
-	if (!ret && rl_parse_ports(ports, &cfg, err, sizeof(err)))
-		ret = -EINVAL;		/* checked by cmd_attach already */
-	else if (!ret)
-		ret = rl_config_put(&m, &cfg);
-	rl_maps_close(&m);
-	if (ret)
-		return ctl_fail(c, CTL_ERR, "cannot update the configuration: %s", strerror(-ret));
-	return 0;
-}
-
-static int do_attach(struct ctl *c, const char *ifname, __u32 flags, const char *ports,
-		     int force)
-{
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = flags);
-	char path[4096], prog_path[4096], err[512], name[64];
-	struct bpf_link_info li = { 0 };
-	__u32 li_len = sizeof(li), link_id = 0, prog_id = 0;
-	struct hello_limit *skel;
-	int ifindex, ret, link_fd;
-	__u32 foreign;
-
-	ifindex = (int)if_nametoindex(ifname);
-	if (!ifindex)
-		return ctl_fail(c, CTL_ERR, "no interface '%s' in this network namespace", ifname);
-	if (ctl_pin_dir_prepare(err, sizeof(err)))
-		return ctl_fail(c, CTL_ERR, "%s", err);
-	if (link_pin_path(path, sizeof(path), ifname) ||
-	    ctl_pin_path(prog_path, sizeof(prog_path), HL_PIN_PROG))
-		return ctl_fail(c, CTL_ERR, "pin path too long");
-
-	/* Already ours? Then only the ports may change. */
-	ret = pinned_link_ifindex(path, &link_id, &prog_id);
-	if (ret == ifindex) {
-		if (bpf_xdp_query(ifindex, 0, &q))
-			q.attach_mode = XDP_ATTACHED_NONE;
-		if (apply_ports(c, ports))
-			return CTL_ERR;
-		if (c->json)
-			ctl_print_json(attach_json(ifname, attach_mode_name(q.attach_mode),
-						   prog_id, link_id, 1));
-		else
-			printf("hello_limit already attached to %s (%s, prog %u, link %u)\n",
-			       ifname, attach_mode_name(q.attach_mode), prog_id, link_id);
-		return CTL_OK;
-	}
-	if (ret > 0)
-		return ctl_fail(c, CTL_ERR, "%s belongs to ifindex %d, not %s (ifindex %d): "
-				"the interface was renamed; detach it under its old name",
-				path, ret, ifname, ifindex);
-	if (ret == 0)			/* our link, its interface gone */
-		unlink(path);
-
-	if (bpf_xdp_query(ifindex, 0, &q))
-		return ctl_fail(c, CTL_ERR, "cannot query XDP on %s: %s", ifname, strerror(errno));
-	foreign = q.prog_id ? q.prog_id : q.drv_prog_id ? q.drv_prog_id :
-		  q.skb_prog_id ? q.skb_prog_id : q.hw_prog_id;
-	if (foreign) {
-		prog_name(foreign, name, sizeof(name));
-		if (!force)
-			return ctl_fail(c, CTL_ERR, "%s already runs XDP program '%s' (id %u, %s) "
-					"that kmtls did not attach; --force replaces it",
-					ifname, name, foreign, attach_mode_name(q.attach_mode));
-		ret = detach_foreign(ifindex, &q);
-		if (ret)
-			return ctl_fail(c, CTL_ERR, "cannot remove XDP program '%s' from %s: %s",
-					name, ifname, strerror(-ret));
+	if (info.replaced_id)
 		fprintf(stderr, "kmtlsctl: replaced XDP program '%s' (id %u) on %s\n",
-			name, foreign, ifname);
-	}
-
-	skel = rl_load(err, sizeof(err));
-	if (!skel)
-		return ctl_fail(c, CTL_ERR, "%s", err);
-	if (apply_ports(c, ports)) {
-		hello_limit__destroy(skel);
-		return CTL_ERR;
-	}
-	link_fd = bpf_link_create(bpf_program__fd(skel->progs.hello_limit), ifindex,
-				  BPF_XDP, &lo);
-	if (link_fd < 0) {
-		ret = errno;
-		hello_limit__destroy(skel);
-		return ctl_fail(c, CTL_ERR, "cannot attach hello_limit to %s: %s%s", ifname,
-				strerror(ret), ret == EOPNOTSUPP || ret == EINVAL ?
-				" (no native XDP in this driver? try --mode skb)" : "");
-	}
-	if (bpf_obj_pin(link_fd, path)) {
-		ret = errno;
-		bpf_link_detach(link_fd);
-		close(link_fd);
-		hello_limit__destroy(skel);
-		return ctl_fail(c, CTL_ERR, "cannot pin %s: %s", path, strerror(ret));
-	}
-	/* The program pin names the newest instance (links keep older ones). */
-	unlink(prog_path);
-	if (bpf_obj_pin(bpf_program__fd(skel->progs.hello_limit), prog_path))
-		fprintf(stderr, "kmtlsctl: cannot pin %s: %s\n", prog_path, strerror(errno));
-	bpf_obj_get_info_by_fd(link_fd, &li, &li_len);
-	close(link_fd);
-	hello_limit__destroy(skel);
-
-	if (bpf_xdp_query(ifindex, 0, &q))
-		q.attach_mode = XDP_ATTACHED_NONE;
+			info.replaced_name, info.replaced_id, ifname);
 	if (c->json)
-		ctl_print_json(attach_json(ifname, attach_mode_name(q.attach_mode), li.prog_id,
-					   li.id, 0));
+		ctl_print_json(attach_json(ifname, &info));
+	else if (info.already)
+		printf("hello_limit already attached to %s (%s, prog %u, link %u)\n",
+		       ifname, info.mode, info.prog_id, info.link_id);
 	else
 		printf("hello_limit attached to %s (%s, prog %u, link %u)\n", ifname,
-		       attach_mode_name(q.attach_mode), li.prog_id, li.id);
+		       info.mode, info.prog_id, info.link_id);
 	return CTL_OK;
 }
 
@@ -304,29 +105,28 @@ static int cmd_attach(struct ctl *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *ports = NULL;
+	struct rl_attach_opts o = { .mode = RL_XDP_AUTO };
 	struct hl_config check;
 	char err[128];
-	__u32 flags = 0;
-	int opt, force = 0;
+	int opt;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "m:p:fh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			if (!strcmp(optarg, "native") || !strcmp(optarg, "drv"))
-				flags = XDP_FLAGS_DRV_MODE;
+				o.mode = RL_XDP_NATIVE;
 			else if (!strcmp(optarg, "skb") || !strcmp(optarg, "generic"))
-				flags = XDP_FLAGS_SKB_MODE;
+				o.mode = RL_XDP_SKB;
 			else
 				return ctl_fail(c, CTL_USAGE, "--mode is native or skb, not '%s'",
 						optarg);
 			break;
 		case 'p':
-			ports = optarg;
+			o.ports = optarg;
 			break;
 		case 'f':
-			force = 1;
+			o.force = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -340,56 +140,20 @@ static int cmd_attach(struct ctl *c, int argc, char **argv)
 		return ctl_fail(c, CTL_USAGE, "usage: kmtlsctl ratelimit attach IFACE "
 				"[--mode native|skb] [--ports P,...] [--force]");
 	/* Check the list before anything changes on the interface. */
-	if (ports && rl_parse_ports(ports, &check, err, sizeof(err)))
+	if (o.ports && rl_parse_ports(o.ports, &check, err, sizeof(err)))
 		return ctl_fail(c, CTL_USAGE, "%s", err);
-	return do_attach(c, argv[optind], flags, ports, force);
-}
-
-/* No link pinned any more: the program pin goes too (the maps stay). */
-static void drop_prog_pin_if_unused(void)
-{
-	char path[4096], link0[4096];
-	struct dirent *de;
-	DIR *d;
-
-	if (ctl_pin_path(path, sizeof(path), HL_PIN_PROG))
-		return;
-	d = opendir(ctl_pin_dir());
-	if (!d)
-		return;
-	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, HL_PIN_LINK, strlen(HL_PIN_LINK)))
-			break;
-	snprintf(link0, sizeof(link0), "%s", de ? de->d_name : "");
-	closedir(d);
-	if (!link0[0])
-		unlink(path);
+	return do_attach(c, argv[optind], &o);
 }
 
 static int cmd_detach(struct ctl *c, int argc, char **argv)
 {
-	char path[4096];
+	char err[512];
 	__u32 link_id = 0;
-	int fd, ret = 0;
 
 	if (argc != 2 || argv[1][0] == '-')
 		return ctl_fail(c, CTL_USAGE, "usage: kmtlsctl ratelimit detach IFACE");
-	if (link_pin_path(path, sizeof(path), argv[1]))
-		return ctl_fail(c, CTL_ERR, "pin path too long");
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return ctl_fail(c, CTL_ERR, "hello_limit is not attached to %s by kmtls "
-				"(nothing pinned at %s)", argv[1], path);
-	pinned_link_ifindex(path, &link_id, NULL);
-	/* A link whose interface is gone is already detached. */
-	if (bpf_link_detach(fd) && errno != ENOLINK && errno != EINVAL)
-		ret = errno;
-	close(fd);
-	if (ret)
-		return ctl_fail(c, CTL_ERR, "cannot detach link %u from %s: %s", link_id,
-				argv[1], strerror(ret));
-	unlink(path);
-	drop_prog_pin_if_unused();
+	if (rl_detach(argv[1], &link_id, err, sizeof(err)))
+		return ctl_fail(c, CTL_ERR, "%s", err);
 	if (c->json) {
 		json_object *o = json_object_new_object();
 
@@ -630,7 +394,7 @@ int cmd_ratelimit(struct ctl *c, int argc, char **argv)
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		if (strcmp(argv[1], subs[i].name))
 			continue;
-		lock = ctl_pin_dir_lock();	/* -1 before the directory exists */
+		lock = kmtls_pin_dir_lock();	/* -1 before the directory exists */
 		ret = subs[i].run(c, argc - 1, argv + 1);
 		if (lock >= 0)
 			close(lock);

@@ -2,7 +2,8 @@
 /*
  * kmtlsctl ratelimit status [--top N]: the configuration, where the program
  * is attached, the counters summed over CPUs, the allowlist and the sources
- * with the most over-limit ClientHellos (--top 0: all of them).
+ * with the most over-limit ClientHellos (--top 0: all of them). Also the
+ * configuration's text and JSON forms, which set prints too.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,8 +18,44 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 
-#include "kmtlsctl.h"
-#include "rl.h"
+#include "rl_ctl.h"
+
+json_object *rl_config_json(const struct hl_config *c)
+{
+	json_object *o = json_object_new_object(), *ports = json_object_new_array();
+	__u32 i;
+
+	json_object_object_add(o, "mode", json_object_new_string(rl_mode_name(c->mode)));
+	for (i = 0; i < c->nports && i < HL_MAX_PORTS; i++)
+		json_object_array_add(ports, json_object_new_int(c->ports[i]));
+	json_object_object_add(o, "ports", ports);
+	json_object_object_add(o, "rate", json_object_new_int64(c->rate));
+	json_object_object_add(o, "burst", json_object_new_int64(c->burst));
+	json_object_object_add(o, "global_rate", json_object_new_int64(c->global_rate));
+	json_object_object_add(o, "global_burst", json_object_new_int64(c->global_burst));
+	json_object_object_add(o, "prefix4", json_object_new_int64(c->prefix4));
+	json_object_object_add(o, "prefix6", json_object_new_int64(c->prefix6));
+	return o;
+}
+
+void rl_config_print(const struct hl_config *c)
+{
+	__u32 i;
+
+	printf("mode %s, ports ", rl_mode_name(c->mode));
+	for (i = 0; i < c->nports && i < HL_MAX_PORTS; i++)
+		printf("%s%u", i ? "," : "", c->ports[i]);
+	printf("\nper source: ");
+	if (c->rate)
+		printf("%u/s burst %u", c->rate, c->burst);
+	else
+		printf("no limit");
+	printf(" (IPv4 /%u, IPv6 /%u)\nglobal: ", c->prefix4, c->prefix6);
+	if (c->global_rate)
+		printf("%u/s burst %u\n", c->global_rate, c->global_burst);
+	else
+		printf("no limit\n");
+}
 
 struct src_row {
 	struct hl_src_key key;
@@ -79,7 +116,7 @@ static json_object *read_links(void)
 	json_object *arr = json_object_new_array();
 	size_t plen = strlen(HL_PIN_LINK);
 	struct dirent *de;
-	DIR *d = opendir(ctl_pin_dir());
+	DIR *d = opendir(kmtls_pin_dir());
 
 	if (!d)
 		return arr;
@@ -94,7 +131,7 @@ static json_object *read_links(void)
 
 		if (strncmp(de->d_name, HL_PIN_LINK, plen))
 			continue;
-		if (ctl_pin_path(path, sizeof(path), de->d_name))
+		if (kmtls_pin_path(path, sizeof(path), de->d_name))
 			continue;
 		fd = bpf_obj_get(path);
 		if (fd < 0)
@@ -104,9 +141,7 @@ static json_object *read_links(void)
 		close(fd);
 		if (info.xdp.ifindex && if_indextoname(info.xdp.ifindex, ifname) &&
 		    !bpf_xdp_query((int)info.xdp.ifindex, 0, &q))
-			mode = q.attach_mode == XDP_ATTACHED_DRV ? "native" :
-			       q.attach_mode == XDP_ATTACHED_SKB ? "skb" :
-			       q.attach_mode == XDP_ATTACHED_HW ? "hw" : "multi";
+			mode = rl_attach_mode_name(q.attach_mode);
 		o = json_object_new_object();
 		json_object_object_add(o, "iface", json_object_new_string(de->d_name + plen));
 		json_object_object_add(o, "ifindex", json_object_new_int64(info.xdp.ifindex));
@@ -142,7 +177,7 @@ static void print_text(const struct hl_config *cfg, const struct hl_stats *st,
 	size_t i;
 	int j;
 
-	printf("hello_limit (pins in %s)\n", ctl_pin_dir());
+	printf("hello_limit (pins in %s)\n", kmtls_pin_dir());
 	rl_config_print(cfg);
 	printf("attached:");
 	if (!json_object_array_length(links))
@@ -216,10 +251,10 @@ int rl_status(struct ctl *c, int argc, char **argv)
 		if (c->json) {
 			o = json_object_new_object();
 			json_object_object_add(o, "loaded", json_object_new_boolean(0));
-			json_object_object_add(o, "pin_dir", json_object_new_string(ctl_pin_dir()));
+			json_object_object_add(o, "pin_dir", json_object_new_string(kmtls_pin_dir()));
 			ctl_print_json(o);
 		} else {
-			printf("hello_limit: not loaded (nothing pinned in %s)\n", ctl_pin_dir());
+			printf("hello_limit: not loaded (nothing pinned in %s)\n", kmtls_pin_dir());
 		}
 		return CTL_OK;
 	}
@@ -230,7 +265,7 @@ int rl_status(struct ctl *c, int argc, char **argv)
 		rl_maps_close(&m);
 		return ctl_fail(c, CTL_ERR, "hello_limit maps in %s were never configured: the "
 				"program watches no port until `kmtlsctl ratelimit set`",
-				ctl_pin_dir());
+				kmtls_pin_dir());
 	}
 	ret = rl_config_get(&m, &cfg);
 	if (!ret)
@@ -254,7 +289,7 @@ int rl_status(struct ctl *c, int argc, char **argv)
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "loaded", json_object_new_boolean(1));
-	json_object_object_add(o, "pin_dir", json_object_new_string(ctl_pin_dir()));
+	json_object_object_add(o, "pin_dir", json_object_new_string(kmtls_pin_dir()));
 	json_object_object_add(o, "config", rl_config_json(&cfg));
 	json_object_object_add(o, "attached", links);
 	counters = json_object_new_object();

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * kmtlsctl ratelimit: the pinned maps of hello_limit, the configuration in
- * them, and the text forms of ports and prefixes.
+ * hello_limit's pinned maps, the configuration in them, loading the
+ * program, and the text forms of ports and prefixes (agent/rl.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,10 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/capability.h>
 
-#include "kmtlsctl.h"
+#include "bpffs.h"
 #include "rl.h"
 #include "hello_limit.skel.h"
 
@@ -69,7 +72,7 @@ int rl_maps_open(struct rl_maps *m, char *err, size_t errlen)
 		__u32 len = sizeof(info);
 		int fd;
 
-		if (ctl_pin_path(path, sizeof(path), w->name))
+		if (kmtls_pin_path(path, sizeof(path), w->name))
 			return -ENAMETOOLONG;
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
@@ -82,7 +85,7 @@ int rl_maps_open(struct rl_maps *m, char *err, size_t errlen)
 		    info.key_size != w->key_size || info.value_size != w->value_size) {
 			snprintf(err, errlen, "%s does not have the layout of this kmtlsctl "
 				 "(another kmtls version?); detach everywhere and remove "
-				 "%s/hl_* to start over", path, ctl_pin_dir());
+				 "%s/hl_* to start over", path, kmtls_pin_dir());
 			ret = -EPROTO;
 			break;
 		}
@@ -94,7 +97,7 @@ int rl_maps_open(struct rl_maps *m, char *err, size_t errlen)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level != LIBBPF_WARN && !getenv("KMTLSCTL_DEBUG"))
+	if (level != LIBBPF_WARN && !getenv("KMTLSCTL_DEBUG") && !getenv("KMTLS_BPF_DEBUG"))
 		return 0;
 	fprintf(stderr, "libbpf: ");
 	return vfprintf(stderr, fmt, ap);
@@ -102,7 +105,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 struct hello_limit *rl_load(char *err, size_t errlen)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = ctl_pin_dir());
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = kmtls_pin_dir());
 	struct hello_limit *skel;
 	struct hl_config c;
 	__u32 zero = 0;
@@ -115,10 +118,17 @@ struct hello_limit *rl_load(char *err, size_t errlen)
 		return NULL;
 	}
 	ret = hello_limit__load(skel);
+	if (ret == -EPERM || ret == -EACCES) {
+		snprintf(err, errlen, "cannot load hello_limit: %s (loading BPF programs needs "
+			 "CAP_BPF or CAP_SYS_ADMIN, and the pin directory %s must be writable: "
+			 "run as root)", strerror(-ret), kmtls_pin_dir());
+		hello_limit__destroy(skel);
+		return NULL;
+	}
 	if (ret) {
 		snprintf(err, errlen, "cannot load hello_limit: %s (maps pinned under %s by "
 			 "another kmtls version? detach everywhere and remove %s/hl_*)",
-			 strerror(-ret), ctl_pin_dir(), ctl_pin_dir());
+			 strerror(-ret), kmtls_pin_dir(), kmtls_pin_dir());
 		hello_limit__destroy(skel);
 		return NULL;
 	}
@@ -131,13 +141,23 @@ struct hello_limit *rl_load(char *err, size_t errlen)
 		ret = -EPROTO;
 	}
 	if (ret) {
-		snprintf(err, errlen, "%s/%s: %s", ctl_pin_dir(), HL_MAP_CONFIG,
+		snprintf(err, errlen, "%s/%s: %s", kmtls_pin_dir(), HL_MAP_CONFIG,
 			 ret == -EPROTO ? "configuration from another kmtls version" :
 			 strerror(-ret));
 		hello_limit__destroy(skel);
 		return NULL;
 	}
 	return skel;
+}
+
+int rl_prog_fd(struct hello_limit *skel)
+{
+	return bpf_program__fd(skel->progs.hello_limit);
+}
+
+void rl_unload(struct hello_limit *skel)
+{
+	hello_limit__destroy(skel);
 }
 
 int rl_maps_get(struct rl_maps *m, char *err, size_t errlen)
@@ -148,7 +168,7 @@ int rl_maps_get(struct rl_maps *m, char *err, size_t errlen)
 	ret = rl_maps_open(m, err, errlen);
 	if (ret != -ENOENT)
 		return ret;
-	if (ctl_pin_dir_prepare(err, errlen))
+	if (kmtls_pin_dir_prepare(err, errlen))
 		return -EIO;
 	skel = rl_load(err, errlen);
 	if (!skel)
@@ -287,44 +307,37 @@ void rl_format_prefix(const __u8 addr[16], unsigned int prefixlen, char *buf, si
 	}
 }
 
+
 const char *rl_mode_name(__u32 mode)
 {
 	return mode == HL_MODE_MONITOR ? "monitor" : "enforce";
 }
 
-json_object *rl_config_json(const struct hl_config *c)
+/* Effective capabilities, without libcap: capget(2) is two words of bits. */
+static int has_cap(const struct __user_cap_data_struct d[2], int cap)
 {
-	json_object *o = json_object_new_object(), *ports = json_object_new_array();
-	__u32 i;
-
-	json_object_object_add(o, "mode", json_object_new_string(rl_mode_name(c->mode)));
-	for (i = 0; i < c->nports && i < HL_MAX_PORTS; i++)
-		json_object_array_add(ports, json_object_new_int(c->ports[i]));
-	json_object_object_add(o, "ports", ports);
-	json_object_object_add(o, "rate", json_object_new_int64(c->rate));
-	json_object_object_add(o, "burst", json_object_new_int64(c->burst));
-	json_object_object_add(o, "global_rate", json_object_new_int64(c->global_rate));
-	json_object_object_add(o, "global_burst", json_object_new_int64(c->global_burst));
-	json_object_object_add(o, "prefix4", json_object_new_int64(c->prefix4));
-	json_object_object_add(o, "prefix6", json_object_new_int64(c->prefix6));
-	return o;
+	return !!(d[cap / 32].effective & (1u << (cap % 32)));
 }
 
-void rl_config_print(const struct hl_config *c)
-{
-	__u32 i;
+#ifndef CAP_BPF
+#define CAP_BPF 39	/* Linux 5.8; Debian 12's headers have it, older ones not */
+#endif
 
-	printf("mode %s, ports ", rl_mode_name(c->mode));
-	for (i = 0; i < c->nports && i < HL_MAX_PORTS; i++)
-		printf("%s%u", i ? "," : "", c->ports[i]);
-	printf("\nper source: ");
-	if (c->rate)
-		printf("%u/s burst %u", c->rate, c->burst);
-	else
-		printf("no limit");
-	printf(" (IPv4 /%u, IPv6 /%u)\nglobal: ", c->prefix4, c->prefix6);
-	if (c->global_rate)
-		printf("%u/s burst %u\n", c->global_rate, c->global_burst);
-	else
-		printf("no limit\n");
+int rl_check_privileges(char *err, size_t errlen)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+	int bpf, net;
+
+	if (syscall(SYS_capget, &h, d))
+		return 0;	/* cannot tell: let the kernel answer */
+	bpf = has_cap(d, CAP_BPF) || has_cap(d, CAP_SYS_ADMIN);
+	net = has_cap(d, CAP_NET_ADMIN);
+	if (bpf && net)
+		return 0;
+	snprintf(err, errlen, "the XDP limiter needs %s%s%s to load and attach hello_limit: "
+		 "run as root (under systemd: CapabilityBoundingSet= must keep CAP_BPF and "
+		 "CAP_NET_ADMIN)", bpf ? "" : "CAP_BPF (or CAP_SYS_ADMIN)",
+		 bpf || net ? "" : " and ", net ? "" : "CAP_NET_ADMIN");
+	return -1;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The pin directory: /sys/fs/bpf/kmtls unless $KMTLS_BPF_PIN_DIR says
- * otherwise (tests use their own bpffs mount). bpffs may not be mounted at
+ * The pin directory of kmtlsd and kmtlsctl: /sys/fs/bpf/kmtls unless
+ * $KMTLS_BPF_PIN_DIR says otherwise (tests use their own bpffs mount). bpffs may not be mounted at
  * all on a fresh host: it is mounted on /sys/fs/bpf here when the pin
  * directory lives below it, as systemd would have done.
  */
@@ -18,18 +18,18 @@
 
 #include <linux/magic.h>
 
-#include "kmtlsctl.h"
+#include "bpffs.h"
 
-const char *ctl_pin_dir(void)
+const char *kmtls_pin_dir(void)
 {
 	const char *d = getenv("KMTLS_BPF_PIN_DIR");
 
-	return d && *d ? d : CTL_PIN_DIR_DEFAULT;
+	return d && *d ? d : KMTLS_PIN_DIR_DEFAULT;
 }
 
-int ctl_pin_path(char *buf, size_t len, const char *name)
+int kmtls_pin_path(char *buf, size_t len, const char *name)
 {
-	int n = snprintf(buf, len, "%s/%s", ctl_pin_dir(), name);
+	int n = snprintf(buf, len, "%s/%s", kmtls_pin_dir(), name);
 
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
@@ -41,9 +41,9 @@ static int is_bpffs(const char *path)
 	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
-int ctl_pin_dir_exists(void)
+int kmtls_pin_dir_exists(void)
 {
-	return is_bpffs(ctl_pin_dir());
+	return is_bpffs(kmtls_pin_dir());
 }
 
 /* mkdir -p, 0700 for what it creates. */
@@ -66,28 +66,32 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
-int ctl_pin_dir_prepare(char *err, size_t errlen)
+int kmtls_pin_dir_prepare(char *err, size_t errlen)
 {
-	const char *dir = ctl_pin_dir();
-	size_t rl = strlen(CTL_BPFFS_ROOT);
+	const char *dir = kmtls_pin_dir();
+	size_t rl = strlen(KMTLS_BPFFS_ROOT);
 	int ret;
 
 	if (is_bpffs(dir))
 		return 0;
-	if (!strncmp(dir, CTL_BPFFS_ROOT "/", rl + 1) && !is_bpffs(CTL_BPFFS_ROOT)) {
-		ret = mkdirs(CTL_BPFFS_ROOT);
-		if (!ret && mount("bpf", CTL_BPFFS_ROOT, "bpf", 0, "mode=0700"))
+	if (!strncmp(dir, KMTLS_BPFFS_ROOT "/", rl + 1) && !is_bpffs(KMTLS_BPFFS_ROOT)) {
+		ret = mkdirs(KMTLS_BPFFS_ROOT);
+		if (!ret && mount("bpf", KMTLS_BPFFS_ROOT, "bpf", 0, "mode=0700"))
 			ret = -errno;
 		if (ret) {
-			snprintf(err, errlen, "cannot mount bpffs on %s: %s", CTL_BPFFS_ROOT,
-				 strerror(-ret));
+			snprintf(err, errlen, "no bpf filesystem on %s and mounting one failed: %s%s",
+				 KMTLS_BPFFS_ROOT, strerror(-ret), ret == -EPERM ?
+				 " (needs CAP_SYS_ADMIN: run as root, or mount it first: "
+				 "mount -t bpf bpf " KMTLS_BPFFS_ROOT ")" : "");
 			return -1;
 		}
 	}
 	ret = mkdirs(dir);
 	if (ret) {
-		snprintf(err, errlen, "cannot create the pin directory %s: %s", dir,
-			 strerror(-ret));
+		snprintf(err, errlen, "cannot create the pin directory %s: %s%s", dir,
+			 strerror(-ret), ret == -EROFS ? " (read-only: under systemd, "
+			 "ReadWritePaths=" KMTLS_BPFFS_ROOT ")" : ret == -EACCES || ret == -EPERM ?
+			 " (run as root)" : "");
 		return -1;
 	}
 	if (!is_bpffs(dir)) {
@@ -98,9 +102,9 @@ int ctl_pin_dir_prepare(char *err, size_t errlen)
 	return 0;
 }
 
-int ctl_pin_dir_lock(void)
+int kmtls_pin_dir_lock(void)
 {
-	int fd = open(ctl_pin_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(kmtls_pin_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -1;
