@@ -35,9 +35,11 @@ CC := gcc
 CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
 	  -I$(TOP)/include -I$(WOLFSSL)/include -MMD -MP $(SANFLAGS)
 LDFLAGS := $(SANFLAGS)
-# kmtlsd's upcall client (agent/upcall.c) speaks generic netlink through libnl.
+# kmtlsd's upcall client (agent/upcall.c) speaks generic netlink through libnl;
+# its [ratelimit] section loads and attaches hello_limit through libbpf.
 CFLAGS += $(shell pkg-config --cflags libnl-genl-3.0)
-LIBS := $(WOLFSSL_LIB) -linih -ljson-c -lm -lpthread $(shell pkg-config --libs libnl-genl-3.0)
+LIBS := $(WOLFSSL_LIB) -linih -ljson-c -lm -lpthread $(shell pkg-config --libs libnl-genl-3.0) \
+	-lbpf -lelf -lz
 # TLS 1.3 key shares take agent/x25519.c's fixed-base keygen (see there why).
 WOLFSSL_WRAP := -Wl,--wrap=wc_curve25519_make_key -Wl,-u,__wrap_wc_curve25519_make_key
 LIBS += $(WOLFSSL_WRAP)

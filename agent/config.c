@@ -40,9 +40,11 @@
 
 /*
  * Strings first, then lists: listener_free() walks the table by type.
- * K_UIDS (allow-uid) is in the kernel table only, freed by kernel_free().
+ * K_UIDS (allow-uid) is in the kernel table only, freed by kernel_free();
+ * K_WORDS in the ratelimit table only, freed by kmtls_config_free().
  */
-enum key_type { K_STR, K_ADDR, K_ADDR_UNIX, K_LIST, K_CSV, K_ENUM, K_MS, K_UINT, K_UIDS };
+enum key_type { K_STR, K_ADDR, K_ADDR_UNIX, K_LIST, K_CSV, K_ENUM, K_MS, K_UINT, K_UIDS,
+	K_WORDS };
 
 struct enum_val {
 	const char *name;
@@ -84,6 +86,15 @@ static const struct enum_val bool_vals[] = {
 
 static const struct enum_val sandbox_vals[] = {
 	{ "on", KMTLS_SANDBOX_ON }, { "off", KMTLS_SANDBOX_OFF }, { NULL, 0 },
+};
+
+static const struct enum_val xdp_vals[] = {
+	{ "auto", KMTLS_XDP_AUTO }, { "native", KMTLS_XDP_NATIVE },
+	{ "skb", KMTLS_XDP_SKB }, { NULL, 0 },
+};
+
+static const struct enum_val rl_mode_vals[] = {
+	{ "enforce", 0 }, { "monitor", 1 }, { NULL, 0 },	/* enum hl_mode */
 };
 
 static const struct enum_val level_vals[] = {
@@ -139,6 +150,32 @@ static const struct key_desc global_keys[] = {
 	{ .name = NULL },
 };
 
+/* [ratelimit]: what agent/ratelimit.c applies; ports and allow it checks. */
+#define R(f) offsetof(struct kmtls_ratelimit_conf, f)
+
+static const struct key_desc ratelimit_keys[] = {
+	KEY("interfaces", K_WORDS, R(interfaces), "interface names such as eth0 eth1"),
+	KEY("xdp-mode", K_ENUM, R(xdp_mode), "auto, native or skb", .vals = xdp_vals),
+	KEY("ports", K_STR, R(ports), "TCP ports such as 443,8443"),
+	KEY("mode", K_ENUM, R(mode), "enforce or monitor", .vals = rl_mode_vals),
+	KEY("rate", K_UINT, R(rate),
+	    "ClientHellos per second per source, 0 (no limit) to 10000000", .max = 10000000),
+	KEY("burst", K_UINT, R(burst), "a whole number from 1 to 10000000",
+	    .min = 1, .max = 10000000),
+	KEY("global-rate", K_UINT, R(global_rate),
+	    "ClientHellos per second from all sources, 0 (no limit) to 100000000",
+	    .max = 100000000),
+	KEY("global-burst", K_UINT, R(global_burst), "a whole number from 1 to 100000000",
+	    .min = 1, .max = 100000000),
+	KEY("prefix4", K_UINT, R(prefix4), "an IPv4 prefix length from 1 to 32",
+	    .min = 1, .max = 32),
+	KEY("prefix6", K_UINT, R(prefix6), "an IPv6 prefix length from 1 to 128",
+	    .min = 1, .max = 128),
+	KEY("allow", K_WORDS, R(allow), "prefixes such as 192.0.2.0/24 2001:db8::/48"),
+	KEY("force", K_ENUM, R(force), "true, false, yes, no, 1 or 0", .vals = bool_vals),
+	{ .name = NULL },
+};
+
 /*
  * [kernel NAME]: the listener keys that mean the same for a kernel profile
  * (the listener table's entries are used, so syntax and errors are the
@@ -161,6 +198,8 @@ static const struct key_desc kernel_own[] = {
 _Static_assert(offsetof(struct kmtls_kernel_conf, tls) == 0,
 	       "kernel profiles reuse the listener key offsets");
 _Static_assert(sizeof(listener_keys) / sizeof(listener_keys[0]) <= MAX_KEYS,
+	       "conf_ctx.seen too small");
+_Static_assert(sizeof(ratelimit_keys) / sizeof(ratelimit_keys[0]) <= MAX_KEYS,
 	       "conf_ctx.seen too small");
 _Static_assert(sizeof(kernel_shared) / sizeof(kernel_shared[0]) +
 	       sizeof(kernel_own) / sizeof(kernel_own[0]) <= MAX_KEYS,
@@ -277,6 +316,21 @@ static int csv_add(struct kmtls_strlist *sl, const char *value)
 	return ret || sl->n == before ? -1 : 0;
 }
 
+/* "eth0 eth1", "a, b": each blank- or comma-separated item appended. */
+static int words_add(struct kmtls_strlist *sl, const char *value)
+{
+	char *copy = strdup(value), *rest = copy, *item;
+	int before = sl->n, ret = 0;
+
+	if (!copy)
+		return -1;
+	while (!ret && (item = strsep(&rest, " \t,")))
+		if (*item)
+			ret = strlist_add(sl, item);
+	free(copy);
+	return ret || sl->n == before ? -1 : 0;
+}
+
 /* One uid: a number below (uid_t)-1, or an existing user's name. */
 static int uid_parse(const char *s, unsigned int *uid)
 {
@@ -352,6 +406,8 @@ static int key_parse(const struct key_desc *d, void *field, const char *value)
 		return 0;
 	case K_UIDS:
 		return uids_add(field, value);
+	case K_WORDS:
+		return words_add(field, value);
 	}
 	return -1;
 }
@@ -505,6 +561,10 @@ void kmtls_config_free(struct kmtls_config *cfg)
 		kernel_free(&cfg->kernels[--cfg->n_kernels]);
 	free(cfg->kernels);
 	cfg->kernels = NULL;
+	strlist_free(&cfg->ratelimit.interfaces);
+	strlist_free(&cfg->ratelimit.allow);
+	free(cfg->ratelimit.ports);
+	cfg->ratelimit.ports = NULL;
 	free(cfg->status_listen);
 	cfg->status_listen = NULL;
 	free(cfg->user);
@@ -516,7 +576,7 @@ void kmtls_config_free(struct kmtls_config *cfg)
 /* ------------------------------------------------------------------ */
 /* INI file                                                           */
 
-enum sec_kind { SEC_NONE, SEC_GLOBAL, SEC_LISTENER, SEC_KERNEL, SEC_BAD };
+enum sec_kind { SEC_NONE, SEC_GLOBAL, SEC_LISTENER, SEC_KERNEL, SEC_RATELIMIT, SEC_BAD };
 
 struct conf_ctx {
 	struct kmtls_config *cfg;
@@ -537,7 +597,7 @@ __attribute__((format(printf, 2, 3)))
 static int conf_error(struct conf_ctx *ctx, const char *fmt, ...)
 {
 	int in_sec = ctx->kind == SEC_GLOBAL || ctx->kind == SEC_LISTENER ||
-		     ctx->kind == SEC_KERNEL;
+		     ctx->kind == SEC_KERNEL || ctx->kind == SEC_RATELIMIT;
 	va_list ap;
 	int n;
 
@@ -612,6 +672,23 @@ static void conf_kernel(struct conf_ctx *ctx, const char *name)
 	snprintf(ctx->section, sizeof(ctx->section), "kernel %s", name);
 }
 
+/* [ratelimit]: absent keys keep what is pinned (KMTLS_RL_KEEP, -1, NULL). */
+static void conf_ratelimit(struct conf_ctx *ctx)
+{
+	struct kmtls_ratelimit_conf *r = &ctx->cfg->ratelimit;
+
+	if (r->present++) {
+		conf_error(ctx, "[ratelimit] appears twice: merge the two sections");
+		return;
+	}
+	ctx->kind = SEC_RATELIMIT;
+	strcpy(ctx->section, "ratelimit");
+	r->xdp_mode = KMTLS_XDP_AUTO;
+	r->mode = -1;
+	r->rate = r->burst = r->global_rate = r->global_burst = KMTLS_RL_KEEP;
+	r->prefix4 = r->prefix6 = KMTLS_RL_KEEP;
+}
+
 /* "listener web" -> "web" when @s is @word alone or followed by a blank. */
 static const char *section_arg(const char *s, const char *word)
 {
@@ -640,12 +717,14 @@ static void conf_section(struct conf_ctx *ctx, const char *line)
 			conf_error(ctx, "[kmtlsd] appears twice: merge the two sections");
 		ctx->kind = SEC_GLOBAL;
 		strcpy(ctx->section, "kmtlsd");
+	} else if (!strcmp(name, "ratelimit")) {
+		conf_ratelimit(ctx);
 	} else if ((arg = section_arg(name, "listener"))) {
 		conf_listener(ctx, trim((char *)arg));
 	} else if ((arg = section_arg(name, "kernel"))) {
 		conf_kernel(ctx, trim((char *)arg));
 	} else {
-		conf_error(ctx, "unknown section [%s]: expected [kmtlsd], [listener NAME] or [kernel NAME]",
+		conf_error(ctx, "unknown section [%s]: expected [kmtlsd], [listener NAME], [kernel NAME] or [ratelimit]",
 			   name);
 	}
 }
@@ -678,7 +757,8 @@ static int conf_key(struct conf_ctx *ctx, const struct key_desc *tab,
 	const struct key_desc *d = key_find(tab, key);
 	char msg[sizeof(ctx->err)];
 
-	if (d && d->type != K_LIST && d->type != K_CSV && d->type != K_UIDS) {
+	if (d && d->type != K_LIST && d->type != K_CSV && d->type != K_UIDS &&
+	    d->type != K_WORDS) {
 		if (ctx->seen[d - tab])
 			return conf_error(ctx, "%s is set twice (first on line %d): keep one",
 					  key, ctx->seen[d - tab]);
@@ -707,6 +787,8 @@ static int conf_handler(void *user, const char *section, const char *key,
 					  value);
 		return conf_key(ctx, kernel_keys(), &ctx->cfg->kernels[ctx->cur],
 				key, value);
+	case SEC_RATELIMIT:
+		return conf_key(ctx, ratelimit_keys, &ctx->cfg->ratelimit, key, value);
 	case SEC_NONE:
 		return conf_error(ctx, "%s = \"%s\" is outside any section: put it under [kmtlsd], [listener NAME] or [kernel NAME]",
 				  key, value);

@@ -77,6 +77,31 @@ struct kmtls_kernel_conf {
 	struct kmtls_uidlist allow_uid;	/* empty: any uid may use the profile */
 };
 
+/* Keys of [ratelimit] that were not given: the pinned value stays. */
+#define KMTLS_RL_KEEP	(~0u)
+
+enum kmtls_xdp_mode {
+	KMTLS_XDP_AUTO,		/* native when the driver has it, else generic */
+	KMTLS_XDP_NATIVE,
+	KMTLS_XDP_SKB,
+};
+
+/*
+ * [ratelimit]: the XDP ClientHello limiter (bpf/hello_limit), applied by
+ * agent/ratelimit.c at start and on SIGHUP. Numbers are KMTLS_RL_KEEP, and
+ * mode and ports -1 / NULL, when their key is absent.
+ */
+struct kmtls_ratelimit_conf {
+	int present;		/* the file has the section */
+	struct kmtls_strlist interfaces;
+	int xdp_mode;		/* enum kmtls_xdp_mode */
+	char *ports;		/* "443,8443" */
+	int mode;		/* enum hl_mode, or -1 */
+	unsigned int rate, burst, global_rate, global_burst, prefix4, prefix6;
+	struct kmtls_strlist allow;	/* CIDR prefixes */
+	int force;		/* replace a foreign XDP program */
+};
+
 enum kmtls_sandbox_mode {
 	KMTLS_SANDBOX_ON,	/* default: Landlock and seccomp where the kernel has them */
 	KMTLS_SANDBOX_OFF,
@@ -95,6 +120,7 @@ struct kmtls_config {
 	int n_listeners;
 	struct kmtls_kernel_conf *kernels;	/* [kernel NAME] profiles */
 	int n_kernels;
+	struct kmtls_ratelimit_conf ratelimit;
 };
 
 /* Defaults for a fresh listener (name is copied). */

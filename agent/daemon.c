@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
+#include "ratelimit.h"
 #include "sandbox.h"
 #include "status.h"
 #include "tls_ctx.h"
@@ -115,6 +116,7 @@ static void reload(struct kmtls_listener *ls, int n)
 		log_info("reloaded certificates, keys, CAs and CRLs of %d listener(s)", n);
 	if (kservice)
 		kmtls_kservice_reload(kservice);
+	kmtls_ratelimit_reload();
 }
 
 static void announce(struct kmtls_listener *ls, int n, int workers)
@@ -219,6 +221,11 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
+	/* Before any key is loaded or thread started: it forks its reloader. */
+	if (kmtls_ratelimit_start(cfg, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out;
+	}
 	if (!ls || !ws || kmtls_tls_global_init()) {
 		log_err("out of memory at start-up");
 		goto out;

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "sandbox.h"
 #include "version.h"
 
@@ -189,6 +190,7 @@ static int load_config(struct args *a, struct kmtls_config **cfg)
 	if (a->sandbox >= 0)
 		(*cfg)->sandbox = a->sandbox;
 	if (kmtls_config_validate(*cfg, err, sizeof(err)) ||
+	    kmtls_ratelimit_check(*cfg, err, sizeof(err)) ||
 	    kmtls_sandbox_check(*cfg, err, sizeof(err))) {
 		fprintf(stderr, "kmtlsd: %s\n", err);
 		return -1;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../agent/config.h"
+#include "../../agent/ratelimit.h"
 #include "kselftest_harness.h"
 
 /*
@@ -664,6 +665,80 @@ TEST_F(conf, kernel_validation)
 	EXPECT_ERR("[kernel default]: the kernel service needs CAP_NET_ADMIN, which user = \"nobody\"");
 }
 
+/* [ratelimit]: given keys set, absent ones keep the pinned value. */
+TEST_F(conf, ratelimit_section)
+{
+	const struct kmtls_ratelimit_conf *r = &S->cfg.ratelimit;
+
+	ASSERT_EQ(0, check(S, LISTENER("web")
+			   "[ratelimit]\n"
+			   "interfaces = eth0 eth1\n"
+			   "interfaces = eth2,eth3\n"
+			   "xdp-mode = skb\n"
+			   "ports = 443,8443\n"
+			   "rate = 50\n"
+			   "global_rate = 0\n"
+			   "mode = monitor\n"
+			   "allow = 10.0.0.0/8 2001:db8::/32\n"
+			   "allow = 192.0.2.7\n"
+			   "force = yes\n")) TH_LOG("%s", S->err);
+	EXPECT_EQ(0, kmtls_ratelimit_check(&S->cfg, S->err, sizeof(S->err))) TH_LOG("%s", S->err);
+	EXPECT_EQ(1, r->present);
+	ASSERT_EQ(4, r->interfaces.n);
+	EXPECT_STREQ("eth0", r->interfaces.v[0]);
+	EXPECT_STREQ("eth3", r->interfaces.v[3]);
+	EXPECT_EQ(KMTLS_XDP_SKB, r->xdp_mode);
+	EXPECT_STREQ("443,8443", r->ports);
+	EXPECT_EQ(50u, r->rate);
+	EXPECT_EQ(KMTLS_RL_KEEP, r->burst);
+	EXPECT_EQ(0u, r->global_rate);
+	EXPECT_EQ(KMTLS_RL_KEEP, r->prefix4);
+	EXPECT_EQ(1, r->mode);
+	ASSERT_EQ(3, r->allow.n);
+	EXPECT_STREQ("2001:db8::/32", r->allow.v[1]);
+	EXPECT_EQ(1, r->force);
+	kmtls_config_free(&S->cfg);
+
+	/* Only the section header: every setting stays as pinned. */
+	ASSERT_EQ(0, check(S, LISTENER("web") "[ratelimit]\n")) TH_LOG("%s", S->err);
+	EXPECT_EQ(1, r->present);
+	EXPECT_EQ(0, r->interfaces.n);
+	EXPECT_EQ(KMTLS_XDP_AUTO, r->xdp_mode);
+	EXPECT_EQ(-1, r->mode);
+	EXPECT_EQ(NULL, r->ports);
+	EXPECT_EQ(KMTLS_RL_KEEP, r->rate);
+	EXPECT_EQ(0, r->force);
+	kmtls_config_free(&S->cfg);
+
+	/* No section: nothing to apply. */
+	ASSERT_EQ(0, check(S, LISTENER("web"))) TH_LOG("%s", S->err);
+	EXPECT_EQ(0, r->present);
+	EXPECT_EQ(0, kmtls_ratelimit_check(&S->cfg, S->err, sizeof(S->err)));
+}
+
+/* What only kmtls_ratelimit_check() knows: ports, prefixes, names. */
+TEST_F(conf, ratelimit_check)
+{
+	static const struct { const char *line, *err; } bad[] = {
+		{ "allow = 10.0.0.0/33", "[ratelimit] allow: \"10.0.0.0/33\" is not a prefix: expected e.g. 192.0.2.0/24" },
+		{ "allow = 10.0.0.0/8 300.1.2.3", "[ratelimit] allow: \"300.1.2.3\" is not a prefix" },
+		{ "allow = 2001:db8::/129", "\"2001:db8::/129\" is not a prefix" },
+		{ "ports = 443,0", "[ratelimit] ports = \"443,0\": bad port list '443,0' (want e.g. 443,8443)" },
+		{ "ports = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "at most 16 ports" },
+		{ "interfaces = a234567890123456", "[ratelimit] interfaces: \"a234567890123456\" is not an interface name" },
+	};
+	char text[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), LISTENER("web") "[ratelimit]\n%s\n", bad[i].line);
+		ASSERT_EQ(0, check(S, text)) TH_LOG("%s", S->err);
+		EXPECT_EQ(-1, kmtls_ratelimit_check(&S->cfg, S->err, sizeof(S->err)));
+		EXPECT_ERR(bad[i].err);
+		kmtls_config_free(&S->cfg);
+	}
+}
+
 /* Bad files: each must name file:line, the section and the key. */
 FIXTURE(bad) {
 	struct scratch s;
@@ -734,7 +809,7 @@ BAD(log_level, "[kmtlsd]\n\nlog_level = verbose\n",
 BAD(global_unknown, "[kmtlsd]\nlisten = 127.0.0.1:1\n",
     "kmtlsd.conf:2: [kmtlsd] listen = \"127.0.0.1:1\": unknown key; accepted keys are workers, log-level");
 BAD(unknown_section, "[kmtlsd]\n[listeners web]\nlisten = 1.2.3.4:5\n",
-    "kmtlsd.conf:2: unknown section [listeners web]: expected [kmtlsd], [listener NAME] or [kernel NAME]");
+    "kmtlsd.conf:2: unknown section [listeners web]: expected [kmtlsd], [listener NAME], [kernel NAME] or [ratelimit]");
 BAD(kernel_ktls, KERNEL("default") "ktls = auto\n",
     "kmtlsd.conf:5: [kernel default] ktls = \"auto\": a kernel profile always requires kTLS");
 BAD(kernel_listen, "[kernel default]\nlisten = 127.0.0.1:1\n",
@@ -763,6 +838,24 @@ BAD(duplicate_empty_listener, "[listener a]\n[listener a]\n",
     "kmtlsd.conf:2: [listener a] appears twice");
 BAD(duplicate_global, "[kmtlsd]\nworkers = 1\n[kmtlsd]\n",
     "kmtlsd.conf:3: [kmtlsd] appears twice");
+BAD(ratelimit_mode, "[ratelimit]\nmode = block\n",
+    "kmtlsd.conf:2: [ratelimit] mode = \"block\": expected enforce or monitor");
+BAD(ratelimit_xdp_mode, "[ratelimit]\nxdp-mode = offload\n",
+    "kmtlsd.conf:2: [ratelimit] xdp-mode = \"offload\": expected auto, native or skb");
+BAD(ratelimit_burst_zero, "[ratelimit]\nburst = 0\n",
+    "kmtlsd.conf:2: [ratelimit] burst = \"0\": expected a whole number from 1 to 10000000");
+BAD(ratelimit_rate_big, "[ratelimit]\nrate = 10000001\n",
+    "kmtlsd.conf:2: [ratelimit] rate = \"10000001\": expected ClientHellos per second");
+BAD(ratelimit_prefix4, "[ratelimit]\nprefix4 = 33\n",
+    "kmtlsd.conf:2: [ratelimit] prefix4 = \"33\": expected an IPv4 prefix length from 1 to 32");
+BAD(ratelimit_unknown_key, "[ratelimit]\ninterface = eth0\n",
+    "kmtlsd.conf:2: [ratelimit] interface = \"eth0\": unknown key; accepted keys are interfaces, xdp-mode, ports, mode, rate");
+BAD(ratelimit_empty_allow, "[ratelimit]\nallow = ,\n",
+    "kmtlsd.conf:2: [ratelimit] allow = \",\": expected prefixes such as 192.0.2.0/24");
+BAD(ratelimit_set_twice, "[ratelimit]\nrate = 1\nrate = 2\n",
+    "kmtlsd.conf:3: [ratelimit] rate is set twice (first on line 2)");
+BAD(ratelimit_twice, "[ratelimit]\nrate = 1\n[ratelimit]\n",
+    "kmtlsd.conf:3: [ratelimit] appears twice: merge the two sections");
 BAD(nameless_listener, "[listener]\n", "kmtlsd.conf:1: [listener ]: a listener needs a name");
 BAD(bad_name, "[listener a/b]\n", "kmtlsd.conf:1: [listener a/b]: a listener needs a name");
 BAD(outside_section, "workers = 2\n[kmtlsd]\n",

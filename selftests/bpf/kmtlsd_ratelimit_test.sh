@@ -1,0 +1,449 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# kmtlsd's [ratelimit] section: kmtlsd attaches and configures hello_limit
+# on a veth in a network namespace, with the same pins kmtlsctl reads.
+#
+#   netns cli (10.197.0.2)  --veth A--  netns srv (10.197.0.1)
+#     hello_flood, openssl               kmtlsd 10.197.0.1:8443 -> test_backend
+#                           --veth B--   (second interface, for reloads)
+#
+# Bad sections are refused at start with the operator's sentence (a bad
+# mode, a bad prefix, a missing interface, no CAP_BPF/CAP_NET_ADMIN, no
+# bpffs); a good one attaches; kmtlsctl ratelimit status --json shows the
+# settings; SIGHUP applies a new rate, keeps the old settings when the
+# section is bad, moves the limiter between interfaces (a foreign XDP
+# program only with force = yes) and syncs the allowlist; a ClientHello
+# flood is held to the budget; kmtlsd's exit leaves the limiter attached
+# and a restarted kmtlsd adopts it. kmtlsd runs as user nobody with its
+# sandbox on: reloads go through its privileged helper.
+#
+# Pins go to a bpffs mounted for this run; the namespaces, the mount and
+# every process in the namespaces go at exit.
+#
+#   KMTLS_OUT  build output (default <repo>/build/out)
+#   KMTLS_PKI  test PKI from selftests/lib/mkpki.sh (default <repo>/build/pki)
+set -uo pipefail
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C
+PY=/usr/bin/python3
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+OUT=$(realpath -m "${KMTLS_OUT:-$TOP/build/out}")
+PKI=$(realpath -m "${KMTLS_PKI:-$TOP/build/pki}")
+KMTLSD=$OUT/bin/kmtlsd
+KMTLSCTL=$OUT/bin/kmtlsctl
+BACKEND=$OUT/selftests/progs/test_backend
+FLOOD_BIN=$OUT/selftests/bpf/hello_flood
+XDP_PASS=$OUT/bpf/xdp_pass.bpf.o
+
+PORT=8443
+SUF=$$
+SRV=kmtls-rl-srv-$SUF
+CLI=kmtls-rl-cli-$SUF
+IF_S=krls$SUF		# A: the limiter starts here
+IF_C=krlc$SUF
+IF_S2=krlt$SUF		# B: reloads move it here
+IF_C2=krld$SUF
+NTESTS=15
+TMP=
+KPID=			# the running kmtlsd
+HELPER=			# its [ratelimit] helper
+testno=0
+failures=0
+
+cleanup() {
+	local ns p pids
+	# Everything in our namespaces is ours: kmtlsd, its helper, the backend.
+	for ns in "$SRV" "$CLI"; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
+	done
+	for ns in "$SRV" "$CLI"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null
+			kill -KILL "$p" 2>/dev/null
+		done
+	done
+	wait 2>/dev/null
+	ip netns del "$SRV" 2>/dev/null
+	ip netns del "$CLI" 2>/dev/null
+	if [ -n "$TMP" ]; then
+		umount "$TMP/bpffs" 2>/dev/null
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# case_ NAME FUNC...: FUNC's output is the diagnostics; 0 is ok. FUNC runs
+# in this shell (not a subshell): cases keep state (KPID, LINK) for later ones.
+case_() {
+	local name=$1 out rc
+	shift
+	"$@" > "$TMP/case.out" 2>&1
+	rc=$?
+	out=$(cat "$TMP/case.out")
+	testno=$((testno + 1))
+	if [ "$rc" -eq 0 ]; then
+		echo "ok $testno $name"
+	else
+		failures=$((failures + 1))
+		echo "not ok $testno $name"
+	fi
+	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+	return 0
+}
+
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+
+ctl() { nsenter --net="/run/netns/$SRV" "$KMTLSCTL" "$@"; }
+
+# jget JSON PATH: one value ("a.b.0.c") from a JSON document.
+jget() {
+	"$PY" -c '
+import json, sys
+v = json.loads(sys.argv[1])
+for k in sys.argv[2].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(json.dumps(v, separators=(",", ":")) if isinstance(v, (list, dict, bool)) else v)' "$1" "$2"
+}
+
+expect() {
+	[ "$2" = "$3" ] && return 0
+	echo "$1: got '$2', expected '$3'"
+	return 1
+}
+
+xdp_prog_on() { ip -n "$SRV" -d link show dev "$1" | sed -n 's/.*prog\/xdp id [0-9]* name \([^ ]*\).*/\1/p'; }
+
+# conf FILE [RATELIMIT LINES...]: a config with one listener and, when
+# lines are given, a [ratelimit] section of them.
+conf() {
+	local f=$1 l
+	shift
+	{
+		printf '[kmtlsd]\nworkers = 1\nuser = nobody\n\n'
+		printf '[listener web]\nlisten = 10.197.0.1:%s\nbackend = 127.0.0.1:%s\n' \
+			"$PORT" "$BPORT"
+		printf 'cert = %s/server.pem\nkey = %s/server.key\nca = %s/ca.pem\n' \
+			"$PKI" "$PKI" "$PKI"
+		if [ $# -gt 0 ]; then
+			printf '\n[ratelimit]\n'
+			for l in "$@"; do printf '%s\n' "$l"; done
+		fi
+	} > "$f"
+}
+
+GOOD=("interfaces = $IF_S" "xdp-mode = native" "ports = $PORT" "rate = 20" "burst = 40"
+      "global-rate = 0" "mode = enforce" "allow = 192.0.2.0/24 2001:db8::/48")
+
+# refused_at_start WANT_RC WANT_TEXT [ENV/WRAPPER...] -- LINES...: kmtlsd with
+# that section must exit WANT_RC, saying WANT_TEXT, without serving.
+refused_at_start() {
+	local want_rc=$1 want=$2 wrap=() rc
+	shift 2
+	while [ "$1" != -- ]; do wrap+=("$1"); shift; done
+	shift
+	conf "$TMP/bad.conf" "$@"
+	timeout 20 ip netns exec "$SRV" "${wrap[@]}" "$KMTLSD" --foreground -c "$TMP/bad.conf" \
+		> /dev/null 2> "$TMP/bad.log"
+	rc=$?
+	sed -n '1,3p' "$TMP/bad.log"
+	expect "exit status" "$rc" "$want_rc" || return 1
+	grep -qF -- "$want" "$TMP/bad.log" || { echo "no \"$want\" in the log"; return 1; }
+	! grep -q 'listening on' "$TMP/bad.log" || { echo "it served"; return 1; }
+	expect "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" ""
+}
+
+# ---- setup -------------------------------------------------------------------
+
+setup() {
+	local ready ns
+	for f in "$KMTLSD" "$KMTLSCTL" "$BACKEND" "$FLOOD_BIN" "$XDP_PASS"; do
+		[ -e "$f" ] || { SKIP="$f not built (make userspace)"; return 1; }
+	done
+	[ "$(id -u)" = 0 ] || { SKIP="needs root (netns, XDP)"; return 1; }
+	for t in openssl nsenter ip setpriv; do
+		command -v "$t" > /dev/null || { SKIP="no $t"; return 1; }
+	done
+	id nobody > /dev/null 2>&1 || { SKIP="no user nobody"; return 1; }
+	TMP=$(mktemp -d /tmp/kmtls-rl.XXXXXX)
+	chmod 755 "$TMP"
+	if [ ! -s "$PKI/client.pem" ] || [ ! -s "$PKI/intermediate.pem" ]; then
+		PKI=$TMP/pki
+		"$TOP/selftests/lib/mkpki.sh" "$PKI" > "$TMP/mkpki.log" 2>&1 ||
+			{ echo "mkpki.sh failed"; return 1; }
+	fi
+	mkdir -p "$TMP/bpffs"
+	mount -t bpf bpf "$TMP/bpffs" || { echo "cannot mount bpffs"; return 1; }
+	export KMTLS_BPF_PIN_DIR=$TMP/bpffs/kmtls
+
+	ip netns add "$SRV" && ip netns add "$CLI" || return 1
+	ip link add "$IF_S" netns "$SRV" type veth peer name "$IF_C" netns "$CLI" &&
+	ip link add "$IF_S2" netns "$SRV" type veth peer name "$IF_C2" netns "$CLI" || return 1
+	for ns in "$SRV" "$CLI"; do ip -n "$ns" link set lo up; done
+	ip -n "$SRV" addr add 10.197.0.1/24 dev "$IF_S"
+	ip -n "$CLI" addr add 10.197.0.2/24 dev "$IF_C"
+	ip -n "$SRV" addr add 10.197.1.1/24 dev "$IF_S2"
+	ip -n "$CLI" addr add 10.197.1.2/24 dev "$IF_C2"
+	for l in "$IF_S" "$IF_S2"; do ip -n "$SRV" link set "$l" up; done
+	for l in "$IF_C" "$IF_C2"; do ip -n "$CLI" link set "$l" up; done
+	ip -n "$SRV" route add 10.197.16.0/20 via 10.197.0.2
+	SRV_MAC=$(ip -n "$SRV" -br link show dev "$IF_S" | awk '{print $3}')
+
+	ready=$TMP/backend.ready
+	ip netns exec "$SRV" "$BACKEND" --listen 127.0.0.1:0 --mode echo --ready-file "$ready" \
+		> /dev/null 2> "$TMP/backend.err" &
+	wait_until 20 test -s "$ready" || { echo "backend did not start"; return 1; }
+	BPORT=$(cat "$ready")
+	echo "veth $IF_S and $IF_S2 in $SRV; backend on 127.0.0.1:$BPORT"
+}
+
+# start_kmtlsd CONF: kmtlsd in the server namespace, until it listens.
+start_kmtlsd() {
+	: > "$TMP/kmtlsd.log"
+	ip netns exec "$SRV" "$KMTLSD" --foreground -c "$1" > /dev/null 2>> "$TMP/kmtlsd.log" &
+	KPID=$!
+	if ! wait_until 20 grep -q 'listening on' "$TMP/kmtlsd.log"; then
+		echo "kmtlsd did not start:"
+		tail -n 5 "$TMP/kmtlsd.log"
+		return 1
+	fi
+	HELPER=$(sed -n 's/.*ratelimit: process \([0-9]*\) applies.*/\1/p' "$TMP/kmtlsd.log" | tail -n1)
+}
+
+status() { ctl --json ratelimit status --top 0; }
+
+# reload LINES...: rewrite the section, SIGHUP, and wait for the helper's
+# word: its settings line when applied, a "[ratelimit]" error otherwise.
+reload() {
+	local n
+	n=$(wc -l < "$TMP/kmtlsd.log")
+	conf "$TMP/kmtlsd.conf" "$@"
+	kill -HUP "$KPID"
+	wait_until 20 eval 'tail -n +$((n + 1)) "$TMP/kmtlsd.log" |
+		grep -q "ratelimit: \(enforce\|monitor\), ports\|reload: .*\[ratelimit\]"' ||
+		echo "no word from the [ratelimit] helper after SIGHUP"
+	tail -n +$((n + 1)) "$TMP/kmtlsd.log" | grep 'ratelimit' | sed 's/^[^ ]* //'
+}
+
+# ---- cases -----------------------------------------------------------------------
+
+t_bad_mode() {
+	refused_at_start 2 "bad.conf:14: [ratelimit] mode = \"block\": expected enforce or monitor" \
+		-- "interfaces = $IF_S" "mode = block"
+}
+
+t_bad_prefix() {
+	refused_at_start 2 "[ratelimit] allow: \"10.1.0.0/33\" is not a prefix" \
+		-- "interfaces = $IF_S" "allow = 10.0.0.0/8 10.1.0.0/33"
+}
+
+t_missing_interface() {
+	refused_at_start 1 "[ratelimit] interfaces: no interface 'nosuch$SUF' in kmtlsd's network namespace" \
+		-- "interfaces = $IF_S nosuch$SUF"
+}
+
+t_no_privileges() {
+	refused_at_start 1 "the XDP limiter needs CAP_BPF (or CAP_SYS_ADMIN) and CAP_NET_ADMIN" \
+		setpriv --bounding-set=-bpf,-sys_admin,-net_admin --inh-caps=-all -- \
+		"interfaces = $IF_S"
+}
+
+t_no_bpffs() {
+	mkdir -p "$TMP/plain"
+	KMTLS_BPF_PIN_DIR=$TMP/plain refused_at_start 1 "$TMP/plain is not on a bpf filesystem" \
+		-- "interfaces = $IF_S"
+}
+
+t_start_attaches() {
+	local j
+	conf "$TMP/kmtlsd.conf" "${GOOD[@]}"
+	start_kmtlsd "$TMP/kmtlsd.conf" || return 1
+	grep 'ratelimit' "$TMP/kmtlsd.log" | sed 's/^[^ ]* //'
+	grep -q "hello_limit attached to $IF_S (native XDP" "$TMP/kmtlsd.log" ||
+		{ echo "no attach line"; return 1; }
+	[ -n "$HELPER" ] && [ -d "/proc/$HELPER" ] || { echo "no helper process"; return 1; }
+	expect "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" hello_limit
+}
+
+t_status_shows_settings() {
+	local j
+	j=$(status) || return 1
+	expect attached "$(jget "$j" attached.0.iface) $(jget "$j" attached.0.mode)" "$IF_S native" &&
+	expect "attached count" "$("$PY" -c 'import json,sys; print(len(json.loads(sys.argv[1])["attached"]))' "$j")" 1 &&
+	expect rate "$(jget "$j" config.rate)/$(jget "$j" config.burst)" 20/40 &&
+	expect ports "$(jget "$j" config.ports)" "[$PORT]" &&
+	expect mode "$(jget "$j" config.mode)" enforce &&
+	expect global "$(jget "$j" config.global_rate)" 0 &&
+	expect allowlist "$(jget "$j" allowlist)" '["192.0.2.0/24","2001:db8::/48"]'
+}
+
+rate_is() { [ "$(jget "$(status)" config.rate)" = "$1" ]; }
+
+t_reload_rate() {
+	reload "${GOOD[@]/rate = 20/rate = 30}"
+	wait_until 10 rate_is 30 || { echo "rate is $(jget "$(status)" config.rate)"; return 1; }
+	expect burst "$(jget "$(status)" config.burst)" 40 &&
+	expect "kmtlsd still runs" "$(kill -0 "$KPID" 2>&1 && echo yes)" yes
+}
+
+# A bad section on SIGHUP: logged, and the limiter keeps rate 30.
+t_reload_bad_kept() {
+	local out
+	out=$(reload "${GOOD[@]/mode = enforce/mode = block}")
+	echo "$out"
+	grep -q 'mode = "block": expected enforce or monitor; keeping the previous \[ratelimit\] settings' \
+		<<< "$out" || return 1
+	rate_is 30 || { echo "rate changed to $(jget "$(status)" config.rate)"; return 1; }
+	out=$(reload "${GOOD[@]/rate = 20/rate = 99}" "allow = 10.0.0.0/33")
+	echo "$out"
+	grep -q '"10.0.0.0/33" is not a prefix.*; keeping the previous \[ratelimit\] settings' \
+		<<< "$out" || return 1
+	rate_is 30 || { echo "rate changed to $(jget "$(status)" config.rate)"; return 1; }
+	expect "mode" "$(jget "$(status)" config.mode)" enforce &&
+	expect "kmtlsd still runs" "$(kill -0 "$KPID" 2>&1 && echo yes)" yes
+}
+
+# legit: one mTLS handshake through kmtlsd from the client namespace.
+legit() {
+	timeout 20 ip netns exec "$CLI" openssl s_client -connect "10.197.0.1:$PORT" \
+		-cert "$PKI/client.pem" -key "$PKI/client.key" \
+		-cert_chain "$PKI/intermediate.pem" -CAfile "$PKI/ca.pem" \
+		-verify_return_error -brief -no_ign_eof < /dev/null > "$TMP/legit.out" 2>&1 &&
+		grep -q 'CONNECTION ESTABLISHED' "$TMP/legit.out"
+}
+
+t_flood_limited() {
+	local fpid ok=0 i
+	legit || { echo "a handshake before the flood failed"; tail -n 3 "$TMP/legit.out"; return 1; }
+	ip netns exec "$CLI" "$FLOOD_BIN" --ifname "$IF_C" --dst-mac "$SRV_MAC" --port "$PORT" \
+		--count 300 --rate 100 --dst4 10.197.0.1 --src4 10.197.16.0 --sources4 64 \
+		> "$TMP/flood.json" 2> "$TMP/flood.err" &
+	fpid=$!
+	sleep 0.5
+	for i in 1 2 3 4 5; do
+		legit && ok=$((ok + 1))
+		sleep 0.2
+	done
+	wait "$fpid"
+	status > "$TMP/status.json" || return 1
+	echo "$ok of 5 handshakes during the flood"
+	"$PY" - "$TMP/flood.json" "$TMP/status.json" <<'EOF' || return 1
+import json, sys
+flood = json.load(open(sys.argv[1]))
+st = json.load(open(sys.argv[2]))
+c, cfg = st["counters"], st["config"]
+secs = flood["elapsed_ms"] / 1000.0
+cap = cfg["burst"] + cfg["rate"] * (secs + 0.1) + 1
+srcs = [s for s in st["top_sources"] if s["source"].startswith("10.197.16.")]
+print("flood: %d ClientHellos from %d sources in %.1f s at %d/s burst %d; over_source %d, dropped %d"
+      % (flood["sent"], flood["sources"], secs, cfg["rate"], cfg["burst"], c["over_source"], c["dropped"]))
+ok = len(srcs) == flood["sources"] and c["over_source"] > 0
+ok = ok and c["dropped"] == c["over_source"] + c["over_global"]
+for s in srcs:
+    if s["admitted"] > cap or s["limited"] == 0:
+        print("source %s: admitted %d (cap %.0f), limited %d" % (s["source"], s["admitted"], cap, s["limited"]))
+        ok = False
+sys.exit(0 if ok else 1)
+EOF
+	[ "$ok" -ge 4 ]
+}
+
+# Interfaces A -> B, where B runs someone else's XDP program: refused
+# without force (nothing changes, not even the rate), done with force = yes;
+# the allowlist follows the section.
+t_reload_moves() {
+	local j sec=("interfaces = $IF_S2" "xdp-mode = native" "ports = $PORT" "burst = 40"
+		     "global-rate = 0" "mode = enforce")
+	ip -n "$SRV" link set dev "$IF_S2" xdpgeneric obj "$XDP_PASS" sec xdp || return 1
+	reload "${sec[@]}" "rate = 31" "allow = 198.51.100.0/24 2001:db8::/48" |
+		tee "$TMP/reload.out"
+	grep -q "already runs XDP program 'xdp_pass'.*force = yes replaces it" "$TMP/reload.out" ||
+		return 1
+	expect "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" hello_limit &&
+	expect "XDP on $IF_S2" "$(xdp_prog_on "$IF_S2")" xdp_pass || return 1
+	rate_is 30 || { echo "a refused reload changed the rate"; return 1; }
+	j=$(status) || return 1
+	expect "allowlist after a refused reload" "$(jget "$j" allowlist)" \
+		'["192.0.2.0/24","2001:db8::/48"]' || return 1
+	reload "${sec[@]}" "rate = 30" "force = yes" "allow = 198.51.100.0/24 2001:db8::/48"
+	expect "XDP on $IF_S2" "$(xdp_prog_on "$IF_S2")" hello_limit &&
+	expect "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" "" || return 1
+	j=$(status) || return 1
+	expect attached "$(jget "$j" attached.0.iface) ($(jget "$j" attached.0.mode))" \
+		"$IF_S2 (native)" &&
+	expect allowlist "$(jget "$j" allowlist)" '["198.51.100.0/24","2001:db8::/48"]'
+}
+
+# SIGTERM: kmtlsd and its helper go, the limiter and its settings stay.
+t_exit_leaves_limiter() {
+	local j
+	kill -TERM "$KPID"
+	timeout 20 tail --pid="$KPID" -f /dev/null || { echo "kmtlsd did not exit"; return 1; }
+	wait "$KPID"
+	expect "kmtlsd exit status" "$?" 0 || return 1
+	wait_until 10 test ! -d "/proc/$HELPER" || { echo "helper $HELPER still runs"; return 1; }
+	expect "XDP on $IF_S2" "$(xdp_prog_on "$IF_S2")" hello_limit || return 1
+	j=$(status) || return 1
+	LINK=$(jget "$j" attached.0.link_id)
+	expect rate "$(jget "$j" config.rate)" 30
+}
+
+# A new kmtlsd with the same section adopts the link: nothing re-attached.
+t_restart_adopts() {
+	local j
+	start_kmtlsd "$TMP/kmtlsd.conf" || return 1
+	! grep -q "hello_limit attached" "$TMP/kmtlsd.log" || { echo "attached again"; return 1; }
+	j=$(status) || return 1
+	expect "link id" "$(jget "$j" attached.0.link_id)" "$LINK"
+}
+
+# ---- main ------------------------------------------------------------------------
+
+echo "TAP version 13"
+echo "1..$NTESTS"
+SKIP=
+setup > /tmp/kmtls-rl-setup.$$ 2>&1
+rc=$?
+if [ -n "$SKIP" ] || [ "$rc" -ne 0 ]; then
+	for ((i = 1; i <= NTESTS; i++)); do
+		if [ -n "$SKIP" ]; then
+			echo "ok $i kmtlsd_ratelimit # SKIP $SKIP"
+		else
+			echo "not ok $i kmtlsd_ratelimit.setup"
+		fi
+	done
+	sed 's/^/# /' /tmp/kmtls-rl-setup.$$
+	rm -f /tmp/kmtls-rl-setup.$$
+	[ -n "$SKIP" ]
+	exit
+fi
+sed 's/^/# /' /tmp/kmtls-rl-setup.$$
+rm -f /tmp/kmtls-rl-setup.$$
+
+case_ kmtlsd_ratelimit.start_refuses_unknown_mode t_bad_mode
+case_ kmtlsd_ratelimit.start_refuses_bad_prefix t_bad_prefix
+case_ kmtlsd_ratelimit.start_refuses_missing_interface t_missing_interface
+case_ kmtlsd_ratelimit.start_refuses_without_capabilities t_no_privileges
+case_ kmtlsd_ratelimit.start_refuses_without_bpffs t_no_bpffs
+case_ kmtlsd_ratelimit.start_attaches t_start_attaches
+case_ kmtlsd_ratelimit.status_shows_settings t_status_shows_settings
+case_ kmtlsd_ratelimit.sighup_applies_rate t_reload_rate
+case_ kmtlsd_ratelimit.sighup_bad_section_keeps_settings t_reload_bad_kept
+case_ kmtlsd_ratelimit.flood_limited t_flood_limited
+case_ kmtlsd_ratelimit.sighup_moves_interfaces t_reload_moves
+case_ kmtlsd_ratelimit.exit_leaves_limiter_attached t_exit_leaves_limiter
+case_ kmtlsd_ratelimit.restart_adopts_link t_restart_adopts
+case_ kmtlsd_ratelimit.sandboxed_as_nobody grep -q "running as user nobody" "$TMP/kmtlsd.log"
+case_ kmtlsd_ratelimit.no_sigsys eval '! grep -q "not on the seccomp allowlist" "$TMP/kmtlsd.log"'
+
+[ "$failures" -eq 0 ]
