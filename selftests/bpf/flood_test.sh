@@ -89,10 +89,23 @@ skip_rest() {
 	SKIP=
 }
 
+# PIDS are the `ip netns exec` wrappers this script backgrounded (a
+# function run with & is a subshell that forks ip, so $! is not kmtlsd): the
+# processes themselves are found in our namespaces, where everything is ours.
 cleanup() {
-	local p
+	local p ns
+	for ns in "$SRV" "$CLI"; do
+		p=$(ip netns pids "$ns" 2>/dev/null)
+		[ -n "$p" ] && kill -TERM $p 2>/dev/null
+	done
 	for p in "${PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
+	done
+	for ns in "$SRV" "$CLI"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null
+			kill -KILL "$p" 2>/dev/null
+		done
 	done
 	for p in "${PIDS[@]}"; do
 		timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null
