@@ -14,14 +14,37 @@
 #define GCM_IV_LEN 12
 #define GCM_TAG_LEN 16
 
+int kmtls_ticket_keys_parse(unsigned char *buf, size_t len, const char *path,
+			    struct kmtls_ticket_keys *out, char *err,
+			    size_t errlen)
+{
+	size_t i;
+
+	memset(out->k, 0, sizeof(out->k));
+	out->n = 0;
+	if (!len || len % KMTLS_TICKET_KEY_LEN || len > KMTLS_TICKET_KEY_LEN * KMTLS_TICKET_KEYS_MAX) {
+		snprintf(err, errlen, "ticket keys %s: expected 1 to %d keys of %d bytes (e.g. head -c 80 /dev/urandom), found %zu bytes",
+			 path, KMTLS_TICKET_KEYS_MAX, KMTLS_TICKET_KEY_LEN, len);
+		explicit_bzero(buf, len);
+		return -1;
+	}
+	out->n = (int)(len / KMTLS_TICKET_KEY_LEN);
+	for (i = 0; i < (size_t)out->n; i++)
+		memcpy(&out->k[i], buf + i * KMTLS_TICKET_KEY_LEN, KMTLS_TICKET_KEY_LEN);
+	explicit_bzero(buf, len);
+	return 0;
+}
+
 int kmtls_ticket_keys_read(const char *path, int allow_insecure,
 			   struct kmtls_ticket_keys *out, char *err,
 			   size_t errlen)
 {
+	/* One byte more than the most keys: a longer file is an error. */
 	unsigned char buf[KMTLS_TICKET_KEY_LEN * KMTLS_TICKET_KEYS_MAX + 1];
+	size_t len = 0;
 	struct stat st;
 	ssize_t n;
-	int fd, i;
+	int fd, ret;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
@@ -30,31 +53,28 @@ int kmtls_ticket_keys_read(const char *path, int allow_insecure,
 			close(fd);
 		return -1;
 	}
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
+	/* Refused before a byte of it is in our memory. */
 	if ((st.st_mode & 077) && !allow_insecure) {
+		close(fd);
 		snprintf(err, errlen, "ticket keys %s are readable by group/others (mode %04o): run chmod 600 %s",
 			 path, (unsigned int)(st.st_mode & 07777), path);
 		return -1;
 	}
-	if (n <= 0 || n % KMTLS_TICKET_KEY_LEN || n > KMTLS_TICKET_KEY_LEN * KMTLS_TICKET_KEYS_MAX) {
-		snprintf(err, errlen, "ticket keys %s: expected 1 to %d keys of %d bytes (e.g. head -c 80 /dev/urandom), found %zd bytes",
-			 path, KMTLS_TICKET_KEYS_MAX, KMTLS_TICKET_KEY_LEN, n);
-		explicit_bzero(buf, sizeof(buf));
-		return -1;
-	}
-	out->n = (int)(n / KMTLS_TICKET_KEY_LEN);
-	for (i = 0; i < out->n; i++)
-		memcpy(&out->k[i], buf + i * KMTLS_TICKET_KEY_LEN, KMTLS_TICKET_KEY_LEN);
-	explicit_bzero(buf, sizeof(buf));
-	return 0;
+	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += n;
+	close(fd);
+	ret = kmtls_ticket_keys_parse(buf, len, path, out, err, errlen);
+	explicit_bzero(buf, sizeof(buf));	/* the parser wiped @len; be sure */
+	return ret;
 }
 
 void kmtls_ticket_keys_update(struct kmtls_ticket_keys *tk,
 			      const struct kmtls_ticket_keys *fresh)
 {
 	pthread_rwlock_wrlock(&tk->lock);
-	memcpy(tk->k, fresh->k, sizeof(tk->k));
+	/* Keys dropped by the new file leave no copy behind. */
+	explicit_bzero(tk->k, sizeof(tk->k));
+	memcpy(tk->k, fresh->k, sizeof(tk->k[0]) * fresh->n);
 	tk->n = fresh->n;
 	pthread_rwlock_unlock(&tk->lock);
 }
@@ -77,6 +97,7 @@ static int seal(const struct kmtls_ticket_key *k, unsigned char *iv,
 	      wc_AesGcmEncrypt(&aes, ticket, ticket, len, iv, GCM_IV_LEN, mac, GCM_TAG_LEN,
 			       name, WOLFSSL_TICKET_NAME_SZ);
 	wc_AesFree(&aes);
+	explicit_bzero(&aes, sizeof(aes));	/* the key schedule and GHASH key */
 	memset(mac + GCM_TAG_LEN, 0, WOLFSSL_TICKET_MAC_SZ - GCM_TAG_LEN);
 	return ret ? -1 : 0;
 }
@@ -94,6 +115,7 @@ static int open_ticket(const struct kmtls_ticket_key *k, const unsigned char *iv
 	      wc_AesGcmDecrypt(&aes, ticket, ticket, len, iv, GCM_IV_LEN, mac, GCM_TAG_LEN,
 			       name, WOLFSSL_TICKET_NAME_SZ);
 	wc_AesFree(&aes);
+	explicit_bzero(&aes, sizeof(aes));
 	return ret ? -1 : 0;
 }
 

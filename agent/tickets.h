@@ -32,12 +32,27 @@ struct kmtls_ticket_keys {
 	struct kmtls_ticket_key k[KMTLS_TICKET_KEYS_MAX];
 };
 
-/* Read @path (mode 0600 expected) into @out. 0, or -1 with err. */
+/*
+ * Read @path (mode 0600 expected) into @out. 0, or -1 with err. A file
+ * readable by group/others is refused before it is read (unless
+ * @allow_insecure).
+ */
 int kmtls_ticket_keys_read(const char *path, int allow_insecure,
 			   struct kmtls_ticket_keys *out, char *err,
 			   size_t errlen);
 
-/* Swap @fresh's keys into @tk (readers see old or new, never a mix). */
+/*
+ * The file's bytes @buf (@len) into @out; @path names it in errors. @buf
+ * is wiped on every path, so no copy of a key outlives the parse.
+ */
+int kmtls_ticket_keys_parse(unsigned char *buf, size_t len, const char *path,
+			    struct kmtls_ticket_keys *out, char *err,
+			    size_t errlen);
+
+/*
+ * Swap @fresh's keys into @tk (readers see old or new, never a mix); the
+ * keys @tk held before are wiped, also those @fresh no longer has.
+ */
 void kmtls_ticket_keys_update(struct kmtls_ticket_keys *tk,
 			      const struct kmtls_ticket_keys *fresh);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,43 @@ static int load_ca(WOLFSSL_CTX *ctx, const char *ca, char *err, size_t len)
 	return 0;
 }
 
+/*
+ * The private key file, read with plain read(2) into one buffer that is
+ * wiped before it is freed: wolfSSL's *_file() loaders leave the PEM in a
+ * stdio buffer and their own read buffer, freed without wiping. wolfSSL
+ * keeps only the decoded DER, which it wipes when the context goes.
+ */
+#define KEY_FILE_MAX (1 << 20)
+
+static int load_key(WOLFSSL_CTX *ctx, const char *path)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0, cap;
+	struct stat st;
+	ssize_t n;
+	int fd, ret = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || st.st_size <= 0 || st.st_size > KEY_FILE_MAX)
+		goto out;
+	cap = (size_t)st.st_size;
+	buf = malloc(cap);
+	if (!buf)
+		goto out;
+	while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
+		len += n;
+	if (len == cap && wolfSSL_CTX_use_PrivateKey_buffer(ctx, buf, (long)len,
+							     WOLFSSL_FILETYPE_PEM) == WOLFSSL_SUCCESS)
+		ret = 0;
+	explicit_bzero(buf, cap);
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
 static int load_identity(WOLFSSL_CTX *ctx, const struct kmtls_tls_conf *c,
 			 char *err, size_t len)
 {
@@ -60,7 +98,7 @@ static int load_identity(WOLFSSL_CTX *ctx, const struct kmtls_tls_conf *c,
 		snprintf(err, len, "certificate %s: cannot read a PEM certificate chain from it", c->cert);
 		return -1;
 	}
-	if (wolfSSL_CTX_use_PrivateKey_file(ctx, c->key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+	if (load_key(ctx, c->key)) {
 		snprintf(err, len, "private key %s: cannot read a PEM private key from it", c->key);
 		return -1;
 	}
