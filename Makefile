@@ -64,8 +64,9 @@ userspace: $(PROGS) $(TEST_BINS) $(TEST_PROGS)
 deps:
 	@scripts/deps.sh
 
-$(WOLFSSL_LIB):
-	@scripts/wolfssl.sh $(BUILD)
+# Rebuilt when its flags change (the script keeps the configure line).
+$(WOLFSSL_LIB): scripts/wolfssl.sh scripts/wolfssl-getrandom.h
+	@scripts/wolfssl.sh $(BUILD) && touch $@
 
 $(KSFT):
 	@scripts/extract-ksrc.sh $(BUILD)

@@ -282,8 +282,12 @@ static int proxy_header(struct conn *c)
 	tls.cn = c->verify.have_leaf ? c->verify.leaf.cn : NULL;
 	if (mode == KMTLS_PROXY_V2_CERT) {
 		peer = wolfSSL_get_peer_certificate(c->ssl);
-		if (peer)
+		if (peer) {
 			tls.cert_der = wolfSSL_X509_get_der(peer, &tls.cert_len);
+		} else if (c->verify.resumed_checked) {	/* from the ticket */
+			tls.cert_der = c->verify.leaf_der;
+			tls.cert_len = c->verify.leaf_der_len;
+		}
 	}
 	hdr = malloc(kmtls_proxy_v2_max_len(tls.cert_len));
 	if (hdr) {
@@ -355,6 +359,13 @@ static void handshake_done(struct conn *c)
 	int resumed = wolfSSL_session_reused(c->ssl);
 	unsigned long long ns = elapsed_ns(c);
 
+	/* Our tickets re-check the client (resume.h); nothing else may resume. */
+	if (resumed && !tls_client(c) && !c->verify.resumed_checked) {
+		STAT_ADD(&c->w->stats, handshakes_failed, 1);
+		kernel_status(c, EKEYREJECTED);
+		conn_fail(c, "resumed a session whose client certificate was not re-checked: refused");
+		return;
+	}
 	STAT_ADD(&c->w->stats, handshakes_ok, 1);
 	kmtls_stats_observe_hs(&c->w->stats, ns / 1000);
 	KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, 0, ns, wolfSSL_version(c->ssl),

@@ -43,6 +43,13 @@ static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c,
 		 */
 		wolfSSL_CTX_set_group_messages(ctx);
 		kmtls_sigcache_install(ctx);
+		/*
+		 * Resumption only through our tickets, which re-check the
+		 * client (resume.h): no server-side session cache, whose
+		 * session-ID resumption would skip that.
+		 */
+		if (tc.server)
+			wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
 		if (tickets)
 			kmtls_ticket_keys_install(ctx, tickets);
 		if (c->no_resumption) {
@@ -54,6 +61,12 @@ static WOLFSSL_CTX *build_ctx(const struct kmtls_listener_conf *c,
 	return ctx;
 }
 
+/* A server that resumes seals its tickets itself: keys from the file or random. */
+static int needs_tickets(const struct kmtls_listener_conf *conf)
+{
+	return conf->mode == KMTLS_MODE_TERMINATE && !conf->no_resumption;
+}
+
 static int setup_tickets(struct kmtls_listener *l, char *err, size_t errlen)
 {
 	l->tickets = calloc(1, sizeof(*l->tickets));
@@ -62,6 +75,8 @@ static int setup_tickets(struct kmtls_listener *l, char *err, size_t errlen)
 		return -1;
 	}
 	pthread_rwlock_init(&l->tickets->lock, NULL);
+	if (!l->conf->ticket_keys)
+		return kmtls_ticket_keys_random(l->tickets, err, errlen);
 	return kmtls_ticket_keys_read(l->conf->ticket_keys, l->conf->allow_insecure_key_perms,
 				      l->tickets, err, errlen);
 }
@@ -100,7 +115,7 @@ int kmtls_listener_setup_tls(struct kmtls_listener *l,
 	l->policy.n_dns = conf->allow_dns.n;
 	l->policy.cn = conf->allow_cn.v;
 	l->policy.n_cn = conf->allow_cn.n;
-	if (conf->ticket_keys && setup_tickets(l, why, sizeof(why))) {
+	if (needs_tickets(conf) && setup_tickets(l, why, sizeof(why))) {
 		snprintf(err, errlen, "listener %s: %s", conf->name, why);
 		return -1;
 	}
@@ -140,15 +155,17 @@ int kmtls_listener_reload(struct kmtls_listener *l, char *err, size_t errlen)
 	WOLFSSL_CTX *fresh = NULL, *old;
 
 	/* Everything is read before anything is swapped. */
-	if (l->tickets && kmtls_ticket_keys_read(l->conf->ticket_keys,
-						 l->conf->allow_insecure_key_perms,
-						 &keys, why, sizeof(why)))
+	if (l->tickets && l->conf->ticket_keys &&
+	    kmtls_ticket_keys_read(l->conf->ticket_keys, l->conf->allow_insecure_key_perms,
+				   &keys, why, sizeof(why)))
 		goto fail;
 	fresh = build_ctx(l->conf, l->tickets, why, sizeof(why));
 	if (!fresh)
 		goto fail;
-	if (l->tickets)
+	if (l->tickets && l->conf->ticket_keys)
 		kmtls_ticket_keys_update(l->tickets, &keys);
+	else if (l->tickets)	/* our own key: a new one, the last one kept */
+		kmtls_ticket_keys_rotate(l->tickets);
 	explicit_bzero(&keys, sizeof(keys));
 	pthread_rwlock_wrlock(&l->ctx_lock);
 	old = l->ctx;

@@ -26,7 +26,8 @@ struct kmtls_listener {
 
 	atomic_uint active;	/* connections across workers, for the cap */
 	int unix_fd;		/* a unix listen socket, shared by the workers */
-	struct kmtls_ticket_keys *tickets;	/* shared ticket keys, if configured */
+	/* Terminate mode: ticket keys, from ticket-keys or random (resume.h). */
+	struct kmtls_ticket_keys *tickets;
 };
 
 /* Resolve addresses and build the TLS context. Returns 0 or -1 with err. */

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "resume.h"
 #include "tickets.h"
 
 #include <wolfssl/wolfcrypt/aes.h>
@@ -79,6 +81,50 @@ void kmtls_ticket_keys_update(struct kmtls_ticket_keys *tk,
 	pthread_rwlock_unlock(&tk->lock);
 }
 
+static int random_key(struct kmtls_ticket_key *k)
+{
+	WC_RNG rng;
+	int ret;
+
+	if (wc_InitRng(&rng))
+		return -1;
+	ret = wc_RNG_GenerateBlock(&rng, (unsigned char *)k, sizeof(*k));
+	wc_FreeRng(&rng);
+	return ret ? -1 : 0;
+}
+
+int kmtls_ticket_keys_random(struct kmtls_ticket_keys *out, char *err,
+			     size_t errlen)
+{
+	memset(out->k, 0, sizeof(out->k));
+	out->n = 0;
+	if (random_key(&out->k[0])) {
+		snprintf(err, errlen, "cannot make a session-ticket key: no randomness from wolfSSL's RNG");
+		return -1;
+	}
+	out->n = 1;
+	return 0;
+}
+
+int kmtls_ticket_keys_rotate(struct kmtls_ticket_keys *tk)
+{
+	struct kmtls_ticket_keys fresh = { .n = 0 };
+	int ret = -1;
+
+	pthread_rwlock_rdlock(&tk->lock);
+	if (tk->n && !random_key(&fresh.k[0])) {
+		fresh.k[1] = tk->k[0];
+		fresh.n = 2;
+	}
+	pthread_rwlock_unlock(&tk->lock);
+	if (fresh.n) {
+		kmtls_ticket_keys_update(tk, &fresh);
+		ret = 0;
+	}
+	explicit_bzero(&fresh, sizeof(fresh));
+	return ret;
+}
+
 static int seal(const struct kmtls_ticket_key *k, unsigned char *iv,
 		unsigned char *mac, const unsigned char *name,
 		unsigned char *ticket, int len)
@@ -119,34 +165,92 @@ static int open_ticket(const struct kmtls_ticket_key *k, const unsigned char *iv
 	return ret ? -1 : 0;
 }
 
+/* Open a returning ticket: the index of the key that did, or -1. */
+static int open_any(struct kmtls_ticket_keys *tk, const unsigned char *name,
+		    const unsigned char *iv, const unsigned char *mac,
+		    unsigned char *ticket, int len)
+{
+	int i, found = -1;
+
+	pthread_rwlock_rdlock(&tk->lock);
+	for (i = 0; i < tk->n; i++) {
+		if (memcmp(name, tk->k[i].name, WOLFSSL_TICKET_NAME_SZ))
+			continue;
+		/* Forged or corrupt: a full handshake. */
+		if (!open_ticket(&tk->k[i], iv, mac, name, ticket, len))
+			found = i;
+		break;
+	}
+	pthread_rwlock_unlock(&tk->lock);
+	return found;
+}
+
+/*
+ * A returning ticket resumes only when the client certificate sealed in it
+ * passes the listener's current CRLs and policy (resume.h); otherwise the
+ * client does a full handshake, which refuses it or not on its own terms.
+ */
+static int accept_ticket(WOLFSSL *ssl, unsigned char *ticket, int len,
+			 int *out_len)
+{
+	struct kmtls_verify *v = kmtls_verify_of(ssl);
+	const unsigned char *der;
+	int it_len, der_len;
+	char why[400];
+
+	it_len = kmtls_resume_find_leaf(ticket, len, &der, &der_len);
+	if (it_len < 0) {
+		log_debug("session ticket declined (full handshake): it carries no client certificate");
+		return -1;
+	}
+	if (!v || kmtls_resume_check(ssl, v, der, der_len, why, sizeof(why))) {
+		log_debug("session ticket declined (full handshake): %s",
+			  v ? why : "no verification record");
+		return -1;
+	}
+	*out_len = it_len;
+	return 0;
+}
+
+/* A new ticket: wolfSSL's bytes, then the client's certificate, sealed. */
+static int issue_ticket(WOLFSSL *ssl, struct kmtls_ticket_keys *tk,
+			unsigned char *name, unsigned char *iv,
+			unsigned char *mac, unsigned char *ticket, int len,
+			int *out_len)
+{
+	const struct kmtls_verify *v = kmtls_verify_of(ssl);
+	int n = kmtls_resume_seal_leaf(v, ticket, len, len + WOLFSSL_TICKET_EXTRA_PADDING_SZ);
+	int ret;
+
+	if (n == len && v && v->leaf_der_len)
+		kmtls_log_once("ticketfit", LOG_WARNING,
+			       "a client certificate of %d bytes does not fit in a session ticket (%d at most): such clients always do full handshakes",
+			       v->leaf_der_len, WOLFSSL_TICKET_EXTRA_PADDING_SZ - KMTLS_RESUME_TRAILER);
+	pthread_rwlock_rdlock(&tk->lock);
+	memcpy(name, tk->k[0].name, WOLFSSL_TICKET_NAME_SZ);
+	ret = tk->n && !seal(&tk->k[0], iv, mac, name, ticket, n) ?
+	      WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_FATAL;
+	pthread_rwlock_unlock(&tk->lock);
+	*out_len = n;
+	return ret;
+}
+
 int kmtls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
 		    unsigned char iv[WOLFSSL_TICKET_IV_SZ],
 		    unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc,
 		    unsigned char *ticket, int in_len, int *out_len, void *ctx)
 {
 	struct kmtls_ticket_keys *tk = ctx;
-	int ret = WOLFSSL_TICKET_RET_REJECT, i;
+	int i;
 
-	(void)ssl;
-	pthread_rwlock_rdlock(&tk->lock);
-	if (enc) {
-		memcpy(name, tk->k[0].name, WOLFSSL_TICKET_NAME_SZ);
-		ret = tk->n && !seal(&tk->k[0], iv, mac, name, ticket, in_len) ?
-		      WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_FATAL;
-	} else {
-		for (i = 0; i < tk->n; i++) {
-			if (memcmp(name, tk->k[i].name, WOLFSSL_TICKET_NAME_SZ))
-				continue;
-			if (open_ticket(&tk->k[i], iv, mac, name, ticket, in_len))
-				break;	/* forged or corrupt: a full handshake */
-			/* Sealed under an older key: resume, and re-issue. */
-			ret = i ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
-			break;
-		}
-	}
-	pthread_rwlock_unlock(&tk->lock);
+	if (enc)
+		return issue_ticket(ssl, tk, name, iv, mac, ticket, in_len, out_len);
 	*out_len = in_len;
-	return ret;
+	i = open_any(tk, name, iv, mac, ticket, in_len);
+	if (i < 0 || accept_ticket(ssl, ticket, in_len, out_len))
+		return WOLFSSL_TICKET_RET_REJECT;
+	/* Sealed under an older key: resume, and re-issue. */
+	return i ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
 }
 
 void kmtls_ticket_keys_install(WOLFSSL_CTX *ctx, struct kmtls_ticket_keys *tk)

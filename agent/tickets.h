@@ -56,7 +56,21 @@ int kmtls_ticket_keys_parse(unsigned char *buf, size_t len, const char *path,
 void kmtls_ticket_keys_update(struct kmtls_ticket_keys *tk,
 			      const struct kmtls_ticket_keys *fresh);
 
-/* Seal and open this context's tickets with @tk (which outlives it). */
+/*
+ * Without a key file: one random key (@out's lock untouched). On reload,
+ * rotate: a new random key first, the previous one kept to open tickets
+ * sealed before, so a ticket survives one reload. 0, or -1 (with err).
+ */
+int kmtls_ticket_keys_random(struct kmtls_ticket_keys *out, char *err,
+			     size_t errlen);
+int kmtls_ticket_keys_rotate(struct kmtls_ticket_keys *tk);
+
+/*
+ * Seal and open this context's tickets with @tk (which outlives it). The
+ * client's certificate is sealed in as well, and a returning ticket is
+ * honoured only if that certificate passes the current CRLs and policy
+ * (resume.h); the WOLFSSL must be bound with kmtls_verify_bind().
+ */
 void kmtls_ticket_keys_install(WOLFSSL_CTX *ctx, struct kmtls_ticket_keys *tk);
 
 /* The callback, for tests. */

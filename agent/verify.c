@@ -17,7 +17,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -77,11 +79,31 @@ static void record_failure(struct kmtls_verify *v, int err, int depth,
 		record_bad(v, id);
 }
 
+int kmtls_verify_keep_der(struct kmtls_verify *v, const unsigned char *der,
+			  int len)
+{
+	unsigned char *copy = len > 0 ? malloc(len) : NULL;
+
+	if (!copy)
+		return -1;
+	memcpy(copy, der, len);
+	free(v->leaf_der);
+	v->leaf_der = copy;
+	v->leaf_der_len = len;
+	return 0;
+}
+
 static void take_leaf(struct kmtls_verify *v, const unsigned char *der, int len)
 {
 	if (v->have_leaf)	/* a second Certificate message: keep the newest */
 		kmtls_identity_free(&v->leaf);
 	v->have_leaf = !kmtls_identity_from_der(der, len, &v->leaf);
+	/* For the session ticket: without it the ticket resumes nothing. */
+	if (kmtls_verify_keep_der(v, der, len)) {
+		free(v->leaf_der);
+		v->leaf_der = NULL;
+		v->leaf_der_len = 0;
+	}
 }
 
 /* wolfSSL said no: note which certificate and why, and agree. */
@@ -149,9 +171,26 @@ void kmtls_verify_setup(WOLFSSL_CTX *ctx, int server)
 			       verify_cb);
 }
 
+/* The session-ticket callback finds the record through ex_data. */
+static int verify_idx = -1;
+static pthread_once_t verify_idx_once = PTHREAD_ONCE_INIT;
+
+static void verify_idx_init(void)
+{
+	verify_idx = wolfSSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
 void kmtls_verify_bind(WOLFSSL *ssl, struct kmtls_verify *v)
 {
 	wolfSSL_SetCertCbCtx(ssl, v);
+	pthread_once(&verify_idx_once, verify_idx_init);
+	if (verify_idx >= 0)
+		wolfSSL_set_ex_data(ssl, verify_idx, v);
+}
+
+struct kmtls_verify *kmtls_verify_of(WOLFSSL *ssl)
+{
+	return verify_idx >= 0 ? wolfSSL_get_ex_data(ssl, verify_idx) : NULL;
 }
 
 void kmtls_verify_reset(struct kmtls_verify *v)
@@ -160,6 +199,7 @@ void kmtls_verify_reset(struct kmtls_verify *v)
 
 	if (v->have_leaf)
 		kmtls_identity_free(&v->leaf);
+	free(v->leaf_der);
 	memset(v, 0, sizeof(*v));
 	v->policy = policy;
 }

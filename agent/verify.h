@@ -26,6 +26,10 @@ struct kmtls_verify {
 	int chain_len;		/* certificates the peer sent */
 	struct kmtls_identity leaf;	/* peer's leaf, ok or not */
 	int have_leaf;
+	unsigned char *leaf_der;	/* its DER (malloc'd), sealed into tickets */
+	int leaf_der_len;
+	int resumed_checked;	/* leaf came from a ticket and passed the
+				 * CRL and policy recheck (resume.c) */
 	/* the certificate that failed */
 	char bad_subject[256], bad_issuer[256], bad_serial[80];
 	char bad_not_before[32], bad_not_after[32];
@@ -45,6 +49,13 @@ void kmtls_verify_bind(WOLFSSL *ssl, struct kmtls_verify *v);
 
 /* Free the leaf identity and clear the record; the policy is kept. */
 void kmtls_verify_reset(struct kmtls_verify *v);
+
+/* The record kmtls_verify_bind() gave @ssl, or NULL. */
+struct kmtls_verify *kmtls_verify_of(WOLFSSL *ssl);
+
+/* Keep a copy of the peer leaf's DER in @v (replacing one). 0 or -1. */
+int kmtls_verify_keep_der(struct kmtls_verify *v, const unsigned char *der,
+			  int len);
 
 /*
  * One sentence for the operator on why a handshake failed, from

@@ -31,10 +31,13 @@ CONFIGURE=(
 # 5.5.4 has no configure switch for it. CUSTOM_RAND_*: random bytes come
 # from getrandom(2), not a per-connection Hash_DRBG (scripts/wolfssl-getrandom.h
 # says why; --disable-hashdrbg goes with it).
+# WOLFSSL_TICKET_EXTRA_PADDING_SZ: room in a session ticket for the client's
+# certificate, which kmtlsd seals in to re-check it on resumption
+# (agent/resume.h); wolfSSL's default leaves 32 bytes.
 CPPFLAGS_LIST=(
 	-DHAVE_SECRET_CALLBACK -DWOLFSSL_KEYLOG_EXPORT_WARNED -DKEEP_OUR_CERT
 	-DWOLFSSL_TLS13_MIDDLEBOX_COMPAT -DHAVE_EX_DATA -DWOLFSSL_ALT_CERT_CHAINS
-	-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_ALT_NAMES
+	-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_ALT_NAMES -DWOLFSSL_TICKET_EXTRA_PADDING_SZ=2048
 	-DCUSTOM_RAND_GENERATE_BLOCK=kmtls_wolfssl_getrandom
 	-DCUSTOM_RAND_GENERATE_SEED=kmtls_wolfssl_getrandom
 	-include "$HERE/wolfssl-getrandom.h"
@@ -42,6 +45,11 @@ CPPFLAGS_LIST=(
 CPPFLAGS_EXTRA="${CPPFLAGS_LIST[*]}"
 
 want="${CONFIGURE[*]} CPPFLAGS=$CPPFLAGS_EXTRA"
+# make runs this whenever the script is newer than the library: one build
+# at a time per BUILD, the others then find it done.
+mkdir -p "$BUILD"
+exec 9> "$BUILD/.wolfssl.lock"
+flock 9
 if [ -f "$PREFIX/lib/libwolfssl.a" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then
 	exit 0
 fi

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The client's leaf certificate inside session tickets, and the checks a
+ * returning ticket passes before its session may resume (see resume.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include "policy.h"
+#include "resume.h"
+
+static const unsigned char magic[4] = { 'k', 'm', 'I', '1' };
+
+int kmtls_resume_seal_leaf(const struct kmtls_verify *v, unsigned char *buf,
+			   int len, int cap)
+{
+	int n = v ? v->leaf_der_len : 0;
+
+	if (!n || n > 0xffff || n + KMTLS_RESUME_TRAILER > cap - len)
+		return len;
+	memcpy(buf + len, v->leaf_der, n);
+	buf[len + n] = (unsigned char)(n >> 8);
+	buf[len + n + 1] = (unsigned char)n;
+	memcpy(buf + len + n + 2, magic, sizeof(magic));
+	return len + n + KMTLS_RESUME_TRAILER;
+}
+
+int kmtls_resume_find_leaf(const unsigned char *buf, int len,
+			   const unsigned char **der, int *der_len)
+{
+	int n;
+
+	if (len <= KMTLS_RESUME_TRAILER ||
+	    memcmp(buf + len - sizeof(magic), magic, sizeof(magic)))
+		return -1;
+	n = buf[len - KMTLS_RESUME_TRAILER] << 8 | buf[len - KMTLS_RESUME_TRAILER + 1];
+	if (!n || n > len - KMTLS_RESUME_TRAILER)
+		return -1;
+	*der = buf + len - KMTLS_RESUME_TRAILER - n;
+	*der_len = n;
+	return len - KMTLS_RESUME_TRAILER - n;
+}
+
+/* The CRLs of the context the connection began with (SIGHUP swaps them). */
+static int crl_check(WOLFSSL *ssl, unsigned char *der, int len, char *why,
+		     size_t whylen, const struct kmtls_identity *id)
+{
+	WOLFSSL_CERT_MANAGER *cm = wolfSSL_CTX_GetCertManager(wolfSSL_get_SSL_CTX(ssl));
+	int ret;
+
+	if (!cm) {
+		snprintf(why, whylen, "no certificate store");
+		return -1;
+	}
+	ret = wolfSSL_CertManagerCheckCRL(cm, der, len);
+	if (ret == WOLFSSL_SUCCESS)
+		return 0;
+	if (ret == CRL_CERT_REVOKED)
+		snprintf(why, whylen, "revoked: serial %s", id->serial);
+	else	/* e.g. the issuer not seen since a reload: a full handshake decides */
+		snprintf(why, whylen, "cannot check the CRL now: %s (%d)",
+			 wolfSSL_ERR_reason_error_string((unsigned long)ret), ret);
+	return -1;
+}
+
+/* "subject \"...\": " before the reason, escaped for the log. */
+static void say(char *why, size_t whylen, const struct kmtls_identity *id,
+		const char *reason)
+{
+	char esc[300];
+
+	kmtls_identity_escape(id->subject, esc, sizeof(esc));
+	snprintf(why, whylen, "subject \"%s\": %s", esc, reason);
+}
+
+int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
+		       const unsigned char *der, int der_len, char *why,
+		       size_t whylen)
+{
+	struct kmtls_identity id;
+	char reason[200];
+
+	if (kmtls_identity_from_der(der, der_len, &id)) {
+		kmtls_identity_free(&id);
+		snprintf(why, whylen, "the certificate in it does not decode");
+		return -1;
+	}
+	if (!kmtls_policy_allows(v->policy, &id)) {
+		say(why, whylen, &id, "not allowed by policy");
+		goto no;
+	}
+	/* wolfSSL wants a writable buffer: check the copy we keep. */
+	if (kmtls_verify_keep_der(v, der, der_len)) {
+		say(why, whylen, &id, "out of memory");
+		goto no;
+	}
+	if (crl_check(ssl, v->leaf_der, v->leaf_der_len, reason, sizeof(reason), &id)) {
+		say(why, whylen, &id, reason);
+		goto no;
+	}
+	if (v->have_leaf)
+		kmtls_identity_free(&v->leaf);
+	v->leaf = id;
+	v->have_leaf = 1;
+	v->resumed_checked = 1;
+	return 0;
+no:
+	kmtls_identity_free(&id);
+	return -1;
+}

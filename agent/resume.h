@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KMTLS_RESUME_H
+#define KMTLS_RESUME_H
+
+#include <stddef.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "verify.h"
+
+/*
+ * Session resumption that re-checks who the client is.
+ *
+ * wolfSSL's session ticket holds the session's keys, not the peer's
+ * certificate, and a resumed handshake verifies no certificate: a client
+ * revoked since its full handshake, or one the listener's policy does not
+ * admit (a ticket sealed by another node or listener sharing the ticket
+ * keys), would resume. So the server seals the client's leaf certificate
+ * into the ticket, after wolfSSL's own ticket bytes and under the same
+ * AES-GCM seal, and when a ticket comes back checks that leaf against the
+ * current CRLs and policy before accepting it. A ticket that fails, or
+ * carries no certificate, is declined: the client gets a full handshake,
+ * which verifies its certificate and, if it is refused, logs and counts it
+ * like any other refusal. Nothing reaches the backend before that.
+ *
+ * Sealed layout: wolfSSL's ticket | leaf DER | DER length (u16, big
+ * endian) | "kmI1".
+ */
+
+/* wolfSSL's room for our bytes after its own (scripts/wolfssl.sh sets it). */
+#ifndef WOLFSSL_TICKET_EXTRA_PADDING_SZ
+#define WOLFSSL_TICKET_EXTRA_PADDING_SZ 32	/* wolfSSL's default */
+#endif
+#if WOLFSSL_TICKET_EXTRA_PADDING_SZ < 1024
+#error "wolfSSL has no room for a client certificate in session tickets: rebuild it with scripts/wolfssl.sh (WOLFSSL_TICKET_EXTRA_PADDING_SZ)"
+#endif
+
+#define KMTLS_RESUME_TRAILER 6	/* length + magic */
+
+/*
+ * Append @v's peer leaf after the @len bytes of wolfSSL's ticket in @buf
+ * (@cap bytes of room in all). Returns the new length; @len unchanged when
+ * there is no leaf or it does not fit (such a ticket resumes nothing).
+ */
+int kmtls_resume_seal_leaf(const struct kmtls_verify *v, unsigned char *buf,
+			   int len, int cap);
+
+/*
+ * In an opened ticket of @len bytes, find the leaf: sets @der and @der_len
+ * and returns the length of wolfSSL's part, or -1 when there is none.
+ */
+int kmtls_resume_find_leaf(const unsigned char *buf, int len,
+			   const unsigned char **der, int *der_len);
+
+/*
+ * Server side, a ticket came back with leaf @der: may the session resume
+ * under the current CRLs (of @ssl's context) and @v's policy? 0: yes, and
+ * @v holds the leaf as if the client had sent it (resumed_checked set).
+ * -1: no, with the reason in @why.
+ */
+int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
+		       const unsigned char *der, int der_len, char *why,
+		       size_t whylen);
+
+#endif

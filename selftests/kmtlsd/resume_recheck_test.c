@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A resumed session is re-checked against the identity its ticket carries:
+ * a client revoked after it got its ticket (CRL replaced, SIGHUP) does not
+ * resume and is refused like on a full handshake ("revoked", counted as a
+ * failed handshake), with nothing reaching the backend; a ticket from
+ * another kmtlsd whose policy does not admit the client is refused the
+ * same way ("not allowed by policy"); a client still allowed resumes, is
+ * counted as resumed and the backend's PROXY header still names it.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../agent/resume.h"
+#include "../lib/backend.h"
+#include "../lib/kmtlsd.h"
+#include "../lib/tls_pair.h"
+#include "kselftest_harness.h"
+
+FIXTURE(rr) {
+	struct backend be;
+	struct kmtlsd a, b;
+	int sport;
+	char crl[300], keys[300];
+	WOLFSSL_CTX *good, *revoked;
+};
+
+static int copy_file(const char *from, const char *to)
+{
+	char tmp[320], buf[4096];
+	int in, out, ok = 1;
+	ssize_t n;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", to);
+	in = open(from, O_RDONLY);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (in < 0 || out < 0)
+		ok = 0;
+	while (ok && (n = read(in, buf, sizeof(buf))) > 0)
+		ok = write(out, buf, n) == n;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	/* Replaced by rename, as operators (and their tools) do. */
+	return ok ? rename(tmp, to) : -1;
+}
+
+static WOLFSSL_CTX *client_ctx(const char *cert, const char *key)
+{
+	struct kmtls_tls_conf conf = {
+		.cert = cert, .key = key, .ca = pki("ca.pem"), .tls_min = 0x0304,
+	};
+	char err[256];
+
+	return kmtls_tls_ctx_new(&conf, err, sizeof(err));
+}
+
+FIXTURE_SETUP(rr)
+{
+	const char *be_args[] = { "--mode", "echo", "--proxy", NULL };
+	unsigned char key[80];
+	FILE *r = fopen("/dev/urandom", "r");
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	ASSERT_NE(NULL, r);
+	ASSERT_EQ(1, (int)fread(key, sizeof(key), 1, r));
+	fclose(r);
+	snprintf(self->keys, sizeof(self->keys), "%s/ticket.keys", test_tmpdir());
+	fd = open(self->keys, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(80, write(fd, key, 80));
+	close(fd);
+	/* Nothing revoked yet: bad/revoked is a client like any other. */
+	snprintf(self->crl, sizeof(self->crl), "%s/clients.crl", test_tmpdir());
+	ASSERT_EQ(0, copy_file(pki("crl-empty.pem"), self->crl));
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, kmtls_tls_global_init());
+	self->good = client_ctx(pki("client.pem"), pki("client.key"));
+	self->revoked = client_ctx(pki("bad/revoked.pem"), pki("bad/revoked.key"));
+	ASSERT_NE(NULL, self->good);
+	ASSERT_NE(NULL, self->revoked);
+}
+
+FIXTURE_TEARDOWN(rr)
+{
+	if (!__test_passed(_metadata)) {
+		kmtlsd_dump_log(&self->a);
+		kmtlsd_dump_log(&self->b);
+	}
+	EXPECT_EQ(0, kmtlsd_stop(&self->a));
+	EXPECT_EQ(0, kmtlsd_stop(&self->b));
+	backend_stop(&self->be);
+	wolfSSL_CTX_free(self->good);
+	wolfSSL_CTX_free(self->revoked);
+}
+
+/* kmtlsd with the test CRL file, PROXY v2 with the certificate, a status port. */
+static int start(FIXTURE_DATA(rr) *self, struct kmtlsd *d, const char *allow_uri)
+{
+	char status[64];
+	const char *args[] = {
+		"--crl", self->crl, "--proxy-protocol", "v2-cert", "--ticket-keys", self->keys,
+		"--status-listen", status, "--allow-uri", allow_uri, NULL,
+	};
+
+	self->sport = free_port();
+	snprintf(status, sizeof(status), "127.0.0.1:%d", self->sport);
+	return kmtlsd_start(d, self->be.port, args);
+}
+
+/*
+ * One connection with @ctx, offering @use; a round trip so the ticket has
+ * been read. 1 resumed, 0 full handshake, -1 refused. @out: the session.
+ */
+static int visit(WOLFSSL_CTX *ctx, int port, WOLFSSL_SESSION *use, WOLFSSL_SESSION **out)
+{
+	char buf[4];
+	WOLFSSL *ssl;
+	int fd, ret = -1;
+
+	if (tcp_connect_port(port, &fd))
+		return -1;
+	ssl = wolfSSL_new(ctx);
+	wolfSSL_set_fd(ssl, fd);
+	wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, "localhost", 9);
+	if (use)
+		wolfSSL_set_session(ssl, use);
+	/* TLS 1.3: the client's Finished goes before the server's verdict. */
+	if (wolfSSL_connect(ssl) == WOLFSSL_SUCCESS && wolfSSL_write(ssl, "ping", 4) == 4 &&
+	    wolfSSL_read(ssl, buf, 4) == 4) {
+		ret = wolfSSL_session_reused(ssl) ? 1 : 0;
+		if (out)
+			*out = wolfSSL_get1_session(ssl);
+	}
+	wolfSSL_shutdown(ssl);
+	wolfSSL_free(ssl);
+	close(fd);
+	return ret;
+}
+
+/* GET /status: handshakes.<key>, or -1. */
+static long status_hs(int port, const char *key)
+{
+	char buf[16384], *body;
+	json_object *o, *hs;
+	size_t len = 0;
+	ssize_t n;
+	long v = -1;
+	int fd;
+
+	if (tcp_connect_port(port, &fd))
+		return -1;
+	if (write(fd, "GET /status HTTP/1.0\r\n\r\n", 24) != 24) {
+		close(fd);
+		return -1;
+	}
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	body = strstr(buf, "\r\n\r\n");
+	o = body ? json_tokener_parse(body + 4) : NULL;
+	if (o && json_object_object_get_ex(o, "handshakes", &hs))
+		v = jint(hs, key);
+	json_object_put(o);
+	return v;
+}
+
+/* Connections the backend saw, and what the last one's PROXY header said. */
+static int backend_seen(struct backend *be, int n, const char **cn, long *cert_len)
+{
+	static char cn_buf[64];
+	json_object *o;
+
+	if (backend_wait_conns(be, n, 3000))
+		return -1;
+	o = backend_report_line(be, n - 1);
+	if (!o)
+		return -1;
+	snprintf(cn_buf, sizeof(cn_buf), "%s", jstr(o, "ssl_cn") ? jstr(o, "ssl_cn") : "");
+	*cn = cn_buf;
+	*cert_len = jint(o, "cert_len");
+	json_object_put(o);
+	return backend_report_line(be, n) ? -2 : 0;	/* and not one more */
+}
+
+static int reload(struct kmtlsd *d, int nth)
+{
+	int i;
+
+	proc_signal(&d->proc, SIGHUP);
+	for (i = 0; i < 250 && proc_log_count(&d->proc, "reloaded certificates") < nth; i++)
+		usleep(20000);
+	return proc_log_count(&d->proc, "reloaded certificates") == nth ? 0 : -1;
+}
+
+TEST_F(rr, revoked_after_ticket_is_refused)
+{
+	WOLFSSL_SESSION *rs = NULL, *gs = NULL;
+	const char *cn;
+	long cert_len;
+
+	/* bad/revoked has the good client's SANs, only its CN differs. */
+	ASSERT_EQ(0, start(self, &self->a, "spiffe://example.org/*"));
+	ASSERT_EQ(0, visit(self->good, self->a.port, NULL, &gs));
+	ASSERT_NE(NULL, gs);
+	ASSERT_EQ(0, visit(self->revoked, self->a.port, NULL, &rs));
+	ASSERT_NE(NULL, rs);
+	ASSERT_EQ(0, backend_seen(&self->be, 2, &cn, &cert_len));
+
+	/* The operator revokes it: a new CRL in place, SIGHUP. */
+	ASSERT_EQ(0, copy_file(pki("crl.pem"), self->crl));
+	ASSERT_EQ(0, reload(&self->a, 1));
+	/*
+	 * The reloaded context learns the intermediate CA (which signs the
+	 * CRL) from a full handshake; until then a ticket is declined
+	 * because its CRL cannot be checked yet, not because it is revoked.
+	 */
+	ASSERT_EQ(0, visit(self->good, self->a.port, NULL, NULL));
+	EXPECT_EQ(-1, visit(self->revoked, self->a.port, rs, NULL));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "session ticket declined (full handshake): subject \"/CN=revoked-client/O=kmtls test\": revoked: serial", 2000));
+	/* The full handshake it fell back to refuses it as usual. */
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "revoked: serial 1004 by issuer", 2000));
+	EXPECT_EQ(1, status_hs(self->sport, "failed"));
+	EXPECT_EQ(0, status_hs(self->sport, "resumed"));
+
+	/* Still allowed: resumes, counted, and the backend learns who it is. */
+	EXPECT_EQ(1, visit(self->good, self->a.port, gs, NULL));
+	EXPECT_EQ(1, status_hs(self->sport, "resumed"));
+	EXPECT_EQ(1, status_hs(self->sport, "failed"));
+	EXPECT_EQ(4, status_hs(self->sport, "ok"));
+	/* The refused one never reached the backend. */
+	ASSERT_EQ(0, backend_seen(&self->be, 4, &cn, &cert_len));
+	EXPECT_STREQ("client", cn);
+	EXPECT_LT(0, cert_len);
+	wolfSSL_SESSION_free(rs);
+	wolfSSL_SESSION_free(gs);
+}
+
+/*
+ * Two kmtlsd share ticket keys (one load balancer in front) but not their
+ * policy: a ticket from A must not let B's policy be skipped.
+ */
+TEST_F(rr, ticket_from_other_policy_is_refused)
+{
+	WOLFSSL_SESSION *s = NULL;
+	int bport;
+
+	ASSERT_EQ(0, start(self, &self->a, "spiffe://example.org/*"));
+	ASSERT_EQ(0, start(self, &self->b, "spiffe://example.org/payments"));
+	bport = self->sport;
+	ASSERT_EQ(0, visit(self->good, self->a.port, NULL, &s));
+	ASSERT_NE(NULL, s);
+	EXPECT_EQ(-1, visit(self->good, self->b.port, s, NULL));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->b, "not allowed by policy", 2000));
+	EXPECT_EQ(1, status_hs(bport, "failed"));
+	EXPECT_EQ(0, status_hs(bport, "ok"));
+	/* Where the policy admits it, the same ticket resumes. */
+	EXPECT_EQ(1, visit(self->good, self->a.port, s, NULL));
+	wolfSSL_SESSION_free(s);
+}
+
+/* The sealed layout round-trips; anything else is "no certificate". */
+TEST(leaf_trailer)
+{
+	struct kmtls_verify v = { .leaf_der_len = 5 };
+	unsigned char buf[64], der[5] = { 1, 2, 3, 4, 5 };
+	const unsigned char *got;
+	int n, len, got_len;
+
+	v.leaf_der = der;
+	memset(buf, 0xaa, sizeof(buf));
+	n = kmtls_resume_seal_leaf(&v, buf, 20, sizeof(buf));
+	ASSERT_EQ(20 + 5 + KMTLS_RESUME_TRAILER, n);
+	ASSERT_EQ(20, kmtls_resume_find_leaf(buf, n, &got, &got_len));
+	EXPECT_EQ(5, got_len);
+	EXPECT_EQ(0, memcmp(der, got, 5));
+	/* No room: the ticket goes out without it. */
+	EXPECT_EQ(60, kmtls_resume_seal_leaf(&v, buf, 60, sizeof(buf)));
+	/* wolfSSL's bytes alone, a bad magic, a length past the start. */
+	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, 20, &got, &got_len));
+	buf[n - 1] ^= 1;
+	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, n, &got, &got_len));
+	buf[n - 1] ^= 1;
+	len = n - 20;	/* the trailer claims 5 bytes; only its own 6 and 5 are there */
+	EXPECT_EQ(0, kmtls_resume_find_leaf(buf + 20, len, &got, &got_len));
+	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf + 21, len - 1, &got, &got_len));
+}
+
+TEST_HARNESS_MAIN
