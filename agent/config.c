@@ -133,6 +133,8 @@ static const struct key_desc listener_keys[] = {
 	KEY("connect-timeout", K_MS, L(connect_timeout_ms), DURATION, .min = 1, .max = DAY_MS),
 	KEY("max-connections", K_UINT, L(max_connections),
 	    "a whole number from 1 to 1000000", .min = 1, .max = 1000000),
+	KEY("tcp-fastopen", K_UINT, L(tcp_fastopen),
+	    "a TCP Fast Open queue length from 0 (off) to 65535", .max = 65535),
 	KEY("allow-insecure-key-perms", K_ENUM, L(allow_insecure_key_perms),
 	    "true, false, yes, no, 1 or 0", .vals = bool_vals),
 	{ .name = NULL },
@@ -919,6 +921,9 @@ static int check_listener(const struct kmtls_listener_conf *l, char *err,
 	if (l->mode == KMTLS_MODE_TERMINATE && !strncmp(l->listen, "unix:", 5))
 		return fail(err, len, "[listener %s] listen = \"%s\": a terminating listener accepts TLS over TCP; unix: is for originate mode",
 			    l->name, l->listen);
+	if (l->tcp_fastopen && !strncmp(l->listen, "unix:", 5))
+		return fail(err, len, "[listener %s] tcp-fastopen = %u: TCP Fast Open needs a TCP listen address, not \"%s\": remove the key",
+			    l->name, l->tcp_fastopen, l->listen);
 	if (l->mode == KMTLS_MODE_ORIGINATE && !strncmp(l->backend, "unix:", 5))
 		return fail(err, len, "[listener %s] backend = \"%s\": originate mode speaks TLS to the backend, which needs TCP",
 			    l->name, l->backend);

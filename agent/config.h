@@ -51,6 +51,7 @@ struct kmtls_listener_conf {
 	unsigned int idle_timeout_ms;		/* default 300000, 0 = none */
 	unsigned int connect_timeout_ms;	/* default 5000 */
 	unsigned int max_connections;		/* per listener, default 10000 */
+	unsigned int tcp_fastopen;		/* TFO queue length, 0 = off */
 	int allow_insecure_key_perms;
 	int no_resumption;	/* no tickets or session cache (set in code) */
 };

@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "listener.h"
+#include "log.h"
 #include "sigcache.h"
 #include "tickets.h"
 #include "tls_ctx.h"
@@ -210,6 +211,47 @@ static int unix_socket(struct kmtls_listener *l)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
+/* Bit 2 of net.ipv4.tcp_fastopen: the server side; -1 when unknown. */
+static int tfo_server_enabled(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_fastopen", "re");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v < 0 ? -1 : !!(v & 2);
+}
+
+/*
+ * Opt-in TCP Fast Open: the ClientHello may ride on the SYN, a round trip
+ * less for clients that have a cookie. Failing to set it is not fatal (the
+ * listener works without), but it is said once, with what to do.
+ */
+static void set_fastopen(struct kmtls_listener *l, int fd)
+{
+	int qlen = (int)l->conf->tcp_fastopen, first = !l->tfo_said;
+
+	if (!qlen)
+		return;
+	l->tfo_said = 1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen))) {
+		if (first)
+			log_warn("listener %s: tcp-fastopen = %d: setsockopt(TCP_FASTOPEN) failed: %s; serving without TCP Fast Open",
+				 l->conf->name, qlen, strerror(errno));
+		return;
+	}
+	if (!first)
+		return;
+	if (tfo_server_enabled() == 0)
+		log_warn("listener %s: tcp-fastopen = %d is set, but net.ipv4.tcp_fastopen does not enable the server side (bit 2): set it to 3, or clients do a plain TCP handshake",
+			 l->conf->name, qlen);
+	else
+		log_info("listener %s: TCP Fast Open on, queue %d", l->conf->name, qlen);
+}
+
 int kmtls_listener_socket(struct kmtls_listener *l, char *err, size_t errlen)
 {
 	struct sockaddr *sa = (struct sockaddr *)&l->listen_addr;
@@ -230,7 +272,10 @@ int kmtls_listener_socket(struct kmtls_listener *l, char *err, size_t errlen)
 		goto fail;
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, sa, l->listen_len) || listen(fd, 4096))
+	if (bind(fd, sa, l->listen_len))
+		goto fail;
+	set_fastopen(l, fd);
+	if (listen(fd, 4096))
 		goto fail;
 	/* Port 0: later workers must join the port the first one got. */
 	if (getsockname(fd, sa, &l->listen_len))

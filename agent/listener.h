@@ -26,6 +26,7 @@ struct kmtls_listener {
 
 	atomic_uint active;	/* connections across workers, for the cap */
 	int unix_fd;		/* a unix listen socket, shared by the workers */
+	int tfo_said;		/* tcp-fastopen: logged for the first socket */
 	/* Terminate mode: ticket keys, from ticket-keys or random (resume.h). */
 	struct kmtls_ticket_keys *tickets;
 };

@@ -29,7 +29,7 @@ static const char *const listener_flags[] = {
 	"mode", "server-name", "ticket-keys", "listen", "backend", "cert", "key", "ca", "crl", "allow-uri",
 	"allow-dns", "allow-cn", "ktls", "proxy-protocol", "tls-min",
 	"ciphers", "groups", "handshake-timeout", "idle-timeout",
-	"connect-timeout", "max-connections",
+	"connect-timeout", "max-connections", "tcp-fastopen",
 };
 
 static void usage(FILE *out)
@@ -43,7 +43,7 @@ static void usage(FILE *out)
 		"              [--allow-cn NAME]... [--ktls auto|require|off] [--proxy-protocol none|v2|v2-cert]\n"
 		"              [--tls-min 1.2|1.3] [--ciphers LIST] [--groups LIST]\n"
 		"              [--handshake-timeout 10s] [--idle-timeout 300s] [--connect-timeout 5s]\n"
-		"              [--max-connections N] [--allow-insecure-key-perms] [--foreground]\n"
+		"              [--max-connections N] [--tcp-fastopen QLEN] [--allow-insecure-key-perms]\n"
 		"       kmtlsd --mode originate --listen ADDR:PORT|unix:/path --backend ADDR:PORT\n"
 		"              --server-name NAME --cert CLIENT.pem --key CLIENT.key --ca SERVER-CA.pem [...]\n"
 		"       kmtlsd --version\n"
