@@ -149,6 +149,8 @@ static const struct key_desc global_keys[] = {
 	KEY("drain-timeout", K_MS, G(drain_timeout_ms), DURATION, .max = DAY_MS),
 	KEY("user", K_STR, G(user), "a user name such as kmtls"),
 	KEY("sandbox", K_ENUM, G(sandbox), "on or off", .vals = sandbox_vals),
+	KEY("watch-files", K_ENUM, G(watch_files), "yes, no, true, false, 1 or 0",
+	    .vals = bool_vals),
 	{ .name = NULL },
 };
 

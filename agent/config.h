@@ -117,6 +117,7 @@ struct kmtls_config {
 	char *path;		/* the file it was loaded from; NULL for flags */
 	char *status_listen;	/* opt-in metrics/status endpoint, local only */
 	unsigned int drain_timeout_ms;	/* SIGTERM: relays may finish for this long */
+	int watch_files;	/* reload when a TLS file changes (inotify) */
 	struct kmtls_listener_conf *listeners;
 	int n_listeners;
 	struct kmtls_kernel_conf *kernels;	/* [kernel NAME] profiles */

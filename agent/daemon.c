@@ -25,6 +25,7 @@
 #include "sandbox.h"
 #include "status.h"
 #include "tls_ctx.h"
+#include "watch.h"
 #include "worker.h"
 
 /*
@@ -211,6 +212,7 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 	struct kmtls_kservice ks;
 	volatile time_t reloaded = 0;
 	int status_bound = 0;
+	struct kmtls_watch watch = { .fd = -1, .stop_fd = -1 };
 	char err[512];
 	sigset_t set;
 
@@ -258,12 +260,18 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 		log_err("%s; serving without it", err);
 	else
 		status_bound = !!cfg->status_listen;
+	/* The watches need paths, which the sandbox then restricts. */
+	if (cfg->watch_files && kmtls_watch_open(&watch, cfg, err, sizeof(err)))
+		log_err("%s; serving without it (reload with SIGHUP)", err);
 	if (kmtls_sandbox_apply(cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_workers;
 	}
 	for (i = 0; i < nw; i++)
 		kmtls_worker_start(&ws[i]);
+	/* SIGHUP from the watcher goes to this thread, which waits for it. */
+	if (watch.fd >= 0 && kmtls_watch_start(&watch, gettid(), err, sizeof(err)))
+		log_err("%s; serving without it (reload with SIGHUP)", err);
 	announce(ls, n, nw);
 	src = (struct kmtls_status_src){ .ws = ws, .n_workers = nw, .ls = ls,
 					 .n_listeners = n, .started = time(NULL),
@@ -278,12 +286,14 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 	kmtls_notify("READY=1");
 	wait_for_signals(ls, n, ws, nw, cfg->drain_timeout_ms, &set);
 	ret = 0;
+	kmtls_watch_close(&watch);
 	kmtls_status_stop();
 	for (i = 0; i < nw; i++)
 		ws[i].stop = 1;
 	for (i = 0; i < nw; i++)
 		pthread_join(ws[i].thread, NULL);
 out_workers:
+	kmtls_watch_close(&watch);
 	for (i = 0; i < started + (started < nw); i++)
 		kmtls_worker_destroy(&ws[i]);
 	kservice = NULL;
