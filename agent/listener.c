@@ -211,7 +211,7 @@ static int unix_socket(struct kmtls_listener *l)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
-/* Bit 2 of net.ipv4.tcp_fastopen: the server side; -1 when unknown. */
+/* The server flag (2) of net.ipv4.tcp_fastopen; -1 when unknown. */
 static int tfo_server_enabled(void)
 {
 	FILE *f = fopen("/proc/sys/net/ipv4/tcp_fastopen", "re");
@@ -246,7 +246,7 @@ static void set_fastopen(struct kmtls_listener *l, int fd)
 	if (!first)
 		return;
 	if (tfo_server_enabled() == 0)
-		log_warn("listener %s: tcp-fastopen = %d is set, but net.ipv4.tcp_fastopen does not enable the server side (bit 2): set it to 3, or clients do a plain TCP handshake",
+		log_warn("listener %s: tcp-fastopen = %d is set, but net.ipv4.tcp_fastopen lacks the server flag (2): set it to 3, or clients do a plain TCP handshake",
 			 l->conf->name, qlen);
 	else
 		log_info("listener %s: TCP Fast Open on, queue %d", l->conf->name, qlen);
