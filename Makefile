@@ -129,10 +129,11 @@ $(KMTLSCTL_OBJS) $(AGENT_BPF_OBJS): CFLAGS += -I$(O)/bpf -I$(TOP)/bpf
 $(O)/selftests/bpf/%: CFLAGS += -I$(O)/bpf -I$(TOP)/bpf
 $(O)/selftests/bpf/%: LIBS += $(BPF_LIBS)
 
-# kmtlsctl tune reads kmtlsd's config with kmtlsd's own parser.
-$(BIN)/kmtlsctl: $(KMTLSCTL_OBJS) $(AGENT_LIB)
+# kmtlsctl tune reads kmtlsd's config with kmtlsd's own parser; pki makes
+# certificates with our wolfSSL.
+$(BIN)/kmtlsctl: $(KMTLSCTL_OBJS) $(AGENT_LIB) $(WOLFSSL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) -ljson-c -linih
+	$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) -ljson-c -linih -lm -lpthread
 
 $(HELLO_FUZZ): selftests/bpf/fuzz/hello_fuzz.c bpf/hello_parse.h
 	@mkdir -p $(dir $@)

@@ -200,6 +200,7 @@ static void backend_failed(struct conn *c, const char *why)
 	char addr[KMTLS_ADDRSTRLEN];
 
 	STAT_ADD(&c->w->stats, backend_failed, 1);
+	STAT_ADD(&c->l->stats, backend_failed, 1);
 	conn_fail(c, "backend unreachable: %s: %s (client closed)",
 		  kmtls_addr_str((struct sockaddr *)&c->l->backend_addr,
 				 c->l->backend_len, addr, sizeof(addr)), why);
@@ -325,6 +326,7 @@ static int install_ktls(struct conn *c)
 		}
 		c->ktls = 1;
 		STAT_ADD(&c->w->stats, ktls_on, 1);
+		STAT_ADD(&c->l->stats, ktls_on, 1);
 		KMTLS_PROBE_KTLS_INSTALLED(tls_end(c)->fd, kmtls_ktls_cipher_name(c->ssl));
 		/* From here the kernel holds the keys; drop wolfSSL's copy. */
 		wolfSSL_free(c->ssl);
@@ -334,12 +336,14 @@ static int install_ktls(struct conn *c)
 	free(pend.data);
 	if (st == KMTLS_KTLS_FALLBACK && mode == KMTLS_KTLS_AUTO) {
 		STAT_ADD(&c->w->stats, ktls_fallback, 1);
+		STAT_ADD(&c->l->stats, ktls_fallback, 1);
 		kmtls_log_once(why, LOG_WARNING,
 			       "listener %s: kTLS not used, records go through wolfSSL in userspace: %s",
 			       c->l->conf->name, why);
 		return 0;
 	}
 	STAT_ADD(&c->w->stats, ktls_refused, 1);
+	STAT_ADD(&c->l->stats, ktls_refused, 1);
 	conn_fail(c, "%s%s", st == KMTLS_KTLS_FALLBACK ? "ktls = require but kTLS is unavailable: " :
 		  "kTLS install failed: ", why);
 	return -1;
@@ -367,11 +371,14 @@ static void handshake_done(struct conn *c)
 		return;
 	}
 	STAT_ADD(&c->w->stats, handshakes_ok, 1);
+	STAT_ADD(&c->l->stats, handshakes_ok, 1);
 	kmtls_stats_observe_hs(&c->w->stats, ns / 1000);
 	KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, 0, ns, wolfSSL_version(c->ssl),
 				   wolfSSL_get_cipher_name(c->ssl), resumed);
-	if (resumed)
+	if (resumed) {
 		STAT_ADD(&c->w->stats, handshakes_resumed, 1);
+		STAT_ADD(&c->l->stats, handshakes_resumed, 1);
+	}
 	if (c->kreq) {
 		kmtls_kservice_established(c);
 		return;
@@ -417,6 +424,7 @@ static void handshake(struct conn *c)
 		return;
 	}
 	STAT_ADD(&c->w->stats, handshakes_failed, 1);
+	STAT_ADD(&c->l->stats, handshakes_failed, 1);
 	KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, err, elapsed_ns(c), 0, "", 0);
 	kmtls_verify_reason(c->ssl, err, &c->verify, reason, sizeof(reason));
 	switch (c->kreq ? kmtls_kservice_ended(c) : 0) {
@@ -675,6 +683,7 @@ void kmtls_conn_tick(struct conn *c, uint64_t now)
 		}
 		if (c->state == CS_HANDSHAKE) {
 			STAT_ADD(&c->w->stats, handshakes_failed, 1);
+			STAT_ADD(&c->l->stats, handshakes_failed, 1);
 			KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, ETIMEDOUT, elapsed_ns(c), 0, "", 0);
 			kernel_status(c, ETIMEDOUT);
 			conn_fail(c, "handshake timeout: no complete handshake within %u ms",

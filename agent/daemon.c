@@ -275,7 +275,7 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 	announce(ls, n, nw);
 	src = (struct kmtls_status_src){ .ws = ws, .n_workers = nw, .ls = ls,
 					 .n_listeners = n, .started = time(NULL),
-					 .reloaded = &reloaded };
+					 .reloaded = &reloaded, .ks = kservice };
 	reloaded_at = &reloaded;
 	if (status_bound) {
 		if (kmtls_status_start(cfg->status_listen, &src, err, sizeof(err)))

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "policy.h"
+#include "stats.h"
 #include "tickets.h"
 
 /* A configured listener at run time, shared by every worker. */
@@ -25,6 +26,8 @@ struct kmtls_listener {
 	WOLFSSL_CTX *ctx;
 
 	atomic_uint active;	/* connections across workers, for the cap */
+	/* This listener's share of the workers' counters (status endpoint). */
+	struct kmtls_stats stats;
 	int unix_fd;		/* a unix listen socket, shared by the workers */
 	int tfo_said;		/* tcp-fastopen: logged for the first socket */
 	/* Terminate mode: ticket keys, from ticket-keys or random (resume.h). */

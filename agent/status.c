@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "addr.h"
+#include "kservice.h"
 #include "listener.h"
 #include "log.h"
 #include "stats.h"
@@ -149,6 +150,58 @@ char *kmtls_status_metrics(const struct kmtls_status_src *src)
 }
 
 #define JADD(o, k, v) json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))
+#define LGET(l, f) STAT_GET(&(l)->stats, f)
+
+/* A listener's own counters; they add up to the totals of the document. */
+static void listener_counters(json_object *lo, const struct kmtls_listener *l)
+{
+	json_object *hs = json_object_new_object();
+
+	json_object_object_add(lo, "mode", json_object_new_string(
+		l->conf->mode == KMTLS_MODE_ORIGINATE ? "originate" : "terminate"));
+	JADD(lo, "accepted", LGET(l, accepted));
+	JADD(hs, "ok", LGET(l, handshakes_ok));
+	JADD(hs, "failed", LGET(l, handshakes_failed));
+	JADD(hs, "resumed", LGET(l, handshakes_resumed));
+	json_object_object_add(lo, "handshakes", hs);
+	JADD(lo, "ktls", LGET(l, ktls_on));
+	JADD(lo, "fallback", LGET(l, ktls_fallback));
+	JADD(lo, "ktls_refused", LGET(l, ktls_refused));
+	JADD(lo, "backend_failed", LGET(l, backend_failed));
+	JADD(lo, "capped", LGET(l, conns_capped));
+}
+
+/*
+ * The kernel service (kmtls.ko's handshakes): profiles, whether served, and
+ * its handshakes (counted in each profile's per-role contexts).
+ */
+static json_object *kservice_json(const struct kmtls_kservice *ks)
+{
+	json_object *o = json_object_new_object(), *names = json_object_new_array();
+	json_object *hs = json_object_new_object();
+	int st = __atomic_load_n(&ks->state, __ATOMIC_RELAXED), i, r;
+	uint64_t ok = 0, failed = 0;
+
+	for (i = 0; i < ks->n; i++) {
+		json_object_array_add(names, json_object_new_string(ks->profiles[i].conf->tls.name));
+		for (r = 0; r < KMTLS_KROLES; r++) {
+			if (!ks->profiles[i].ready[r])
+				continue;
+			ok += LGET(&ks->profiles[i].role[r], handshakes_ok);
+			failed += LGET(&ks->profiles[i].role[r], handshakes_failed);
+		}
+	}
+	json_object_object_add(o, "profiles", names);
+	JADD(hs, "ok", ok);
+	JADD(hs, "failed", failed);
+	json_object_object_add(o, "handshakes", hs);
+	json_object_object_add(o, "attached", json_object_new_boolean(st == 1));
+	json_object_object_add(o, "state", json_object_new_string(
+		st == 1 ? "serving" : st == 0 ? "starting" :
+		st == -ENOENT ? "kmtls.ko not loaded" :
+		st == -EPERM ? "refused: needs CAP_NET_ADMIN" : strerror(-st)));
+	return o;
+}
 
 char *kmtls_status_json(const struct kmtls_status_src *src)
 {
@@ -189,9 +242,11 @@ char *kmtls_status_json(const struct kmtls_status_src *src)
 			kmtls_addr_str((const struct sockaddr *)&l->backend_addr, l->backend_len, a, sizeof(a))));
 		JADD(lo, "active", atomic_load(&((struct kmtls_listener *)l)->active));
 		JADD(lo, "max_connections", l->conf->max_connections);
+		listener_counters(lo, l);
 		json_object_array_add(ls, lo);
 	}
 	json_object_object_add(o, "listeners", ls);
+	json_object_object_add(o, "kernel_service", src->ks ? kservice_json(src->ks) : NULL);
 	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	return out;

@@ -7,6 +7,7 @@
 
 struct kmtls_worker;
 struct kmtls_listener;
+struct kmtls_kservice;
 
 /* What the status endpoint reports on; owned by the daemon. */
 struct kmtls_status_src {
@@ -16,6 +17,7 @@ struct kmtls_status_src {
 	int n_listeners;
 	time_t started;
 	volatile time_t *reloaded;	/* last successful reload (TLS material) */
+	const struct kmtls_kservice *ks;	/* NULL: no [kernel] profile */
 };
 
 /*

@@ -128,9 +128,11 @@ static void accept_all(struct kmtls_worker *w, int idx)
 			return;
 		}
 		STAT_ADD(&w->stats, accepted, 1);
+		STAT_ADD(&l->stats, accepted, 1);
 		if (atomic_fetch_add(&l->active, 1) >= l->conf->max_connections) {
 			atomic_fetch_sub(&l->active, 1);
 			STAT_ADD(&w->stats, conns_capped, 1);
+			STAT_ADD(&l->stats, conns_capped, 1);
 			kmtls_log_once("conncap", LOG_WARNING,
 				       "listener %s: max_connections (%u) reached: closing new connections",
 				       l->conf->name, l->conf->max_connections);

@@ -11,7 +11,7 @@
 /* Exit statuses of every verb. */
 #define CTL_OK		0
 #define CTL_ERR		1	/* the operation failed */
-#define CTL_USAGE	2	/* bad command line, or a verb not implemented yet */
+#define CTL_USAGE	2	/* bad command line */
 
 /* What every verb gets: the global options. */
 struct ctl {

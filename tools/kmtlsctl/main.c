@@ -5,29 +5,23 @@
  * One table of verbs; each verb lives in its own file and gets the global
  * options in struct ctl. --json is accepted anywhere on the command line and
  * makes every verb print one JSON object on stdout, errors included
- * ({"error": ...}). Exit status: 0 done, 1 failed, 2 usage or a verb that is
- * not implemented yet.
+ * ({"error": ...}). Exit status: 0 done, 1 failed, 2 usage.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "kmtlsctl.h"
-
-static int cmd_todo(struct ctl *c, int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	return ctl_fail(c, CTL_USAGE, "kmtlsctl %s: not implemented yet", c->verb);
-}
+#include "pki.h"
+#include "st.h"
 
 static const struct ctl_verb verbs[] = {
-	{ "status", cmd_todo, "kmtlsd, kmtls.ko and BPF state at a glance" },
-	{ "stats", cmd_todo, "counters of kmtlsd, kmtls.ko and the BPF programs" },
+	{ "status", cmd_status, "kmtlsd, kmtls.ko and BPF state at a glance" },
+	{ "stats", cmd_stats, "counters of kmtlsd, kmtls.ko and the BPF programs" },
 	{ "latency", cmd_latency, "handshake latency from the hs_latency BPF programs" },
 	{ "ratelimit", cmd_ratelimit, "XDP ClientHello flood limiter (hello_limit)" },
 	{ "tune", cmd_tune, "check the host for mTLS performance and print what to change" },
-	{ "pki", cmd_todo, "certificates for tests and deployments" },
+	{ "pki", cmd_pki, "certificates for tests and deployments" },
 };
 
 static void usage(FILE *f)
