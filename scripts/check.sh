@@ -37,10 +37,14 @@ if [ ${#host_tests[@]} -gt 0 ]; then
 	echo "# host ($(uname -r))"
 	scripts/run-tests.sh "$RESULTS/host" "${host_tests[@]}"
 fi
+# vm:SERIES+debug: a guest of its own, booted with kmtls-vm --debug.
 for k in "${!vm_tests[@]}"; do
 	echo "# guest kernel $k"
+	vm_opts=()
+	[ "${k%+debug}" != "$k" ] && vm_opts=(--debug)
 	# shellcheck disable=SC2086
-	tools/vm/kmtls-vm run --kernel "$k" -- scripts/run-tests.sh "$RESULTS/vm-$k" ${vm_tests[$k]}
+	tools/vm/kmtls-vm run --kernel "${k%+debug}" "${vm_opts[@]}" -- \
+		scripts/run-tests.sh "$RESULTS/vm-$k" ${vm_tests[$k]}
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		mkdir -p "$RESULTS/vm-$k"

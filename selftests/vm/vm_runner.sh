@@ -20,7 +20,7 @@ set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 BUILD=$(realpath -m "${KMTLS_BUILD:-$TOP/build}")
 VM=$TOP/tools/vm/kmtls-vm
-NTESTS=12
+NTESTS=13
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -138,11 +138,15 @@ main_61() {
 	if [ -z "$rel" ]; then
 		skip "6.1: boots, uname -r, tls loaded" "build/kernel-6.1 missing (make deps)"
 		skip "6.1: kmtls.ko loaded" "build/kernel-6.1 missing (make deps)"
+		skip "6.1: --debug, --append" "build/kernel-6.1 missing (make deps)"
 		return
 	fi
 	kmod_built "$rel" || kmod=(--no-kmod)
-	script='echo "$(uname -r)"; [ -e /proc/net/tls_stat ] && echo tls; [ -d /sys/module/kmtls ] && echo kmtls; exit 0'
-	"$VM" run --kernel 6.1 "${kmod[@]}" -- sh -c "$script" > "$TMP/b.out" 2> "$TMP/b.err" || rc=$?
+	script='echo "$(uname -r)"; [ -e /proc/net/tls_stat ] && echo tls; [ -d /sys/module/kmtls ] && echo kmtls
+		grep -qw kmtls_vm_probe=1 /proc/cmdline && echo appended
+		[ "$(cat /sys/kernel/slab/kmalloc-64/sanity_checks)" = 1 ] && echo slub_debug; exit 0'
+	"$VM" run --kernel 6.1 "${kmod[@]}" --debug --append kmtls_vm_probe=1 -- sh -c "$script" \
+		> "$TMP/b.out" 2> "$TMP/b.err" || rc=$?
 
 	DIAG=$(printf 'exit %s, stdout:\n%s\nstderr:\n%s' "$rc" "$(cat "$TMP/b.out")" "$(tail -n 20 "$TMP/b.err")")
 	check "6.1: boots, uname -r is $rel, tls loaded" \
@@ -153,6 +157,9 @@ main_61() {
 	else
 		check "6.1: kmtls.ko loaded (/sys/module/kmtls)" grep -qx kmtls "$TMP/b.out"
 	fi
+
+	check "6.1: --debug turns SLUB debugging on, --append reaches the kernel" \
+		eval 'grep -qx slub_debug "$TMP/b.out" && grep -qx appended "$TMP/b.out"'
 }
 
 timeout_case() {
