@@ -87,7 +87,7 @@ struct kmtls_net {
 
 	/*
 	 * @lock protects the queue, the agents, and in every request of the
-	 * namespace kr_list, kr_state, kr_portid and kr_expires.
+	 * namespace kr_list, kr_state, kr_agent, kr_portid and kr_expires.
 	 */
 	spinlock_t			lock;
 	struct list_head		pending;	/* kmtls_req.kr_list, FIFO */
@@ -96,13 +96,14 @@ struct kmtls_net {
 };
 
 /*
- * An agent: a generic netlink socket, named by its port id, that sent
- * ACCEPT. It lives until the socket is released (NETLINK_URELEASE); the
- * requests it accepted then fail with ECONNABORTED.
+ * An agent: a generic netlink socket that sent ACCEPT. It lives until the
+ * socket is released (NETLINK_URELEASE); the requests it accepted then fail
+ * with ECONNABORTED. The socket names it, not the port id (netlink.c).
  */
 struct kmtls_agent {
 	struct list_head	ka_list;	/* kmtls_net.agents */
 	struct list_head	ka_accepted;	/* kmtls_req.kr_list */
+	struct sock		*ka_sk;		/* referenced; identity only */
 	u32			ka_portid;
 };
 
@@ -145,7 +146,8 @@ enum {
  * @kr_sock: the socket, valid while @kr_file is held
  * @kr_pid: the submitting process, referenced
  * @kr_cred: the submitter's credentials, referenced
- * @kr_portid: netlink port id of the agent that accepted it
+ * @kr_agent: the socket of the agent that accepted it (identity only)
+ * @kr_portid: its netlink port id (for tracing)
  * @kr_role: enum kmtls_role
  * @kr_deadline: jiffies at which it times out
  * @kr_expires: jiffies at which @kr_work is due
@@ -171,6 +173,7 @@ struct kmtls_req {
 	struct socket		*kr_sock;
 	struct pid		*kr_pid;
 	const struct cred	*kr_cred;
+	const struct sock	*kr_agent;
 	u32			kr_portid;
 	u32			kr_role;
 	unsigned long		kr_deadline;
@@ -240,7 +243,7 @@ void kmtls_req_put(struct kmtls_req *req);
 int kmtls_req_submit(struct kmtls_req *req);
 struct kmtls_req *kmtls_req_lookup(const struct sock *sk);
 bool kmtls_req_owned_by(struct kmtls_req *req, const struct net *net,
-			u32 portid);
+			const struct sock *agent);
 struct kmtls_req *kmtls_req_next(struct kmtls_net *kn,
 				 struct kmtls_agent *ka, struct file **filep);
 void kmtls_req_requeue(struct kmtls_req *req);

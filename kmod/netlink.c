@@ -25,13 +25,20 @@
  * a group has no per-socket hook on 6.1, and 6.12's family bind hook does
  * not name the socket or its namespace.
  *
- * Sockets that sent ACCEPT are tracked by port id in struct kmtls_agent,
- * because the requests they accepted must fail when they go away. The
- * socket private data of 6.10+ does not exist on 6.1, but the netlink
- * notifier NETLINK_URELEASE exists on both and reports every bound netlink
- * socket that is released, with its namespace and port id. By then the
- * socket has left its groups, so a READY sent from the notifier reaches
- * only the agents that remain.
+ * Sockets that sent ACCEPT are tracked in struct kmtls_agent, because the
+ * requests they accepted must fail when they go away. The socket private
+ * data of 6.10+ does not exist on 6.1, but the netlink notifier
+ * NETLINK_URELEASE exists on both and reports every bound netlink socket
+ * that is released, with its namespace and port id. By then the socket has
+ * left its groups, so a READY sent from the notifier reaches only the
+ * agents that remain.
+ *
+ * The port id does not name an agent: it is free again as soon as the
+ * socket is unhashed, before NETLINK_URELEASE, and another socket may bind
+ * it and send ACCEPT in between (autobind tries the process id first, so a
+ * thread of the same agent does that easily). An agent is its socket
+ * (referenced, compared, never used otherwise); NETLINK_URELEASE picks the
+ * agent of its port id whose socket is dead.
  */
 
 #include <linux/cred.h>
@@ -137,26 +144,27 @@ bool kmtls_agent_tracked(struct kmtls_net *kn)
 }
 
 static struct kmtls_agent *kmtls_agent_find_locked(struct kmtls_net *kn,
-						   u32 portid)
+						   const struct sock *sk)
 {
 	struct kmtls_agent *ka;
 
 	list_for_each_entry(ka, &kn->agents, ka_list)
-		if (ka->ka_portid == portid)
+		if (ka->ka_sk == sk)
 			return ka;
 	return NULL;
 }
 
 /*
- * The agent behind an ACCEPT, created on its first one. It stays valid
- * while its socket is sending: only that socket's release frees it.
+ * The agent behind an ACCEPT from socket @sk, created on its first one. It
+ * stays valid while @sk is sending: only the release of @sk frees it.
  */
-static struct kmtls_agent *kmtls_agent_track(struct kmtls_net *kn, u32 portid)
+static struct kmtls_agent *kmtls_agent_track(struct kmtls_net *kn,
+					     struct sock *sk, u32 portid)
 {
 	struct kmtls_agent *ka, *new;
 
 	spin_lock(&kn->lock);
-	ka = kmtls_agent_find_locked(kn, portid);
+	ka = kmtls_agent_find_locked(kn, sk);
 	spin_unlock(&kn->lock);
 	if (ka)
 		return ka;
@@ -165,34 +173,53 @@ static struct kmtls_agent *kmtls_agent_track(struct kmtls_net *kn, u32 portid)
 	if (!new)
 		return NULL;
 	INIT_LIST_HEAD(&new->ka_accepted);
+	sock_hold(sk);
+	new->ka_sk = sk;
 	new->ka_portid = portid;
 
 	spin_lock(&kn->lock);
-	ka = kmtls_agent_find_locked(kn, portid);
+	ka = kmtls_agent_find_locked(kn, sk);
 	if (!ka) {
 		list_add_tail(&new->ka_list, &kn->agents);
 		swap(ka, new);
 	}
 	spin_unlock(&kn->lock);
-	kfree(new);
+	if (new) {
+		sock_put(new->ka_sk);
+		kfree(new);
+	}
 	return ka;
 }
 
-/* A bound generic netlink socket of @net is being released */
+static void kmtls_agent_free(struct kmtls_agent *ka)
+{
+	sock_put(ka->ka_sk);
+	kfree(ka);
+}
+
+/*
+ * A bound generic netlink socket of @net with port id @portid is being
+ * released. The notification names the port id only, which another socket
+ * may have bound already: the agent is the one of that port id whose
+ * socket is dead (sock_orphan() came first). Should two dead sockets share
+ * it, both go now.
+ */
 static void kmtls_agent_release(struct net *net, u32 portid)
 {
 	struct kmtls_net *kn = kmtls_pernet(net);
-	struct kmtls_agent *ka;
+	struct kmtls_agent *ka, *tmp;
+	LIST_HEAD(gone);
 
 	spin_lock(&kn->lock);
-	ka = kmtls_agent_find_locked(kn, portid);
-	if (ka)
-		list_del(&ka->ka_list);
+	list_for_each_entry_safe(ka, tmp, &kn->agents, ka_list)
+		if (ka->ka_portid == portid && sock_flag(ka->ka_sk, SOCK_DEAD))
+			list_move_tail(&ka->ka_list, &gone);
 	spin_unlock(&kn->lock);
 
-	if (ka) {
+	list_for_each_entry_safe(ka, tmp, &gone, ka_list) {
+		list_del(&ka->ka_list);
 		kmtls_req_agent_lost(kn, ka);
-		kfree(ka);
+		kmtls_agent_free(ka);
 	}
 	kmtls_req_agent_gone(net, kn);
 }
@@ -225,7 +252,7 @@ void kmtls_nl_net_exit(struct kmtls_net *kn)
 	list_for_each_entry_safe(ka, tmp, &kn->agents, ka_list) {
 		WARN_ON_ONCE(!list_empty(&ka->ka_accepted));
 		list_del(&ka->ka_list);
-		kfree(ka);
+		kmtls_agent_free(ka);
 	}
 }
 
@@ -353,7 +380,7 @@ static int kmtls_nl_accept_doit(struct sk_buff *skb, struct genl_info *info)
 	struct file *file;
 	int fd, err;
 
-	ka = kmtls_agent_track(kn, info->snd_portid);
+	ka = kmtls_agent_track(kn, NETLINK_CB(skb).sk, info->snd_portid);
 	if (!ka)
 		return -ENOMEM;
 
@@ -448,8 +475,8 @@ static int kmtls_nl_ktls_check(struct sock *sk)
 	return ok ? 0 : -EINVAL;
 }
 
-static int kmtls_nl_done_sock(struct genl_info *info, struct socket *sock,
-			      u32 status)
+static int kmtls_nl_done_sock(struct genl_info *info, const struct sock *agent,
+			      struct socket *sock, u32 status)
 {
 	struct kmtls_req *req;
 	int err = -ENOENT;
@@ -457,7 +484,7 @@ static int kmtls_nl_done_sock(struct genl_info *info, struct socket *sock,
 	req = kmtls_req_lookup(sock->sk);
 	if (!req)
 		goto out_msg;
-	if (!kmtls_req_owned_by(req, genl_info_net(info), info->snd_portid))
+	if (!kmtls_req_owned_by(req, genl_info_net(info), agent))
 		goto out_put;
 
 	if (!status) {
@@ -522,7 +549,7 @@ static int kmtls_nl_done_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_BAD_ATTR(info->extack, info->attrs[KMTLS_A_DONE_SOCKFD]);
 		return err;
 	}
-	err = kmtls_nl_done_sock(info, sock, status);
+	err = kmtls_nl_done_sock(info, NETLINK_CB(skb).sk, sock, status);
 	sockfd_put(sock);
 	return err;
 }
@@ -593,23 +620,24 @@ int kmtls_nl_register(void)
 {
 	int ret;
 
-	ret = genl_register_family(&kmtls_nl_family);
+	/* First the notifier: no agent may go unnoticed */
+	ret = netlink_register_notifier(&kmtls_nl_notifier);
 	if (ret)
 		return ret;
 
-	ret = netlink_register_notifier(&kmtls_nl_notifier);
+	ret = genl_register_family(&kmtls_nl_family);
 	if (ret)
-		genl_unregister_family(&kmtls_nl_family);
+		netlink_unregister_notifier(&kmtls_nl_notifier);
 	return ret;
 }
 
 /**
- * kmtls_nl_unregister - Unregister the notifier and the family
+ * kmtls_nl_unregister - Unregister the family and the notifier
  *
- * Waits for running notifier calls and commands to return.
+ * Waits for running commands and notifier calls to return.
  */
 void kmtls_nl_unregister(void)
 {
-	netlink_unregister_notifier(&kmtls_nl_notifier);
 	genl_unregister_family(&kmtls_nl_family);
+	netlink_unregister_notifier(&kmtls_nl_notifier);
 }

@@ -353,12 +353,12 @@ struct kmtls_req *kmtls_req_lookup(const struct sock *sk)
  * kmtls_req_owned_by - Is a request accepted by a given agent?
  * @req: request
  * @net: the agent's namespace
- * @portid: the agent's netlink port id
+ * @agent: the agent's netlink socket
  *
- * Return: true when @req is in flight, in @net, accepted by @portid.
+ * Return: true when @req is in flight, in @net, accepted by @agent.
  */
 bool kmtls_req_owned_by(struct kmtls_req *req, const struct net *net,
-			u32 portid)
+			const struct sock *agent)
 {
 	struct kmtls_net *kn = kmtls_pernet(req->kr_net);
 	bool ret;
@@ -367,7 +367,7 @@ bool kmtls_req_owned_by(struct kmtls_req *req, const struct net *net,
 		return false;
 
 	spin_lock(&kn->lock);
-	ret = req->kr_state == KMTLS_REQ_ACCEPTED && req->kr_portid == portid;
+	ret = req->kr_state == KMTLS_REQ_ACCEPTED && req->kr_agent == agent;
 	spin_unlock(&kn->lock);
 	return ret;
 }
@@ -395,6 +395,7 @@ struct kmtls_req *kmtls_req_next(struct kmtls_net *kn,
 		KMTLS_DEC_STATS(req->kr_net, KMTLS_MIB_PENDINGNOW);
 		KMTLS_INC_STATS(req->kr_net, KMTLS_MIB_INFLIGHTNOW);
 		req->kr_state = KMTLS_REQ_ACCEPTED;
+		req->kr_agent = ka->ka_sk;
 		req->kr_portid = ka->ka_portid;
 		refcount_inc(&req->kr_ref);
 		*filep = get_file(req->kr_file);
@@ -423,6 +424,7 @@ void kmtls_req_requeue(struct kmtls_req *req)
 		KMTLS_DEC_STATS(req->kr_net, KMTLS_MIB_INFLIGHTNOW);
 		KMTLS_INC_STATS(req->kr_net, KMTLS_MIB_PENDINGNOW);
 		req->kr_state = KMTLS_REQ_PENDING;
+		req->kr_agent = NULL;
 		req->kr_portid = 0;
 	}
 	spin_unlock(&kn->lock);
