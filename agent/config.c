@@ -575,6 +575,158 @@ void kmtls_config_free(struct kmtls_config *cfg)
 	cfg->user = NULL;
 	free(cfg->path);
 	cfg->path = NULL;
+	strlist_free(&cfg->cmdline);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reload: comparing and moving values key by key                     */
+
+static const struct key_desc *table_of(enum kmtls_conf_table t)
+{
+	return t == KMTLS_CONF_GLOBAL ? global_keys :
+	       t == KMTLS_CONF_LISTENER ? listener_keys : kernel_keys();
+}
+
+static size_t key_size(enum key_type type)
+{
+	switch (type) {
+	case K_STR:
+	case K_ADDR:
+	case K_ADDR_UNIX:
+		return sizeof(char *);
+	case K_LIST:
+	case K_CSV:
+	case K_WORDS:
+		return sizeof(struct kmtls_strlist);
+	case K_UIDS:
+		return sizeof(struct kmtls_uidlist);
+	case K_ENUM:
+		return sizeof(int);
+	case K_MS:
+	case K_UINT:
+		return sizeof(unsigned int);
+	}
+	return 0;
+}
+
+/* A value as the file would spell it; lists comma-separated. */
+static void key_format(const struct key_desc *d, const void *field, char *buf,
+		       size_t len)
+{
+	const struct kmtls_strlist *sl = field;
+	const struct kmtls_uidlist *ul = field;
+	const struct enum_val *e;
+	size_t n = 0;
+	int i;
+
+	buf[0] = '\0';
+	switch (d->type) {
+	case K_STR:
+	case K_ADDR:
+	case K_ADDR_UNIX:
+		snprintf(buf, len, "%s", *(char *const *)field ? *(char *const *)field : "");
+		return;
+	case K_LIST:
+	case K_CSV:
+	case K_WORDS:
+		for (i = 0; i < sl->n && n < len; i++)
+			n += snprintf(buf + n, len - n, "%s%s", i ? ", " : "", sl->v[i]);
+		return;
+	case K_UIDS:
+		for (i = 0; i < ul->n && n < len; i++)
+			n += snprintf(buf + n, len - n, "%s%u", i ? ", " : "", ul->v[i]);
+		return;
+	case K_ENUM:
+		for (e = d->vals; e->name; e++)
+			if (e->val == *(const int *)field)
+				break;
+		snprintf(buf, len, "%s", e->name ? e->name : "?");
+		return;
+	case K_MS:
+		snprintf(buf, len, "%ums", *(const unsigned int *)field);
+		return;
+	case K_UINT:
+		snprintf(buf, len, "%u", *(const unsigned int *)field);
+		return;
+	}
+}
+
+static int str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static int key_equal(const struct key_desc *d, const void *a, const void *b)
+{
+	const struct kmtls_strlist *sa = a, *sb = b;
+	const struct kmtls_uidlist *ua = a, *ub = b;
+	int i;
+
+	switch (d->type) {
+	case K_STR:
+	case K_ADDR:
+	case K_ADDR_UNIX:
+		return str_eq(*(char *const *)a, *(char *const *)b);
+	case K_LIST:
+	case K_CSV:
+	case K_WORDS:
+		for (i = 0; sa->n == sb->n && i < sa->n; i++)
+			if (strcmp(sa->v[i], sb->v[i]))
+				return 0;
+		return sa->n == sb->n;
+	case K_UIDS:
+		return ua->n == ub->n &&
+		       (!ua->n || !memcmp(ua->v, ub->v, ua->n * sizeof(*ua->v)));
+	case K_ENUM:
+	case K_MS:
+	case K_UINT:
+		return !memcmp(a, b, key_size(d->type));
+	}
+	return 0;
+}
+
+void kmtls_config_diff(enum kmtls_conf_table t, const void *a, const void *b,
+		       void (*fn)(void *arg, const char *key, const char *was,
+				  const char *now),
+		       void *arg)
+{
+	const struct key_desc *d;
+	char was[512], now[512];
+
+	for (d = table_of(t); d->name; d++) {
+		if (key_equal(d, (const char *)a + d->off, (const char *)b + d->off))
+			continue;
+		key_format(d, (const char *)a + d->off, was, sizeof(was));
+		key_format(d, (const char *)b + d->off, now, sizeof(now));
+		fn(arg, d->name, was, now);
+	}
+}
+
+int kmtls_config_copy_key(enum kmtls_conf_table t, void *dst, const void *src,
+			  const char *key)
+{
+	const struct key_desc *d = key_find(table_of(t), key);
+
+	if (!d)
+		return -1;
+	memcpy((char *)dst + d->off, (const char *)src + d->off, key_size(d->type));
+	return 0;
+}
+
+int kmtls_config_swap_key(enum kmtls_conf_table t, void *a, void *b,
+			  const char *key)
+{
+	const struct key_desc *d = key_find(table_of(t), key);
+	unsigned char tmp[sizeof(struct kmtls_strlist) + sizeof(struct kmtls_uidlist)];
+	size_t n;
+
+	if (!d)
+		return -1;
+	n = key_size(d->type);
+	memcpy(tmp, (char *)a + d->off, n);
+	memcpy((char *)a + d->off, (char *)b + d->off, n);
+	memcpy((char *)b + d->off, tmp, n);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

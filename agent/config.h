@@ -123,6 +123,8 @@ struct kmtls_config {
 	struct kmtls_kernel_conf *kernels;	/* [kernel NAME] profiles */
 	int n_kernels;
 	struct kmtls_ratelimit_conf ratelimit;
+	/* [kmtlsd] keys the command line set; a reload leaves them alone. */
+	struct kmtls_strlist cmdline;
 };
 
 /* Defaults for a fresh listener (name is copied). */
@@ -158,5 +160,30 @@ int kmtls_config_validate(const struct kmtls_config *cfg, char *err,
 			  size_t errlen);
 
 void kmtls_config_free(struct kmtls_config *cfg);
+
+/* Reload (reconfig.c): the key tables, applied to the struct they describe. */
+enum kmtls_conf_table {
+	KMTLS_CONF_GLOBAL,	/* [kmtlsd]: struct kmtls_config */
+	KMTLS_CONF_LISTENER,	/* [listener NAME]: struct kmtls_listener_conf */
+	KMTLS_CONF_KERNEL,	/* [kernel NAME]: struct kmtls_kernel_conf */
+};
+
+/*
+ * Call @fn for each key of table @t whose value differs between @a and @b,
+ * with both values as text ("" when unset, lists comma-separated).
+ */
+void kmtls_config_diff(enum kmtls_conf_table t, const void *a, const void *b,
+		       void (*fn)(void *arg, const char *key, const char *was,
+				  const char *now),
+		       void *arg);
+
+/*
+ * @dst's @key takes @src's value as it is (strings and lists are then
+ * shared, not copied); swap exchanges the two values. -1: no such key.
+ */
+int kmtls_config_copy_key(enum kmtls_conf_table t, void *dst, const void *src,
+			  const char *key);
+int kmtls_config_swap_key(enum kmtls_conf_table t, void *a, void *b,
+			  const char *key);
 
 #endif

@@ -119,6 +119,7 @@ void kmtls_conn_free(struct conn *c)
 	if (c->ssl)
 		wolfSSL_free(c->ssl);	/* zeroes its key material */
 	kmtls_verify_reset(&c->verify);
+	kmtls_policy_put(c->policy);	/* after the WOLFSSL whose callbacks read it */
 	kmtls_relay_free(c);
 	kmtls_kservice_free_req(c->kreq);
 	c->magic = 0;
@@ -461,14 +462,14 @@ static WOLFSSL_SESSION **session_slot(struct conn *c)
  */
 static int tls_new(struct conn *c)
 {
-	c->ssl = kmtls_listener_new_ssl(c->l);
+	c->ssl = kmtls_listener_new_ssl(c->l, &c->policy);
 	if (!c->ssl || wolfSSL_set_fd(c->ssl, tls_end(c)->fd) != WOLFSSL_SUCCESS) {
 		kernel_status(c, ENOMEM);
 		conn_fail(c, "cannot create a TLS session (out of memory?)");
 		return -1;
 	}
 	wolfSSL_set_using_nonblock(c->ssl, 1);
-	c->verify.policy = &c->l->policy;
+	c->verify.policy = c->policy;
 	kmtls_verify_bind(c->ssl, &c->verify);
 	kmtls_sigcache_bind(c->ssl, c->w->sigcache);
 	return 0;

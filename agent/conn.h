@@ -64,6 +64,8 @@ struct conn {
 	struct kmtls_kreq *kreq;	/* kernel service: the request (owned), no
 					 * backend, ends after kTLS and DONE */
 	struct kmtls_verify verify;
+	struct kmtls_policy *policy;	/* verify's: the listener's when the
+					 * handshake began (a reference) */
 
 	uint64_t started_ms;
 	struct timespec started;	/* for the handshake_done probe */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "notify.h"
 #include "ratelimit.h"
+#include "reconfig.h"
 #include "sandbox.h"
 #include "status.h"
 #include "tls_ctx.h"
@@ -102,21 +103,33 @@ int kmtls_daemon_check(const struct kmtls_config *cfg, char *err, size_t errlen)
 static volatile time_t *reloaded_at;
 static struct kmtls_kservice *kservice;
 
-static void reload(struct kmtls_listener *ls, int n)
+/*
+ * The files on disk and, with a config file, what of it may change while
+ * running (reconfig.c), listener by listener: ls[i] was set up from
+ * cfg->listeners[i].
+ */
+static void reload(struct kmtls_config *cfg, struct kmtls_listener *ls, int n)
 {
+	struct kmtls_config *file = kmtls_reconfig_read(cfg);
+	struct kmtls_listener_conf eff, *fl;
 	char err[512];
 	int i, failed = 0;
 
 	for (i = 0; i < n; i++) {
-		if (kmtls_listener_reload(&ls[i], err, sizeof(err))) {
-			log_err("reload: %s; keeping the previous certificates, CAs and CRLs", err);
+		fl = kmtls_reconfig_listener(file, ls[i].conf->name);
+		kmtls_reconfig_effective_listener(&eff, &cfg->listeners[i], fl);
+		if (kmtls_listener_reload(&ls[i], &eff, err, sizeof(err))) {
+			log_err("reload: %s; keeping the previous certificates, CAs, CRLs and policy", err);
 			failed = 1;
+		} else if (fl) {
+			kmtls_reconfig_adopt_listener(&cfg->listeners[i], fl);
 		}
 	}
 	if (!failed && n)
 		log_info("reloaded certificates, keys, CAs and CRLs of %d listener(s)", n);
 	if (kservice)
-		kmtls_kservice_reload(kservice);
+		kmtls_kservice_reload(kservice, cfg, file);
+	kmtls_reconfig_free(file);
 	kmtls_ratelimit_reload();
 }
 
@@ -174,8 +187,8 @@ static void drain(struct kmtls_worker *ws, int nw, unsigned int timeout_ms,
 		log_info("drained: all connections finished");
 }
 
-static void wait_for_signals(struct kmtls_listener *ls, int n,
-			     struct kmtls_worker *ws, int nw,
+static void wait_for_signals(struct kmtls_config *cfg, struct kmtls_listener *ls,
+			     int n, struct kmtls_worker *ws, int nw,
 			     unsigned int drain_ms, sigset_t *set)
 {
 	struct timespec ts;
@@ -189,7 +202,7 @@ static void wait_for_signals(struct kmtls_listener *ls, int n,
 			continue;
 		if (sig == SIGHUP) {
 			kmtls_notify_reloading();
-			reload(ls, n);
+			reload(cfg, ls, n);
 			if (reloaded_at)
 				*reloaded_at = time(NULL);
 			kmtls_notify("READY=1");
@@ -203,7 +216,7 @@ static void wait_for_signals(struct kmtls_listener *ls, int n,
 	}
 }
 
-int kmtls_daemon_run(const struct kmtls_config *cfg)
+int kmtls_daemon_run(struct kmtls_config *cfg)
 {
 	int nw = worker_count(cfg), n = cfg->n_listeners, i, started = 0, ret = 1;
 	struct kmtls_listener *ls = calloc(n, sizeof(*ls));
@@ -284,7 +297,7 @@ int kmtls_daemon_run(const struct kmtls_config *cfg)
 			log_info("status on %s (/metrics, /status)", cfg->status_listen);
 	}
 	kmtls_notify("READY=1");
-	wait_for_signals(ls, n, ws, nw, cfg->drain_timeout_ms, &set);
+	wait_for_signals(cfg, ls, n, ws, nw, cfg->drain_timeout_ms, &set);
 	ret = 0;
 	kmtls_watch_close(&watch);
 	kmtls_status_stop();

@@ -6,9 +6,10 @@
 
 /*
  * Build listeners and workers from a validated config, serve until SIGTERM
- * or SIGINT, reload TLS material on SIGHUP. Returns the exit status.
+ * or SIGINT, reload TLS material (and what of the config file may change,
+ * reconfig.h, which updates @cfg) on SIGHUP. Returns the exit status.
  */
-int kmtls_daemon_run(const struct kmtls_config *cfg);
+int kmtls_daemon_run(struct kmtls_config *cfg);
 
 /* Load every listener's TLS material once (for --check-config). */
 int kmtls_daemon_check(const struct kmtls_config *cfg, char *err, size_t errlen);

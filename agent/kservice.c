@@ -39,6 +39,7 @@
 #include "ktls.h"
 #include "log.h"
 #include "probes.h"
+#include "reconfig.h"
 #include "tls_ctx.h"
 #include "worker.h"
 
@@ -50,31 +51,44 @@ static const char *const role_name[] = { "server role", "client role" };
 
 /* ---- profiles ----------------------------------------------------------- */
 
-static int profile_setup(struct kmtls_kprofile *p, const struct kmtls_kernel_conf *k,
-			 char *err, size_t errlen)
+/* @tls for the side @role plays: the same keys, a context per side. */
+static void conf_for_role(struct kmtls_listener_conf *out,
+		      const struct kmtls_listener_conf *tls, int role)
 {
 	static const enum kmtls_mode mode[KMTLS_KROLES] = {
 		[KMTLS_KROLE_SERVER] = KMTLS_MODE_TERMINATE,
 		[KMTLS_KROLE_CLIENT] = KMTLS_MODE_ORIGINATE,
 	};
+
+	*out = *tls;
+	out->mode = mode[role];
+	out->ktls = KMTLS_KTLS_REQUIRE;
+	/*
+	 * Every handshake full: a TLS 1.3 ticket carries no certificate,
+	 * and the application must always get the peer identity.
+	 */
+	out->no_resumption = 1;
+}
+
+/* "listener NAME: why" from the listener code: the why alone. */
+static const char *why_of(const char *err)
+{
+	return strchr(err, ':') ? strchr(err, ':') + 2 : err;
+}
+
+static int profile_setup(struct kmtls_kprofile *p, const struct kmtls_kernel_conf *k,
+			 char *err, size_t errlen)
+{
 	char why[400];
 	int i;
 
 	p->conf = k;
 	for (i = 0; i < KMTLS_KROLES; i++) {
-		/* The same keys, a context per side; the name prefixes logs. */
-		p->role_conf[i] = k->tls;
-		p->role_conf[i].mode = mode[i];
-		p->role_conf[i].ktls = KMTLS_KTLS_REQUIRE;
-		/*
-		 * Every handshake full: a TLS 1.3 ticket carries no certificate,
-		 * and the application must always get the peer identity.
-		 */
-		p->role_conf[i].no_resumption = 1;
-		if (kmtls_listener_setup_tls(&p->role[i], &p->role_conf[i], why, sizeof(why))) {
-			/* "listener NAME: " from the listener code: say kernel. */
+		conf_for_role(&p->role_conf[i], &k->tls, i);
+		if (kmtls_listener_setup_tls(&p->role[i], &p->role_conf[i], &k->allow_uid,
+					     why, sizeof(why))) {
 			snprintf(err, errlen, "[kernel %s] %s: %s", k->tls.name, role_name[i],
-				 strchr(why, ':') ? strchr(why, ':') + 2 : why);
+				 why_of(why));
 			return -1;
 		}
 		p->ready[i] = 1;
@@ -134,32 +148,57 @@ static struct kmtls_kprofile *profile_find(const struct kmtls_kservice *ks,
 	return NULL;
 }
 
-static int uid_allowed(const struct kmtls_kprofile *p, uint32_t uid)
+/*
+ * Both roles' next contexts and policy from @cur with @file's reloadable
+ * keys (file NULL: the files on disk alone), swapped in together or not at
+ * all; then @cur takes @file's values. 0, or -1 with err.
+ */
+static int profile_reload(struct kmtls_kprofile *p, struct kmtls_kernel_conf *cur,
+			  struct kmtls_kernel_conf *file, char *err, size_t errlen)
 {
-	const struct kmtls_uidlist *ul = &p->conf->allow_uid;
-	int i;
+	struct kmtls_listener_next next[KMTLS_KROLES];
+	struct kmtls_listener_conf rc;
+	struct kmtls_kernel_conf eff;
+	char why[400];
+	int r, i;
 
-	if (!ul->n)
-		return 1;
-	for (i = 0; i < ul->n; i++)
-		if (ul->v[i] == uid)
-			return 1;
+	kmtls_reconfig_effective_kernel(&eff, cur, file);
+	for (r = 0; r < KMTLS_KROLES; r++) {
+		conf_for_role(&rc, &eff.tls, r);
+		if (kmtls_listener_prepare(&p->role[r], &rc, &eff.allow_uid, &next[r],
+					   why, sizeof(why))) {
+			snprintf(err, errlen, "%s: %s", role_name[r], why_of(why));
+			for (i = 0; i < r; i++)
+				kmtls_listener_abort(&next[i]);
+			return -1;
+		}
+	}
+	for (r = 0; r < KMTLS_KROLES; r++)
+		kmtls_listener_commit(&p->role[r], &next[r]);
+	if (file) {
+		kmtls_reconfig_adopt_kernel(cur, file);
+		for (r = 0; r < KMTLS_KROLES; r++)
+			kmtls_reconfig_share_live(&p->role_conf[r], &cur->tls);
+	}
 	return 0;
 }
 
-void kmtls_kservice_reload(struct kmtls_kservice *ks)
+void kmtls_kservice_reload(struct kmtls_kservice *ks, struct kmtls_config *cfg,
+			   struct kmtls_config *file)
 {
+	struct kmtls_kprofile *p;
 	char err[512];
-	int i, r, failed = 0;
+	int i, failed = 0;
 
 	for (i = 0; i < ks->n; i++) {
-		for (r = 0; r < KMTLS_KROLES; r++) {
-			if (kmtls_listener_reload(&ks->profiles[i].role[r], err, sizeof(err))) {
-				log_err("reload: [kernel %s] %s: %s; keeping the previous certificates, CAs and CRLs",
-					ks->profiles[i].conf->tls.name, role_name[r],
-					strchr(err, ':') ? strchr(err, ':') + 2 : err);
-				failed = 1;
-			}
+		p = &ks->profiles[i];
+		/* kmtls_kservice_setup() made profile i of cfg->kernels[i]. */
+		if (profile_reload(p, &cfg->kernels[i],
+				   kmtls_reconfig_kernel(file, p->conf->tls.name),
+				   err, sizeof(err))) {
+			log_err("reload: [kernel %s] %s; keeping the previous certificates, CAs, CRLs and policy",
+				p->conf->tls.name, err);
+			failed = 1;
 		}
 	}
 	if (ks->n && !failed)
@@ -451,7 +490,7 @@ static void start(struct kmtls_kservice *ks, struct kmtls_worker *w, struct kmtl
 		finish(r, ENOENT, "no [kernel %s] profile in kmtlsd's configuration", name);
 		return;
 	}
-	if (!uid_allowed(p, r->uid)) {
+	if (!kmtls_listener_uid_allowed(&p->role[role], r->uid)) {
 		finish(r, EACCES, "uid %u is not in allow-uid of [kernel %s]", r->uid, name);
 		return;
 	}

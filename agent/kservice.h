@@ -87,8 +87,14 @@ int kmtls_kservice_open(struct kmtls_kservice *ks, struct kmtls_worker *ws,
 /* After the workers are gone: fail what is still queued, close, free. */
 void kmtls_kservice_teardown(struct kmtls_kservice *ks);
 
-/* SIGHUP (main thread): reload the contexts, look for kmtls.ko again. */
-void kmtls_kservice_reload(struct kmtls_kservice *ks);
+/*
+ * SIGHUP (main thread): reload the contexts, with the reloadable keys of
+ * @file's profiles of the same names when there is one (reconfig.h; @cfg
+ * is the running configuration the profiles were set up from), and look
+ * for kmtls.ko again.
+ */
+void kmtls_kservice_reload(struct kmtls_kservice *ks, struct kmtls_config *cfg,
+			   struct kmtls_config *file);
 
 /* Worker hooks: an epoll event with a KMTLS_KSERVICE_TAG_*; every loop. */
 void kmtls_kservice_event(struct kmtls_worker *w, uint64_t tag);

@@ -99,34 +99,35 @@ int kmtls_listener_setup(struct kmtls_listener *l,
 		snprintf(err, errlen, "listener %s: %s", conf->name, why);
 		return -1;
 	}
-	return kmtls_listener_setup_tls(l, conf, err, errlen);
+	return kmtls_listener_setup_tls(l, conf, NULL, err, errlen);
 }
 
 int kmtls_listener_setup_tls(struct kmtls_listener *l,
-			    const struct kmtls_listener_conf *conf, char *err,
+			    const struct kmtls_listener_conf *conf,
+			    const struct kmtls_uidlist *uids, char *err,
 			    size_t errlen)
 {
 	char why[160];
 
 	l->unix_fd = -1;
 	l->conf = conf;
-	l->policy.uri = conf->allow_uri.v;
-	l->policy.n_uri = conf->allow_uri.n;
-	l->policy.dns = conf->allow_dns.v;
-	l->policy.n_dns = conf->allow_dns.n;
-	l->policy.cn = conf->allow_cn.v;
-	l->policy.n_cn = conf->allow_cn.n;
-	if (needs_tickets(conf) && setup_tickets(l, why, sizeof(why))) {
-		snprintf(err, errlen, "listener %s: %s", conf->name, why);
-		return -1;
+	l->policy = kmtls_policy_new(conf, uids);
+	if (!l->policy) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto fail;
 	}
+	if (needs_tickets(conf) && setup_tickets(l, why, sizeof(why)))
+		goto fail;
 	l->ctx = build_ctx(conf, l->tickets, why, sizeof(why));
-	if (!l->ctx) {
-		snprintf(err, errlen, "listener %s: %s", conf->name, why);
-		return -1;
-	}
+	if (!l->ctx)
+		goto fail;
 	pthread_rwlock_init(&l->ctx_lock, NULL);
 	return 0;
+fail:
+	/* Callers tear down only what set up: nothing of this one is kept. */
+	kmtls_listener_teardown(l);
+	snprintf(err, errlen, "listener %s: %s", conf->name, why);
+	return -1;
 }
 
 void kmtls_listener_teardown(struct kmtls_listener *l)
@@ -147,48 +148,105 @@ void kmtls_listener_teardown(struct kmtls_listener *l)
 		pthread_rwlock_destroy(&l->ctx_lock);
 	}
 	l->ctx = NULL;
+	kmtls_policy_put(l->policy);
+	l->policy = NULL;
 }
 
-int kmtls_listener_reload(struct kmtls_listener *l, char *err, size_t errlen)
+int kmtls_listener_prepare(struct kmtls_listener *l,
+			   const struct kmtls_listener_conf *conf,
+			   const struct kmtls_uidlist *uids,
+			   struct kmtls_listener_next *next, char *err,
+			   size_t errlen)
 {
-	struct kmtls_ticket_keys keys = { .n = 0 };
 	char why[200];
-	WOLFSSL_CTX *fresh = NULL, *old;
 
 	/* Everything is read before anything is swapped. */
-	if (l->tickets && l->conf->ticket_keys &&
-	    kmtls_ticket_keys_read(l->conf->ticket_keys, l->conf->allow_insecure_key_perms,
-				   &keys, why, sizeof(why)))
+	memset(next, 0, sizeof(*next));
+	if (l->tickets && conf->ticket_keys &&
+	    kmtls_ticket_keys_read(conf->ticket_keys, conf->allow_insecure_key_perms,
+				   &next->keys, why, sizeof(why)))
 		goto fail;
-	fresh = build_ctx(l->conf, l->tickets, why, sizeof(why));
-	if (!fresh)
+	next->policy = kmtls_policy_new(conf, uids);
+	if (!next->policy) {
+		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
-	if (l->tickets && l->conf->ticket_keys)
-		kmtls_ticket_keys_update(l->tickets, &keys);
-	else if (l->tickets)	/* our own key: a new one, the last one kept */
-		kmtls_ticket_keys_rotate(l->tickets);
-	explicit_bzero(&keys, sizeof(keys));
-	pthread_rwlock_wrlock(&l->ctx_lock);
-	old = l->ctx;
-	l->ctx = fresh;
-	pthread_rwlock_unlock(&l->ctx_lock);
-	/* Live WOLFSSL objects hold their own reference to the old context. */
-	wolfSSL_CTX_free(old);
+	}
+	next->ctx = build_ctx(conf, l->tickets, why, sizeof(why));
+	if (!next->ctx)
+		goto fail;
 	return 0;
 fail:
-	explicit_bzero(&keys, sizeof(keys));
+	kmtls_listener_abort(next);
 	snprintf(err, errlen, "listener %s: %s", l->conf->name, why);
 	return -1;
 }
 
-WOLFSSL *kmtls_listener_new_ssl(struct kmtls_listener *l)
+void kmtls_listener_abort(struct kmtls_listener_next *next)
+{
+	if (next->ctx)
+		wolfSSL_CTX_free(next->ctx);
+	kmtls_policy_put(next->policy);
+	explicit_bzero(next, sizeof(*next));
+}
+
+void kmtls_listener_commit(struct kmtls_listener *l,
+			   struct kmtls_listener_next *next)
+{
+	struct kmtls_policy *old_policy;
+	WOLFSSL_CTX *old;
+
+	if (l->tickets && l->conf->ticket_keys)
+		kmtls_ticket_keys_update(l->tickets, &next->keys);
+	else if (l->tickets)	/* our own key: a new one, the last one kept */
+		kmtls_ticket_keys_rotate(l->tickets);
+	pthread_rwlock_wrlock(&l->ctx_lock);
+	old = l->ctx;
+	old_policy = l->policy;
+	l->ctx = next->ctx;
+	l->policy = next->policy;
+	pthread_rwlock_unlock(&l->ctx_lock);
+	/*
+	 * Live WOLFSSL objects hold their own reference to the old context,
+	 * and connections theirs to the old policy: handshakes in flight end
+	 * with what they began with.
+	 */
+	wolfSSL_CTX_free(old);
+	kmtls_policy_put(old_policy);
+	explicit_bzero(next, sizeof(*next));
+}
+
+int kmtls_listener_reload(struct kmtls_listener *l,
+			  const struct kmtls_listener_conf *conf, char *err,
+			  size_t errlen)
+{
+	struct kmtls_listener_next next;
+
+	if (kmtls_listener_prepare(l, conf ? conf : l->conf, NULL, &next, err, errlen))
+		return -1;
+	kmtls_listener_commit(l, &next);
+	return 0;
+}
+
+WOLFSSL *kmtls_listener_new_ssl(struct kmtls_listener *l,
+				struct kmtls_policy **policy)
 {
 	WOLFSSL *ssl;
 
 	pthread_rwlock_rdlock(&l->ctx_lock);
 	ssl = wolfSSL_new(l->ctx);
+	*policy = ssl ? kmtls_policy_get(l->policy) : NULL;
 	pthread_rwlock_unlock(&l->ctx_lock);
 	return ssl;
+}
+
+int kmtls_listener_uid_allowed(struct kmtls_listener *l, unsigned int uid)
+{
+	int ok;
+
+	pthread_rwlock_rdlock(&l->ctx_lock);
+	ok = kmtls_policy_uid_allowed(l->policy, uid);
+	pthread_rwlock_unlock(&l->ctx_lock);
+	return ok;
 }
 
 /* A unix socket cannot be bound once per worker: bind it once, share it. */

@@ -19,11 +19,15 @@ struct kmtls_listener {
 	const struct kmtls_listener_conf *conf;
 	struct sockaddr_storage listen_addr, backend_addr;
 	socklen_t listen_len, backend_len;
-	struct kmtls_policy policy;
 
-	/* Swapped whole on reload; connections keep the context they began with. */
+	/*
+	 * Swapped together on reload, under ctx_lock: a connection takes both
+	 * at once and keeps them until it ends (the WOLFSSL holds the context,
+	 * the connection a reference to the policy).
+	 */
 	pthread_rwlock_t ctx_lock;
 	WOLFSSL_CTX *ctx;
+	struct kmtls_policy *policy;
 
 	atomic_uint active;	/* connections across workers, for the cap */
 	/* This listener's share of the workers' counters (status endpoint). */
@@ -42,18 +46,51 @@ void kmtls_listener_teardown(struct kmtls_listener *l);
 
 /*
  * The TLS half of kmtls_listener_setup(): policy, ticket keys, context; no
- * addresses. For kernel profiles, whose sockets come from applications.
- * @l must be zeroed.
+ * addresses. For kernel profiles, whose sockets come from applications,
+ * with their allow-uid in @uids (NULL for listeners). @l must be zeroed.
  */
 int kmtls_listener_setup_tls(struct kmtls_listener *l,
-			    const struct kmtls_listener_conf *conf, char *err,
+			    const struct kmtls_listener_conf *conf,
+			    const struct kmtls_uidlist *uids, char *err,
 			    size_t errlen);
 
-/* Build a fresh context from the files on disk and swap it in. */
-int kmtls_listener_reload(struct kmtls_listener *l, char *err, size_t errlen);
+/*
+ * Reload: the next context and policy, built beside the ones in use from
+ * the files on disk and @conf (the listener's configuration with what a
+ * reload may change; its strings need only live until prepare returns).
+ * prepare: 0, or -1 with err and nothing kept. Then commit swaps them in
+ * (and the ticket keys read), or abort drops them.
+ */
+struct kmtls_listener_next {
+	WOLFSSL_CTX *ctx;
+	struct kmtls_policy *policy;
+	struct kmtls_ticket_keys keys;	/* from ticket-keys, when it is set */
+};
 
-/* A new WOLFSSL from the current context (holds its own reference). */
-WOLFSSL *kmtls_listener_new_ssl(struct kmtls_listener *l);
+int kmtls_listener_prepare(struct kmtls_listener *l,
+			   const struct kmtls_listener_conf *conf,
+			   const struct kmtls_uidlist *uids,
+			   struct kmtls_listener_next *next, char *err,
+			   size_t errlen);
+void kmtls_listener_commit(struct kmtls_listener *l,
+			   struct kmtls_listener_next *next);
+void kmtls_listener_abort(struct kmtls_listener_next *next);
+
+/* prepare and commit in one; @conf NULL: l->conf, as it is. */
+int kmtls_listener_reload(struct kmtls_listener *l,
+			  const struct kmtls_listener_conf *conf, char *err,
+			  size_t errlen);
+
+/*
+ * A new WOLFSSL from the current context (holds its own reference to it)
+ * and, in @policy, a reference to the policy that goes with that context
+ * (kmtls_policy_put() it when the connection ends). NULL: none taken.
+ */
+WOLFSSL *kmtls_listener_new_ssl(struct kmtls_listener *l,
+				struct kmtls_policy **policy);
+
+/* Kernel profiles: may a process of @uid use it (the current allow-uid)? */
+int kmtls_listener_uid_allowed(struct kmtls_listener *l, unsigned int uid);
 
 /*
  * A non-blocking SO_REUSEPORT socket listening on the listener's address;

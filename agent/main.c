@@ -156,6 +156,22 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/*
+ * A [kmtlsd] key the command line set: a reload keeps the flag's value
+ * without a word (out of memory, it warns that a restart would change it).
+ */
+static void cmdline(struct kmtls_config *cfg, const char *key)
+{
+	char **v = realloc(cfg->cmdline.v, (cfg->cmdline.n + 1) * sizeof(*v));
+
+	if (!v)
+		return;
+	cfg->cmdline.v = v;
+	v[cfg->cmdline.n] = strdup(key);
+	if (v[cfg->cmdline.n])
+		cfg->cmdline.n++;
+}
+
 static int load_config(struct args *a, struct kmtls_config **cfg)
 {
 	char err[768];
@@ -173,22 +189,30 @@ static int load_config(struct args *a, struct kmtls_config **cfg)
 			return -1;
 		}
 	}
-	if (a->workers)
+	if (a->workers) {
 		(*cfg)->workers = a->workers;
+		cmdline(*cfg, "workers");
+	}
 	if (a->flags.n_listeners && !(*cfg)->drain_timeout_ms)
 		(*cfg)->drain_timeout_ms = 30000;
 	if (a->status_listen) {
 		free((*cfg)->status_listen);
 		(*cfg)->status_listen = strdup(a->status_listen);
+		cmdline(*cfg, "status-listen");
 	}
-	if (a->log_level >= 0)
+	if (a->log_level >= 0) {
 		(*cfg)->log_level = a->log_level;
+		cmdline(*cfg, "log-level");
+	}
 	if (a->user) {
 		free((*cfg)->user);
 		(*cfg)->user = strdup(a->user);
+		cmdline(*cfg, "user");
 	}
-	if (a->sandbox >= 0)
+	if (a->sandbox >= 0) {
 		(*cfg)->sandbox = a->sandbox;
+		cmdline(*cfg, "sandbox");
+	}
 	if (kmtls_config_validate(*cfg, err, sizeof(err)) ||
 	    kmtls_ratelimit_check(*cfg, err, sizeof(err)) ||
 	    kmtls_sandbox_check(*cfg, err, sizeof(err))) {

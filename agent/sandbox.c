@@ -138,6 +138,7 @@ static void check_readable(const struct kmtls_config *cfg, const char *user)
 	const struct kmtls_listener_conf *l;
 	int i, j;
 
+	warn_unreadable(user, "config file", cfg->path);
 	for (i = 0; i < cfg->n_listeners; i++) {
 		l = &cfg->listeners[i];
 		warn_unreadable(user, "certificate", l->cert);

@@ -21,6 +21,11 @@
 # BENCH_CURVES ("ecdsa rsa"), BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1),
 # KMTLS_BENCH (load generator binary). Output: a table and ratio lines on
 # stdout, everything (raw runs too) in build/bench/results.json.
+#
+# Then the XDP ClientHello limiter (scripts/bench-xdp.sh, about 3 minutes;
+# BENCH_XDP=0 skips it): ns per packet under BPF_PROG_TEST_RUN, and drops per
+# softirq CPU-second against an nftables per-source meter on the same veth,
+# in build/bench/results-xdp.json.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,6 +57,7 @@ main() {
 	crypto_floor
 	SHARE_AFTER=("$(cpu_share "$SERVER_CPU")" "$(cpu_share "$CLIENT_CPU")")
 	summarise
+	[ "${BENCH_XDP:-1}" = 0 ] || KMTLS_OUT=$OUT "$TOP/scripts/bench-xdp.sh"
 }
 
 prepare() {

@@ -16,6 +16,8 @@ PKGS=(
 	kmod libclang-rt-14-dev python3 zstd xz-utils
 	# install_test: groff lints the man pages, systemd-analyze verifies the unit
 	groff-base man-db systemd
+	# make bench: the XDP limiter against an nftables meter (bench-xdp.sh)
+	nftables
 )
 
 die() { echo "deps: $*" >&2; exit 1; }

@@ -632,6 +632,77 @@ TEST_F(conf, kernel_profiles)
 	EXPECT_EQ(1, S->cfg.n_kernels);
 }
 
+struct changed {
+	char keys[512];
+	char last_was[256], last_now[256];
+};
+
+static void on_diff(void *arg, const char *key, const char *was, const char *now)
+{
+	struct changed *c = arg;
+	size_t n = strlen(c->keys);
+
+	snprintf(c->keys + n, sizeof(c->keys) - n, "%s%s", n ? " " : "", key);
+	snprintf(c->last_was, sizeof(c->last_was), "%s", was);
+	snprintf(c->last_now, sizeof(c->last_now), "%s", now);
+}
+
+/* What a reload compares and moves, key by key (agent/reconfig.c). */
+TEST_F(conf, reload_diff_copy_swap)
+{
+	struct kmtls_config a;
+	struct kmtls_listener_conf *la, *lb, mix;
+	struct kmtls_kernel_conf *ka, *kb;
+	struct changed c;
+
+	memset(&c, 0, sizeof(c));
+	ASSERT_EQ(0, load(S, LISTENER("web")
+		"allow-uri = a, b\nciphers = TLS13-AES128-GCM-SHA256\nidle-timeout = 5s\n\n"
+		KERNEL("default") "allow-uid = 0\n")) TH_LOG("%s", S->err);
+	a = S->cfg;
+	memset(&S->cfg, 0, sizeof(S->cfg));
+	/* One entry "a, b" against two: a different list with the same text. */
+	ASSERT_EQ(0, load(S, "[kmtlsd]\nworkers = 3\n\n" LISTENER("web")
+		"allow-uri = a\nallow-uri = b\nciphers = TLS13-AES128-GCM-SHA256\n"
+		"idle-timeout = 5000ms\ntcp-fastopen = 8\n\n"
+		KERNEL("default") "allow-uid = 0, 1000\n")) TH_LOG("%s", S->err);
+	la = &a.listeners[0];
+	lb = &S->cfg.listeners[0];
+	kmtls_config_diff(KMTLS_CONF_LISTENER, la, lb, on_diff, &c);
+	EXPECT_STREQ("allow-uri tcp-fastopen", c.keys);
+	EXPECT_STREQ("0", c.last_was);
+	EXPECT_STREQ("8", c.last_now);
+	c.keys[0] = '\0';
+	kmtls_config_diff(KMTLS_CONF_GLOBAL, &a, &S->cfg, on_diff, &c);
+	EXPECT_STREQ("workers", c.keys);
+	c.keys[0] = '\0';
+	ka = &a.kernels[0];
+	kb = &S->cfg.kernels[0];
+	kmtls_config_diff(KMTLS_CONF_KERNEL, ka, kb, on_diff, &c);
+	EXPECT_STREQ("allow-uid", c.keys);
+	EXPECT_STREQ("0", c.last_was);
+	EXPECT_STREQ("0, 1000", c.last_now);
+
+	/* copy shares, swap exchanges; each list stays owned once. */
+	mix = *la;
+	EXPECT_EQ(0, kmtls_config_copy_key(KMTLS_CONF_LISTENER, &mix, lb, "allow-uri"));
+	EXPECT_EQ(lb->allow_uri.v, mix.allow_uri.v);
+	EXPECT_EQ(la->listen, mix.listen);
+	EXPECT_EQ(-1, kmtls_config_copy_key(KMTLS_CONF_LISTENER, &mix, lb, "allow-uid"));
+	EXPECT_EQ(0, kmtls_config_swap_key(KMTLS_CONF_LISTENER, la, lb, "allow-uri"));
+	ASSERT_EQ(2, la->allow_uri.n);
+	EXPECT_STREQ("b", la->allow_uri.v[1]);
+	ASSERT_EQ(1, lb->allow_uri.n);
+	EXPECT_STREQ("a, b", lb->allow_uri.v[0]);
+	EXPECT_EQ(0, kmtls_config_swap_key(KMTLS_CONF_KERNEL, ka, kb, "allow-uid"));
+	EXPECT_EQ(2, ka->allow_uid.n);
+	EXPECT_EQ(1, kb->allow_uid.n);
+	c.keys[0] = '\0';
+	kmtls_config_diff(KMTLS_CONF_LISTENER, la, lb, on_diff, &c);
+	EXPECT_STREQ("allow-uri tcp-fastopen", c.keys);
+	kmtls_config_free(&a);
+}
+
 TEST_F(conf, kernel_validation)
 {
 	static const char *const keys[] = { "cert", "key", "ca" };

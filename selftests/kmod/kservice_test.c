@@ -11,8 +11,9 @@
  * openssl s_server, data both ways over kTLS, the identity returned equal
  * to the certificate's (openssl's own reading of it); no agent (ESRCH at
  * once); an agent that starts within agent_wait_ms; a stalled peer
- * (ETIMEDOUT at the request's deadline); allow-uid (EACCES), an unknown
- * profile (ENOENT); bad client certificates (EKEYEXPIRED, EKEYREJECTED,
+ * (ETIMEDOUT at the request's deadline); allow-uid (EACCES), also once a
+ * SIGHUP took a uid out of it, an unknown profile (ENOENT); bad client
+ * certificates (EKEYEXPIRED, EKEYREJECTED,
  * EKEYREVOKED, EACCES by policy); kmtls.ko loaded after kmtlsd started;
  * kmtlsd SIGKILLed under 100 concurrent requests (every one completes in
  * time, no descriptor or socket left, module references back to 0, rmmod).
@@ -794,6 +795,52 @@ TEST_F_TIMEOUT(ks, allow_uid_and_unknown_profile, 60)
 	wolfSSL_CTX_free(p.ctx);
 	EXPECT_EQ(1, kstat("FailedAuth"));
 	EXPECT_EQ(1, kstat("FailedOther") + kstat("FailedConn") + kstat("FailedProto"));
+}
+
+/* One server-role handshake with @profile against client.pem: 0 or -errno. */
+static int serve_once(const char *profile)
+{
+	struct kmtls_opts o = { .profile = profile, .timeout_ms = 30000 };
+	struct peer p = { .server = 0 };
+	struct kmtls_peer peer;
+	int app, ret;
+
+	p.ctx = peer_ctx(0, pki("client.pem"), pki("client.key"));
+	if (!p.ctx || app_pair(0, &app, &p.fd))
+		return -ENOMEM;
+	p.say = "from the peer";
+	if (peer_start(&p))
+		return -ENOMEM;
+	ret = kmtls_handshake(app, KMTLS_ROLE_SERVER, &o, &peer);
+	if (!ret)
+		kmtls_close_notify(app);
+	close(app);	/* refused: the kernel shut it down already */
+	peer_join(&p);
+	wolfSSL_CTX_free(p.ctx);
+	return ret;
+}
+
+/* SIGHUP with root taken out of allow-uid: root's next request is refused. */
+TEST_F_TIMEOUT(ks, allow_uid_narrowed_by_reload, 60)
+{
+	char extra[512];
+	const char *fmt = "[kernel root-only]\ncert = %s\nkey = %s\nca = %s\nallow-uid = %s\n";
+
+	snprintf(extra, sizeof(extra), fmt, pki("server.pem"), pki("server.key"),
+		 pki("ca.pem"), "54321, root");
+	AGENT_UP(extra);
+	EXPECT_EQ(0, serve_once("root-only"));
+	snprintf(extra, sizeof(extra), fmt, pki("server.pem"), pki("server.key"),
+		 pki("ca.pem"), "54321");
+	ASSERT_EQ(0, agent_write_conf(&self->agent, extra));
+	ASSERT_EQ(0, proc_signal(&self->agent.proc, SIGHUP));
+	ASSERT_EQ(0, proc_wait_log(&self->agent.proc,
+				   "reload: [kernel root-only] allow-uid = \"54321\" (was \"54321, 0\")",
+				   10000));
+	EXPECT_EQ(-EACCES, serve_once("root-only"));
+	EXPECT_EQ(0, proc_wait_log(&self->agent.proc, "uid 0 is not in allow-uid of [kernel root-only]", 5000));
+	/* The other profiles are as they were. */
+	EXPECT_EQ(0, serve_once("default"));
 }
 
 FIXTURE(bad) {

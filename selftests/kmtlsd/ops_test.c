@@ -2,7 +2,9 @@
 /*
  * kmtlsd behaviour beyond one good connection: many handshakes in flight on
  * one worker, PROXY v2 towards the backend, a dead backend, key file
- * permissions, ktls = require, KeyUpdate, and CRL reload on SIGHUP.
+ * permissions, ktls = require, KeyUpdate, CRL reload on SIGHUP, and a
+ * config file re-read on SIGHUP: a broken one changes nothing, a new listen
+ * address waits for a restart.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -355,6 +357,140 @@ TEST_F(ops, sighup_reloads_crl)
 	tls_end_close(&e);
 	EXPECT_GE(0, n);
 	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "revoked: serial", 5000));
+}
+
+/* [listener ops] in front of @be_port with @extra lines; 0 or -1. */
+static int write_conf(const char *path, int port, int be_port, const char *key,
+		      const char *extra)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "[listener ops]\nlisten = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\n"
+		"cert = %s\nkey = %s\nca = %s\n%s", port, be_port, pki("server.pem"),
+		key, pki("ca.pem"), extra);
+	return fclose(f);
+}
+
+/* 1 when a client with bad/policy's or client's certificate is served. */
+static int served(int port, int intruder)
+{
+	struct tls_client_opts o = {
+		.port = port,
+		.cert = pki(intruder ? "bad/policy.pem" : "client.pem"),
+		.key = pki(intruder ? "bad/policy.key" : "client.key"),
+	};
+	char err[256], buf[4];
+	struct tls_end e;
+	int ok = 0;
+
+	if (!tls_client_open(&o, &e, err, sizeof(err)))
+		ok = wolfSSL_write(e.ssl, "ping", 4) == 4 && wolfSSL_read(e.ssl, buf, 4) == 4;
+	tls_end_close(&e);
+	return ok;
+}
+
+/* Wait until @needle was logged @n times (0) or @ms passed (-1). */
+static int wait_count(struct kmtlsd *d, const char *needle, int n, int ms)
+{
+	for (; ms > 0 && proc_log_count(&d->proc, needle) < n; ms -= 20)
+		usleep(20000);
+	return proc_log_count(&d->proc, needle) >= n ? 0 : -1;
+}
+
+#define ONLY_CLIENT "allow-insecure-key-perms = yes\nallow-uri = spiffe://example.org/*\n"
+#define KEPT "; keeping the previous configuration (certificates, keys, CAs and CRLs are still re-read)"
+
+/*
+ * A config file that does not parse or validate changes nothing on SIGHUP:
+ * the log names the file, line and key, and the policy in use stays. Each
+ * broken file also lets bad/policy in, which must not take effect; the
+ * certificates are still re-read. A good file then does let it in.
+ */
+TEST_F(ops, reload_broken_config_keeps_policy)
+{
+	static const struct { const char *extra, *says; } broken[] = {
+		{ ONLY_CLIENT "allow-uri = spiffe://other.org/*\nnot a key line\n",
+		  "ops.conf:10: syntax error" },
+		{ ONLY_CLIENT "allow-uri = spiffe://other.org/*\nallow-url = spiffe://other.org/*\n",
+		  "ops.conf:10: [listener ops] allow-url = \"spiffe://other.org/*\": unknown key" },
+		{ ONLY_CLIENT "allow-uri = spiffe://other.org/*\ntls-min = 1.1\n",
+		  "ops.conf:10: [listener ops] tls-min = \"1.1\": expected 1.2 or 1.3" },
+		/* Validation: the key is 0644, allowed only by the line dropped. */
+		{ "allow-uri = spiffe://example.org/*\nallow-uri = spiffe://other.org/*\n",
+		  "ops.conf: [listener ops] private key" },
+	};
+	const char *be_args[] = { "--mode", "echo", NULL };
+	char conf[300], key[300], cmd[700];
+	const char *args[] = { "-c", conf, NULL };
+	int port = free_port();
+	size_t i;
+
+	snprintf(conf, sizeof(conf), "%s/ops.conf", test_tmpdir());
+	snprintf(key, sizeof(key), "%s/ops.key", test_tmpdir());
+	snprintf(cmd, sizeof(cmd), "cp %s %s && chmod 644 %s", pki("server.key"), key, key);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, write_conf(conf, port, self->be.port, key, ONLY_CLIENT));
+	ASSERT_EQ(0, kmtlsd_run(&self->d, port, args));
+	ASSERT_EQ(1, served(port, 0));
+	ASSERT_EQ(0, served(port, 1));
+	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		ASSERT_EQ(0, write_conf(conf, port, self->be.port, key, broken[i].extra));
+		ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+		ASSERT_EQ(0, wait_count(&self->d, "reloaded certificates", i + 1, 5000));
+		EXPECT_EQ((int)i + 1, proc_log_count(&self->d.proc, KEPT));
+		EXPECT_EQ(1, proc_log_count(&self->d.proc, broken[i].says))
+			TH_LOG("no \"%s\"", broken[i].says);
+		EXPECT_EQ(0, served(port, 1));
+		EXPECT_EQ(1, served(port, 0));
+	}
+	EXPECT_EQ(0, proc_log_count(&self->d.proc, "allow-uri = \""));
+	/* The same widening in a good file takes effect. */
+	ASSERT_EQ(0, write_conf(conf, port, self->be.port, key,
+			       ONLY_CLIENT "allow-uri = spiffe://other.org/*\n"));
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	ASSERT_EQ(0, wait_count(&self->d, "reloaded certificates", i + 1, 5000));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "reload: [listener ops] allow-uri = \"spiffe://example.org/*, spiffe://other.org/*\" (was \"spiffe://example.org/*\")"));
+	EXPECT_EQ(1, served(port, 1));
+}
+
+/*
+ * A new listen address, and a new listener, need a restart: the log names
+ * them and says so, the old address keeps serving, the new one is not
+ * bound; the policy change in the same file applies.
+ */
+TEST_F(ops, reload_listen_change_needs_restart)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	char conf[300], extra[600], want[700];
+	const char *args[] = { "-c", conf, NULL };
+	int port = free_port(), other = free_port(), third = free_port(), fd;
+
+	snprintf(conf, sizeof(conf), "%s/ops.conf", test_tmpdir());
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, write_conf(conf, port, self->be.port, pki("server.key"),
+			       "allow-uri = spiffe://example.org/*\nallow-uri = spiffe://other.org/*\n"));
+	ASSERT_EQ(0, kmtlsd_run(&self->d, port, args));
+	ASSERT_EQ(1, served(port, 1));
+	snprintf(extra, sizeof(extra), "allow-uri = spiffe://example.org/*\n\n"
+		 "[listener more]\nlisten = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\n"
+		 "cert = %s\nkey = %s\nca = %s\n", third, self->be.port, pki("server.pem"),
+		 pki("server.key"), pki("ca.pem"));
+	ASSERT_EQ(0, write_conf(conf, other, self->be.port, pki("server.key"), extra));
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "reloaded certificates", 5000));
+	snprintf(want, sizeof(want), "reload: [listener ops] listen = \"127.0.0.1:%d\" in %s, running with \"127.0.0.1:%d\": restart kmtlsd to apply it",
+		 other, conf, port);
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, want)) TH_LOG("no \"%s\"", want);
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "reload: [listener more] is new in"));
+	/* Only those two: --workers and --log-level are the command line's. */
+	EXPECT_EQ(2, proc_log_count(&self->d.proc, "restart kmtlsd to apply it"));
+	EXPECT_EQ(1, served(port, 0));
+	EXPECT_EQ(0, served(port, 1));
+	EXPECT_EQ(-ECONNREFUSED, tcp_connect_port(other, &fd));
+	EXPECT_EQ(-ECONNREFUSED, tcp_connect_port(third, &fd));
 }
 
 TEST_F(ops, idle_timeout)

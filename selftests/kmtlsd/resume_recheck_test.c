@@ -5,8 +5,10 @@
  * resume and is refused like on a full handshake ("revoked", counted as a
  * failed handshake), with nothing reaching the backend; a ticket from
  * another kmtlsd whose policy does not admit the client is refused the
- * same way ("not allowed by policy"); a client still allowed resumes, is
- * counted as resumed and the backend's PROXY header still names it.
+ * same way ("not allowed by policy"), and so is one whose ticket predates
+ * a SIGHUP that narrowed the policy in the config file; a client still
+ * allowed resumes, is counted as resumed and the backend's PROXY header
+ * still names it. That reload leaves established connections running.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -27,7 +29,8 @@ FIXTURE(rr) {
 	struct kmtlsd a, b;
 	int sport;
 	char crl[300], keys[300];
-	WOLFSSL_CTX *good, *revoked;
+	WOLFSSL_CTX *good, *revoked, *intruder;
+	char conf[300];
 };
 
 static int copy_file(const char *from, const char *to)
@@ -84,8 +87,11 @@ FIXTURE_SETUP(rr)
 	ASSERT_EQ(0, kmtls_tls_global_init());
 	self->good = client_ctx(pki("client.pem"), pki("client.key"));
 	self->revoked = client_ctx(pki("bad/revoked.pem"), pki("bad/revoked.key"));
+	/* A valid client with other names: only a policy can keep it out. */
+	self->intruder = client_ctx(pki("bad/policy.pem"), pki("bad/policy.key"));
 	ASSERT_NE(NULL, self->good);
 	ASSERT_NE(NULL, self->revoked);
+	ASSERT_NE(NULL, self->intruder);
 }
 
 FIXTURE_TEARDOWN(rr)
@@ -99,6 +105,7 @@ FIXTURE_TEARDOWN(rr)
 	backend_stop(&self->be);
 	wolfSSL_CTX_free(self->good);
 	wolfSSL_CTX_free(self->revoked);
+	wolfSSL_CTX_free(self->intruder);
 }
 
 /* kmtlsd with the test CRL file, PROXY v2 with the certificate, a status port. */
@@ -113,6 +120,49 @@ static int start(FIXTURE_DATA(rr) *self, struct kmtlsd *d, const char *allow_uri
 	self->sport = free_port();
 	snprintf(status, sizeof(status), "127.0.0.1:%d", self->sport);
 	return kmtlsd_start(d, self->be.port, args);
+}
+
+/*
+ * The same as start(), from a config file (what a reload re-reads), with
+ * @allow_uri the listener's allow-uri lines.
+ */
+static int write_conf(FIXTURE_DATA(rr) *self, int port, const char *allow_uri)
+{
+	FILE *f = fopen(self->conf, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "[listener rr]\nlisten = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\n"
+		"cert = %s\nkey = %s\nca = %s\ncrl = %s\nproxy-protocol = v2-cert\n"
+		"ticket-keys = %s\n%s", port, self->be.port, pki("server.pem"),
+		pki("server.key"), pki("ca.pem"), self->crl, self->keys, allow_uri);
+	return fclose(f);
+}
+
+static int start_conf(FIXTURE_DATA(rr) *self, struct kmtlsd *d, const char *allow_uri)
+{
+	char status[64];
+	const char *args[] = { "-c", self->conf, "--status-listen", status, NULL };
+	int port = free_port();
+
+	self->sport = free_port();
+	snprintf(status, sizeof(status), "127.0.0.1:%d", self->sport);
+	snprintf(self->conf, sizeof(self->conf), "%s/rr.conf", test_tmpdir());
+	if (write_conf(self, port, allow_uri))
+		return -1;
+	return kmtlsd_run(d, port, args);
+}
+
+#define BOTH_ALLOWED	"allow-uri = spiffe://example.org/*\nallow-uri = spiffe://other.org/*\n"
+#define ONE_ALLOWED	"allow-uri = spiffe://example.org/*\n"
+#define NARROWED	"reload: [listener rr] allow-uri = \"spiffe://example.org/*\" (was \"spiffe://example.org/*, spiffe://other.org/*\")"
+
+/* The config file says @allow_uri now; SIGHUP; wait for the reload to end. */
+static int narrow(FIXTURE_DATA(rr) *self, struct kmtlsd *d, const char *allow_uri)
+{
+	if (write_conf(self, d->port, allow_uri) || proc_signal(&d->proc, SIGHUP))
+		return -1;
+	return kmtlsd_wait_log(d, "reloaded certificates", 5000);
 }
 
 /*
@@ -191,6 +241,20 @@ static int backend_seen(struct backend *be, int n, const char **cn, long *cert_l
 	return backend_report_line(be, n) ? -2 : 0;	/* and not one more */
 }
 
+/* How many of the first @n connections the backend saw were from @cn. */
+static int backend_cn_count(struct backend *be, int n, const char *cn)
+{
+	json_object *o;
+	int i, count = 0;
+
+	for (i = 0; i < n; i++) {
+		o = backend_report_line(be, i);
+		count += o && jstr(o, "ssl_cn") && !strcmp(jstr(o, "ssl_cn"), cn);
+		json_object_put(o);
+	}
+	return count;
+}
+
 static int reload(struct kmtlsd *d, int nth)
 {
 	int i;
@@ -265,6 +329,90 @@ TEST_F(rr, ticket_from_other_policy_is_refused)
 	/* Where the policy admits it, the same ticket resumes. */
 	EXPECT_EQ(1, visit(self->good, self->a.port, s, NULL));
 	wolfSSL_SESSION_free(s);
+}
+
+/*
+ * The config file narrows the policy, SIGHUP: a client no longer allowed
+ * is refused from its next handshake on, with nothing at the backend; one
+ * still allowed is served; a connection that was already open keeps
+ * relaying.
+ */
+TEST_F(rr, reload_narrows_policy)
+{
+	WOLFSSL_SESSION *none = NULL;
+	WOLFSSL *open_ssl;
+	const char *cn;
+	long cert_len;
+	char buf[4];
+	int fd;
+
+	ASSERT_EQ(0, start_conf(self, &self->a, BOTH_ALLOWED));
+	ASSERT_EQ(0, visit(self->intruder, self->a.port, NULL, NULL));
+	ASSERT_EQ(0, backend_seen(&self->be, 1, &cn, &cert_len));
+	EXPECT_STREQ("intruder", cn);
+	/* Established before the reload, used after it. */
+	ASSERT_EQ(0, tcp_connect_port(self->a.port, &fd));
+	open_ssl = wolfSSL_new(self->intruder);
+	wolfSSL_set_fd(open_ssl, fd);
+	ASSERT_EQ(WOLFSSL_SUCCESS, wolfSSL_connect(open_ssl));
+	ASSERT_EQ(4, wolfSSL_write(open_ssl, "ping", 4));
+	ASSERT_EQ(4, wolfSSL_read(open_ssl, buf, 4));
+
+	ASSERT_EQ(0, narrow(self, &self->a, ONE_ALLOWED));
+	EXPECT_EQ(1, proc_log_count(&self->a.proc, NARROWED));
+	EXPECT_EQ(0, proc_log_count(&self->a.proc, "restart kmtlsd"));
+	EXPECT_EQ(-1, visit(self->intruder, self->a.port, NULL, NULL));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "not allowed by policy: subject \"/CN=intruder/O=kmtls test\"", 2000));
+	EXPECT_EQ(0, visit(self->good, self->a.port, NULL, &none));
+	EXPECT_EQ(4, wolfSSL_write(open_ssl, "pong", 4));
+	EXPECT_EQ(4, wolfSSL_read(open_ssl, buf, 4));
+	EXPECT_EQ(0, memcmp(buf, "pong", 4));
+	wolfSSL_shutdown(open_ssl);
+	wolfSSL_free(open_ssl);
+	close(fd);
+	/*
+	 * The backend reports a connection as it ends: the first intruder,
+	 * the client, the one kept open; the refused one never reached it.
+	 */
+	ASSERT_EQ(0, backend_seen(&self->be, 3, &cn, &cert_len));
+	EXPECT_STREQ("intruder", cn);
+	EXPECT_EQ(1, backend_cn_count(&self->be, 3, "client"));
+	EXPECT_EQ(1, status_hs(self->sport, "failed"));
+	wolfSSL_SESSION_free(none);
+}
+
+/*
+ * Tickets from before the narrowing: the client the policy no longer
+ * admits cannot resume (nor get in by a full handshake), the one it still
+ * admits resumes.
+ */
+TEST_F(rr, reload_narrowed_ticket_is_refused)
+{
+	WOLFSSL_SESSION *is = NULL, *gs = NULL;
+	const char *cn;
+	long cert_len;
+
+	ASSERT_EQ(0, start_conf(self, &self->a, BOTH_ALLOWED));
+	ASSERT_EQ(0, visit(self->intruder, self->a.port, NULL, &is));
+	ASSERT_EQ(0, visit(self->good, self->a.port, NULL, &gs));
+	ASSERT_NE(NULL, is);
+	ASSERT_NE(NULL, gs);
+	/* The tickets resume while the policy admits both. */
+	EXPECT_EQ(1, visit(self->intruder, self->a.port, is, NULL));
+	ASSERT_EQ(0, backend_seen(&self->be, 3, &cn, &cert_len));
+
+	ASSERT_EQ(0, narrow(self, &self->a, ONE_ALLOWED));
+	EXPECT_EQ(1, proc_log_count(&self->a.proc, NARROWED));
+	EXPECT_EQ(-1, visit(self->intruder, self->a.port, is, NULL));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "session ticket declined (full handshake): subject \"/CN=intruder/O=kmtls test\": not allowed by policy", 2000));
+	EXPECT_EQ(1, status_hs(self->sport, "failed"));
+	EXPECT_EQ(1, visit(self->good, self->a.port, gs, NULL));
+	EXPECT_EQ(2, status_hs(self->sport, "resumed"));
+	ASSERT_EQ(0, backend_seen(&self->be, 4, &cn, &cert_len));
+	EXPECT_STREQ("client", cn);
+	EXPECT_LT(0, cert_len);
+	wolfSSL_SESSION_free(is);
+	wolfSSL_SESSION_free(gs);
 }
 
 /* The sealed layout round-trips; anything else is "no certificate". */
