@@ -335,6 +335,13 @@ static int words_add(struct kmtls_strlist *sl, const char *value)
 	return ret || sl->n == before ? -1 : 0;
 }
 
+static int (*user_lookup)(const char *name, unsigned int *uid);
+
+void kmtls_config_set_user_lookup(int (*fn)(const char *name, unsigned int *uid))
+{
+	user_lookup = fn;
+}
+
 /* One uid: a number below (uid_t)-1, or an existing user's name. */
 static int uid_parse(const char *s, unsigned int *uid)
 {
@@ -343,11 +350,15 @@ static int uid_parse(const char *s, unsigned int *uid)
 	char buf[4096];
 
 	if (isdigit((unsigned char)*s)) {
-		if (parse_num(s, 0, 0, 0xfffffffeUL, &v))
+		if (parse_num(s, 0, 0, 0xfffffffeUL, &v)) {
+			errno = 0;	/* a bad value, not a failed lookup */
 			return -1;
+		}
 		*uid = v;
 		return 0;
 	}
+	if (user_lookup)
+		return user_lookup(s, uid);
 	if (getpwnam_r(s, &pw, buf, sizeof(buf), &res) || !res) {
 		errno = 0;	/* "no such user" is a bad value, not ENOMEM */
 		return -1;
@@ -453,6 +464,9 @@ static int table_set(const struct key_desc *tab, void *base, const char *key,
 		return 0;
 	if (errno == ENOMEM)
 		return fail(err, len, "%s = \"%s\": out of memory", key, value);
+	if (d->type == K_UIDS && errno)	/* a user name lookup that could not be made */
+		return fail(err, len, "%s = \"%s\": cannot look up user names: %s",
+			    key, value, strerror(errno));
 	return fail(err, len, "%s = \"%s\": expected %s", key, value, d->what);
 }
 

@@ -161,6 +161,13 @@ int kmtls_config_validate(const struct kmtls_config *cfg, char *err,
 
 void kmtls_config_free(struct kmtls_config *cfg);
 
+/*
+ * How allow-uid turns a user name into a uid: getpwnam_r() unless @fn is
+ * set (kmtlsd's sandboxed reload asks a process outside the sandbox). @fn
+ * returns 0 with @uid, or -1 with errno 0 for "no such user", else errno.
+ */
+void kmtls_config_set_user_lookup(int (*fn)(const char *name, unsigned int *uid));
+
 /* Reload (reconfig.c): the key tables, applied to the struct they describe. */
 enum kmtls_conf_table {
 	KMTLS_CONF_GLOBAL,	/* [kmtlsd]: struct kmtls_config */

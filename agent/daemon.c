@@ -26,6 +26,7 @@
 #include "sandbox.h"
 #include "status.h"
 #include "tls_ctx.h"
+#include "uidlookup.h"
 #include "watch.h"
 #include "worker.h"
 
@@ -236,8 +237,13 @@ int kmtls_daemon_run(struct kmtls_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	/* Before any key is loaded or thread started: it forks its reloader. */
-	if (kmtls_ratelimit_start(cfg, err, sizeof(err))) {
+	/*
+	 * Before any key is loaded or thread started: they fork processes
+	 * that reloads use. The ratelimit one first, so it does not inherit
+	 * the user name lookups' socket.
+	 */
+	if (kmtls_ratelimit_start(cfg, err, sizeof(err)) ||
+	    kmtls_uidlookup_start(cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out;
 	}

@@ -5,7 +5,9 @@
  * setsockopts and splice pass the filter in the guest) and still reloads on
  * SIGHUP; Landlock refuses a certificate that moved outside the directories
  * it started with; `user = nobody` runs as nobody with no capability after
- * binding a port below 1024; an unknown user is refused by name; and the systemd notifications (READY,
+ * binding a port below 1024; an unknown user is refused by name; a SIGHUP
+ * re-reads the config file and applies a new policy, allow-uid user names
+ * included, under the filter; and the systemd notifications (READY,
  * WATCHDOG, RELOADING, STOPPING) arrive over an abstract and a path
  * NOTIFY_SOCKET.
  */
@@ -280,6 +282,85 @@ TEST_F(sb, user_nobody_after_binding_a_low_port)
 	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
 	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "reloaded certificates", 10000));
 	EXPECT_EQ(0, ping(port, err, sizeof(err))) TH_LOG("%s", err);
+}
+
+/* 1 when bad/policy's certificate (@intruder) or client's gets through. */
+static int served(int port, int intruder)
+{
+	struct tls_client_opts o = {
+		.port = port,
+		.cert = pki(intruder ? "bad/policy.pem" : "client.pem"),
+		.key = pki(intruder ? "bad/policy.key" : "client.key"),
+	};
+	struct tls_end e;
+	char err[256], buf[4];
+	int ok = 0;
+
+	if (!tls_client_open(&o, &e, err, sizeof(err)))
+		ok = wolfSSL_write(e.ssl, "ping", 4) == 4 && wolfSSL_read(e.ssl, buf, 4) == 4;
+	tls_end_close(&e);
+	return ok;
+}
+
+static int write_policy_conf(const char *conf, int port, const char *backend,
+			     const char *allow_uri, const char *allow_uid)
+{
+	FILE *f = fopen(conf, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "[kmtlsd]\nsandbox = on\n\n[listener sb]\nlisten = 127.0.0.1:%d\n"
+		"backend = %s\ncert = %s\nkey = %s\nca = %s\n%s\n"
+		"[kernel default]\ncert = %s\nkey = %s\nca = %s\nallow-uid = %s\n",
+		port, backend, pki("server.pem"), pki("server.key"), pki("ca.pem"), allow_uri,
+		pki("server.pem"), pki("server.key"), pki("ca.pem"), allow_uid);
+	return fclose(f);
+}
+
+/*
+ * The policy reloads under the filter: the listener's allow-uri narrows,
+ * the kernel profile's allow-uid takes user names (looked up outside the
+ * sandbox, which reads neither /etc/passwd nor NSS modules), and an
+ * unknown user keeps the previous configuration without harm to kmtlsd.
+ */
+TEST_F(sb, policy_reloads_under_the_filter)
+{
+	struct passwd *pw = getpwnam("nobody");
+	char conf[512], v[64], want[128];
+	const char *args[] = { "-c", conf, NULL };
+	int port = free_port();
+
+	if (!pw)
+		SKIP(return, "needs a user nobody");
+	snprintf(conf, sizeof(conf), "%s/policy.conf", test_tmpdir());
+	ASSERT_EQ(0, write_policy_conf(conf, port, self->backend,
+				       "allow-uri = spiffe://example.org/*\nallow-uri = spiffe://other.org/*",
+				       "0"));
+	ASSERT_EQ(0, kmtlsd_run(&self->d, port, args));
+	EXPECT_STREQ("2", status_field(self->d.proc.pid, "Seccomp", v, sizeof(v)));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "looks up allow-uid user names for reloads"));
+	EXPECT_EQ(1, served(port, 1));
+
+	ASSERT_EQ(0, write_policy_conf(conf, port, self->backend,
+				       "allow-uri = spiffe://example.org/*", "root, nobody"));
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "of 1 kernel profile(s)", 10000));
+	snprintf(want, sizeof(want), "reload: [kernel default] allow-uid = \"0, %u\" (was \"0\")",
+		 (unsigned int)pw->pw_uid);
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, want)) TH_LOG("no \"%s\"", want);
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "reload: [listener sb] allow-uri = \"spiffe://example.org/*\""));
+	EXPECT_EQ(0, served(port, 1));
+	EXPECT_EQ(1, served(port, 0));
+
+	ASSERT_EQ(0, write_policy_conf(conf, port, self->backend, "", "kmtls-no-such-user"));
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "keeping the previous configuration", 10000));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "allow-uid = \"kmtls-no-such-user\": expected uids or user names"));
+	/* Still filtered, still serving, with the policy of the last good file. */
+	EXPECT_EQ(1, served(port, 0));
+	EXPECT_EQ(0, served(port, 1));
+	EXPECT_STREQ("2", status_field(self->d.proc.pid, "Seccomp", v, sizeof(v)));
+	EXPECT_EQ(0, proc_log_count(&self->d.proc, "not on the seccomp allowlist"));
 }
 
 TEST_F(sb, unknown_user_refused_by_name)
