@@ -165,6 +165,9 @@ int kmtls_watch_open(struct kmtls_watch *w, const struct kmtls_config *cfg,
 	for (i = 0; i < cfg->n_kernels; i++)
 		if (watch_conf(w, &cfg->kernels[i].tls, err, errlen))
 			goto fail;
+	/* A reload re-reads it too (reconfig.c): an edit is a change. */
+	if (watch_path(w, cfg->path, err, errlen))
+		goto fail;
 	return 0;
 fail:
 	kmtls_watch_close(w);

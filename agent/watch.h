@@ -10,7 +10,8 @@
 
 /*
  * watch-files = yes: reload when a certificate, key, CA, CRL or ticket-key
- * file of a listener or [kernel] profile changes, as if SIGHUP had come.
+ * file of a listener or [kernel] profile, or the config file, changes, as
+ * if SIGHUP had come.
  *
  * inotify watches the directories that hold those files (operators and
  * their tools replace a file by renaming a new one over it, which a watch

@@ -3,7 +3,8 @@
  * watch-files = yes: a CRL replaced by rename takes effect without SIGHUP
  * (a client revoked by it is refused); a broken replacement keeps the
  * configuration in use and the log says why; files replaced one after the
- * other make one reload; a file nobody configured changes nothing.
+ * other make one reload; a file nobody configured changes nothing; an edit
+ * of the config file reloads it (a narrower policy applies).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -23,6 +24,7 @@ FIXTURE(watch) {
 	struct backend be;
 	struct kmtlsd d;
 	char dir[256];
+	int port;
 };
 
 /* @from's bytes (or @text) into DIR/@name, by rename as deploy tools do. */
@@ -52,12 +54,23 @@ static int put(FIXTURE_DATA(watch) *self, const char *name, const char *from,
 	return ok ? rename(tmp, to) : -1;
 }
 
+/* kmtlsd.conf in DIR with @extra lines in [listener web], by rename. */
+static int put_conf(FIXTURE_DATA(watch) *self, const char *extra)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "[kmtlsd]\nwatch-files = yes\n\n[listener web]\n"
+		 "listen = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\n"
+		 "cert = %s/server.pem\nkey = %s/server.key\nca = %s/ca.pem\n"
+		 "crl = %s/clients.crl\n%s", self->port, self->be.port, self->dir, self->dir,
+		 self->dir, self->dir, extra);
+	return put(self, "kmtlsd.conf", NULL, text);
+}
+
 FIXTURE_SETUP(watch)
 {
 	const char *be_args[] = { "--mode", "echo", NULL };
 	char conf[400], *args[] = { "-c", conf, NULL };
-	int port = free_port();
-	FILE *f;
 
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(self->dir, sizeof(self->dir), "%s/etc", test_tmpdir());
@@ -68,15 +81,9 @@ FIXTURE_SETUP(watch)
 	ASSERT_EQ(0, put(self, "clients.crl", pki("crl-empty.pem"), NULL));
 	ASSERT_EQ(0, backend_start(&self->be, be_args));
 	snprintf(conf, sizeof(conf), "%s/kmtlsd.conf", self->dir);
-	f = fopen(conf, "w");
-	ASSERT_NE(NULL, f);
-	fprintf(f, "[kmtlsd]\nwatch-files = yes\n\n[listener web]\n"
-		"listen = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\n"
-		"cert = %s/server.pem\nkey = %s/server.key\nca = %s/ca.pem\n"
-		"crl = %s/clients.crl\n", port, self->be.port, self->dir, self->dir,
-		self->dir, self->dir);
-	fclose(f);
-	ASSERT_EQ(0, kmtlsd_run(&self->d, port, (const char *const *)args));
+	self->port = free_port();
+	ASSERT_EQ(0, put_conf(self, ""));
+	ASSERT_EQ(0, kmtlsd_run(&self->d, self->port, (const char *const *)args));
 	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "watch-files: watching", 1000));
 }
 
@@ -162,6 +169,17 @@ TEST_F(watch, other_files_ignored)
 	usleep(2000000);
 	EXPECT_EQ(0, proc_log_count(&self->d.proc, RELOADED));
 	EXPECT_EQ(0, proc_log_count(&self->d.proc, "changed: reloading"));
+}
+
+TEST_F(watch, config_edit_reloads_policy)
+{
+	ASSERT_EQ(1, ping(self, "bad/policy.pem", "bad/policy.key"));
+	ASSERT_EQ(0, put_conf(self, "allow-uri = spiffe://example.org/*\n"));
+	ASSERT_EQ(0, wait_count(self, RELOADED, 1, 5000));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "kmtlsd.conf changed"));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "reload: [listener web] allow-uri = \"spiffe://example.org/*\" (was none)"));
+	EXPECT_EQ(0, ping(self, "bad/policy.pem", "bad/policy.key"));
+	EXPECT_EQ(1, ping(self, "client.pem", "client.key"));
 }
 
 TEST_HARNESS_MAIN
