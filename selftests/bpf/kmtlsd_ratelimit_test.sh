@@ -122,7 +122,7 @@ expect() {
 	return 1
 }
 
-xdp_prog_on() { ip -n "$SRV" -d link show dev "$1" | sed -n 's/.*prog\/xdp id [0-9]* name \([^ ]*\).*/\1/p'; }
+xdp_prog_on() { ip -n "$SRV" -d link show dev "$1" 2>/dev/null | sed -n 's/.*prog\/xdp id [0-9]* name \([^ ]*\).*/\1/p'; }
 
 # conf FILE [RATELIMIT LINES...]: a config with one listener and, when
 # lines are given, a [ratelimit] section of them.
