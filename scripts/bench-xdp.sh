@@ -108,6 +108,8 @@ if [ "${KMTLS_BENCH_XDP_INNER:-}" != 1 ]; then
 	[[ " $PARTS " != *" veth "* ]] || command -v nft > /dev/null ||
 		die "no nft (make deps installs nftables)"
 	[ "$CPU" -lt "$(nproc)" ] || die "BENCH_XDP_CPU=$CPU: this machine has $(nproc) CPUs"
+	[ "$FLOOD_SOURCES" -ge 1 ] && [ "$FLOOD_SOURCES" -le 65000 ] ||
+		die "BENCH_XDP_FLOOD_SOURCES=$FLOOD_SOURCES: 1 to 65000"
 	mkdir -p "$BUILD/bench"
 	exec env KMTLS_BENCH_XDP_INNER=1 unshare -m --propagation private "$0" "$@"
 fi
@@ -121,6 +123,7 @@ IF_C=kbxc$SUF
 
 cleanup() {
 	local ns p
+	set +e		# every step, whatever failed before
 	for ns in "$SRV" "$CLI"; do
 		p=$(ip netns pids "$ns" 2>/dev/null || true)
 		[ -n "$p" ] && kill -KILL $p 2>/dev/null
