@@ -603,8 +603,11 @@ void kmtls_conn_start(struct kmtls_worker *w, struct kmtls_listener *l, int fd,
 		      const struct sockaddr *peer, socklen_t peer_len)
 {
 	struct conn *c = conn_new(w, l, fd, peer, peer_len);
+	char addr[KMTLS_ADDRSTRLEN];
 
 	if (!c) {
+		log_warn("listener %s: client %s: out of memory: connection closed",
+			 l->conf->name, kmtls_addr_str(peer, peer_len, addr, sizeof(addr)));
 		atomic_fetch_sub(&l->active, 1);
 		close(fd);
 		return;

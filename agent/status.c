@@ -307,6 +307,10 @@ static void *status_main(void *arg)
 		if (fd < 0) {
 			if (errno == EINVAL || errno == EBADF)
 				return NULL;	/* shut down by kmtls_status_stop() */
+			/* Out of descriptors: the scraper waits, we do not spin. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
+			    errno == ENOBUFS)
+				poll(NULL, 0, 100);
 			continue;
 		}
 		serve_one(fd);

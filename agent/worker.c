@@ -92,21 +92,40 @@ void kmtls_worker_unwatch(struct kmtls_worker *w, struct conn_end *end)
 
 /*
  * Out of descriptors: accept one with the spare so the kernel's queue does
- * not spin us at 100% CPU, close it, and take the spare back.
+ * not spin us at 100% CPU, close it, and take the spare back. An episode is
+ * logged when it begins and, from tick(), once nothing had to be refused
+ * for SHED_QUIET_MS: every episode shows, without a line per client.
  */
+#define SHED_QUIET_MS 1000
+
 static void shed_one(struct kmtls_worker *w, int lfd)
 {
 	int fd;
 
-	kmtls_log_once("emfile", LOG_ERR,
-		       "out of file descriptors (RLIMIT_NOFILE): refusing new connections until some close; raise LimitNOFILE");
+	if (!w->shedding)
+		log_err("worker %d: out of file descriptors (RLIMIT_NOFILE): refusing new connections until some close; raise LimitNOFILE",
+			w->id);
+	w->shedding = 1;
+	w->shed++;
+	w->shed_last_ms = kmtls_now_ms();
 	if (w->spare_fd < 0)
 		return;
 	close(w->spare_fd);
-	fd = accept(lfd, NULL, NULL);
+	/* accept4, not accept: the sandbox's seccomp filter allows only that. */
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
 		close(fd);
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void shed_over(struct kmtls_worker *w, uint64_t now)
+{
+	if (!w->shedding || now - w->shed_last_ms < SHED_QUIET_MS)
+		return;
+	log_info("worker %d: accepting connections again; %lu refused while out of file descriptors",
+		 w->id, (unsigned long)w->shed);
+	w->shedding = 0;
+	w->shed = 0;
 }
 
 static void accept_all(struct kmtls_worker *w, int idx)
@@ -154,6 +173,7 @@ static void tick(struct kmtls_worker *w)
 		c = next;
 	}
 	kmtls_worker_reap(w);
+	shed_over(w, now);
 }
 
 /* Draining: give the sockets back so a new kmtlsd can take the ports. */

@@ -32,6 +32,8 @@ struct kmtls_worker {
 	int n_listeners;
 	int *lfds;		/* one SO_REUSEPORT socket per listener */
 	int spare_fd;		/* released on EMFILE to shed one connection */
+	int shedding;		/* out of descriptors: refusing connections */
+	uint64_t shed, shed_last_ms;	/* refused in this episode; the last one */
 	struct conn *conns;	/* list head */
 	struct conn *dead;	/* closed this round, freed after the batch */
 	volatile int stop;
