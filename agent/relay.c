@@ -9,6 +9,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -158,6 +161,50 @@ static const char *tls_peer(const struct conn *c)
 	return c->originate ? "server" : "client";
 }
 
+/* The end behind @fd, as operators name it. */
+static const char *end_name(const struct conn *c, int fd)
+{
+	if (fd == tls_fd(c))
+		return tls_peer(c);
+	return c->originate ? "client" : "backend";
+}
+
+/*
+ * Why the relay ended, naming the end that failed, in the same words
+ * whichever record layer carried the connection.
+ */
+static int end_failed(struct conn *c, int fd, int err, const char **why)
+{
+	if (err == ECONNRESET)
+		snprintf(c->why, sizeof(c->why), "%s reset the connection", end_name(c, fd));
+	else if (err == EPIPE)
+		snprintf(c->why, sizeof(c->why), "%s closed the connection", end_name(c, fd));
+	else
+		snprintf(c->why, sizeof(c->why), "%s: %s", end_name(c, fd), strerror(err));
+	*why = c->why;
+	return -1;
+}
+
+/*
+ * A wolfSSL failure on the TLS end. wolfSSL keeps no errno for socket
+ * errors; the kernel's socket state still tells a reset (CLOSE) apart.
+ */
+static int tls_failed(struct conn *c, int err, const char **why)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (err == SOCKET_ERROR_E || err == SOCKET_PEER_CLOSED_E) {
+		if (!getsockopt(tls_fd(c), IPPROTO_TCP, TCP_INFO, &ti, &len) &&
+		    ti.tcpi_state == TCP_CLOSE)
+			return end_failed(c, tls_fd(c), ECONNRESET, why);
+		if (err == SOCKET_PEER_CLOSED_E)
+			return end_failed(c, tls_fd(c), EPIPE, why);
+	}
+	*why = wolfSSL_ERR_reason_error_string(err);
+	return -1;
+}
+
 static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 {
 	if (d->shut)
@@ -186,7 +233,7 @@ static int ktls_control(struct conn *c, struct relay_dir *d, int src,
 
 	n = kmtls_ktls_recv(src, rec, sizeof(rec), MSG_DONTWAIT, &type);
 	if (n < 0)
-		return would_block() ? 0 : (*why = strerror(errno), -1);
+		return would_block() ? 0 : end_failed(c, src, errno, why);
 	if (n == 0) {
 		d->eof = 1;
 		return 0;
@@ -234,7 +281,7 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 	do {
 		progress = 0;
 		if (send_prefix(d, dst, &progress))
-			return *why = strerror(errno), -1;
+			return end_failed(c, dst, errno, why);
 		if (!d->eof && (d->pipe[0] < 0 || d->in_pipe < d->pipe_cap)) {
 			if (pipe_get(c->w, d))
 				return *why = "no descriptor for a relay pipe (RLIMIT_NOFILE)", -1;
@@ -251,7 +298,7 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 					return -1;
 				progress = 1;
 			} else if (!would_block()) {
-				return *why = strerror(errno), -1;
+				return end_failed(c, src, errno, why);
 			}
 		}
 		if (d->in_pipe && !prefix_pending(d)) {
@@ -262,7 +309,7 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 				d->bytes += n;
 				progress = 1;
 			} else if (n < 0 && !would_block()) {
-				return *why = strerror(errno), -1;
+				return end_failed(c, dst, errno, why);
 			}
 		}
 	} while (progress);
@@ -282,7 +329,7 @@ static int pump_tls_read(struct conn *c, struct relay_dir *d, int dst,
 	do {
 		progress = 0;
 		if (send_prefix(d, dst, &progress))
-			return *why = strerror(errno), -1;
+			return end_failed(c, dst, errno, why);
 		if (!d->eof && d->len == 0) {
 			n = wolfSSL_read(c->ssl, d->buf, RELAY_BUF_SIZE);
 			if (n > 0) {
@@ -295,8 +342,7 @@ static int pump_tls_read(struct conn *c, struct relay_dir *d, int dst,
 					d->eof = 1;
 				} else if (err != WOLFSSL_ERROR_WANT_READ &&
 					   err != WOLFSSL_ERROR_WANT_WRITE) {
-					*why = wolfSSL_ERR_reason_error_string(err);
-					return -1;
+					return tls_failed(c, err, why);
 				}
 			}
 		}
@@ -309,7 +355,7 @@ static int pump_tls_read(struct conn *c, struct relay_dir *d, int dst,
 				if (d->off == d->len)
 					d->len = d->off = 0;
 			} else if (w < 0 && !would_block()) {
-				return *why = strerror(errno), -1;
+				return end_failed(c, dst, errno, why);
 			}
 		}
 	} while (progress);
@@ -335,7 +381,7 @@ static int pump_tls_write(struct conn *c, struct relay_dir *d, int src,
 			} else if (r == 0) {
 				d->eof = 1;
 			} else if (!would_block()) {
-				return *why = strerror(errno), -1;
+				return end_failed(c, src, errno, why);
 			}
 		}
 		if (d->len) {
@@ -348,7 +394,7 @@ static int pump_tls_write(struct conn *c, struct relay_dir *d, int src,
 			} else {
 				err = wolfSSL_get_error(c->ssl, n);
 				if (err != WOLFSSL_ERROR_WANT_WRITE && err != WOLFSSL_ERROR_WANT_READ)
-					return *why = wolfSSL_ERR_reason_error_string(err), -1;
+					return tls_failed(c, err, why);
 			}
 		}
 	} while (progress);
