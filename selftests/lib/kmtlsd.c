@@ -5,6 +5,39 @@
 
 #include "kmtlsd.h"
 
+/*
+ * $KMTLS_WRAP: a command line put before kmtlsd (split on blanks, no
+ * quoting), e.g. "valgrind --error-exitcode=99 --leak-check=full". A wrapped
+ * daemon is much slower: it gets longer to start and to stop.
+ */
+static int add_wrap(char **argv, int max)
+{
+	static char buf[1024];
+	const char *w = getenv("KMTLS_WRAP");
+	char *tok, *save;
+	int n = 0;
+
+	if (!w || !*w)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", w);
+	for (tok = strtok_r(buf, " \t", &save); tok && n < max;
+	     tok = strtok_r(NULL, " \t", &save))
+		argv[n++] = tok;
+	return n;
+}
+
+static int wrapped(void)
+{
+	const char *w = getenv("KMTLS_WRAP");
+
+	return w && *w;
+}
+
+int kmtlsd_start_timeout_ms(void)
+{
+	return wrapped() ? 120000 : 10000;
+}
+
 /* One log file per daemon: tests run several side by side. */
 static const char *next_log_name(void)
 {
@@ -25,6 +58,7 @@ int kmtlsd_start(struct kmtlsd *d, int backend_port, const char *const *extra)
 	d->port = free_port();
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
 	snprintf(backend, sizeof(backend), "127.0.0.1:%d", backend_port);
+	n = add_wrap(argv, 32);
 	argv[n++] = (char *)out_path("bin/kmtlsd");
 	argv[n++] = "--foreground";
 	argv[n++] = "--workers";
@@ -46,7 +80,7 @@ int kmtlsd_start(struct kmtlsd *d, int backend_port, const char *const *extra)
 	argv[n] = NULL;
 	if (proc_start(&d->proc, next_log_name(), argv))
 		return -1;
-	return proc_wait_log(&d->proc, "listening on", 10000);
+	return proc_wait_log(&d->proc, "listening on", kmtlsd_start_timeout_ms());
 }
 
 int kmtlsd_run(struct kmtlsd *d, int port, const char *const *args)
@@ -56,6 +90,7 @@ int kmtlsd_run(struct kmtlsd *d, int port, const char *const *args)
 
 	memset(d, 0, sizeof(*d));
 	d->port = port;
+	n = add_wrap(argv, 32);
 	argv[n++] = (char *)out_path("bin/kmtlsd");
 	argv[n++] = "--foreground";
 	argv[n++] = "--workers";
@@ -67,14 +102,14 @@ int kmtlsd_run(struct kmtlsd *d, int port, const char *const *args)
 	argv[n] = NULL;
 	if (proc_start(&d->proc, next_log_name(), argv))
 		return -1;
-	return proc_wait_log(&d->proc, "listening on", 10000);
+	return proc_wait_log(&d->proc, "listening on", kmtlsd_start_timeout_ms());
 }
 
 int kmtlsd_stop(struct kmtlsd *d)
 {
 	if (d->proc.pid <= 0)
 		return 0;
-	return proc_stop(&d->proc, 10000);
+	return proc_stop(&d->proc, kmtlsd_start_timeout_ms());
 }
 
 int kmtlsd_wait_log(struct kmtlsd *d, const char *needle, int timeout_ms)

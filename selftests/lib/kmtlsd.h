@@ -25,6 +25,12 @@ int kmtlsd_start(struct kmtlsd *d, int backend_port, const char *const *extra);
 int kmtlsd_run(struct kmtlsd *d, int port, const char *const *args);
 
 /*
+ * How long a start (or a stop) may take: longer when $KMTLS_WRAP puts a
+ * tool such as valgrind in front of the daemon (kmtlsd_start honours it).
+ */
+int kmtlsd_start_timeout_ms(void);
+
+/*
  * SIGTERM and wait: 0 when it exited cleanly (also when it never ran);
  * under ASan a leak or error at exit makes this non-zero.
  */

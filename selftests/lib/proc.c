@@ -53,7 +53,7 @@ int proc_start(struct proc *p, const char *logname, char *const argv[])
 	if (p->pid == 0) {
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execv(argv[0], argv);
+		execvp(argv[0], argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}

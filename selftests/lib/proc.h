@@ -11,7 +11,8 @@ struct proc {
 	char log[256];
 };
 
-/* Start argv[0] (NULL-terminated argv) with stdout+stderr into p->log. */
+/* Start argv[0] (searched in PATH when it has no slash; NULL-terminated
+ * argv) with stdout+stderr into p->log. */
 int proc_start(struct proc *p, const char *logname, char *const argv[]);
 
 /* Wait until the log contains needle; 0 when seen, -1 on timeout or exit. */
