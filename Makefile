@@ -100,6 +100,14 @@ $(BIN)/kmtls-bench: $(BENCH_SRCS:%.c=$(O)/%.o) $(AGENT_LIB) $(WOLFSSL_LIB)
 $(O)/selftests/%: $(O)/selftests/%.o $(TESTLIB) $(AGENT_LIB) $(WOLFSSL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB) $(AGENT_LIB) $(LIBS) -ljson-c
 
+# A malloc that fails on demand, LD_PRELOADed into kmtlsd by the fault tests.
+# Never sanitized: it must own malloc, which ASan's runtime would.
+FAILMALLOC := $(O)/selftests/lib/failmalloc.so
+userspace: $(FAILMALLOC)
+$(FAILMALLOC): selftests/lib/failmalloc/failmalloc.c selftests/lib/failmalloc/failmalloc.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -fPIC -shared -o $@ $<
+
 # BPF programs (bpf/*.bpf.c) with plain UAPI headers, their libbpf skeletons,
 # kmtlsctl, and the ClientHello recognizer's libFuzzer target.
 CLANG ?= clang

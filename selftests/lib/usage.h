@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KMTLS_SELFTEST_USAGE_H
+#define KMTLS_SELFTEST_USAGE_H
+
+#include <sys/types.h>
+
+#include "failmalloc/failmalloc.h"
+
+/* What a process holds: open descriptors, resident memory, heap blocks. */
+struct usage {
+	int fds;		/* entries in /proc/PID/fd */
+	long rss_kb;		/* VmRSS in /proc/PID/status */
+	int have_live;
+	long live;		/* heap blocks, when failmalloc.so counts them */
+};
+
+/* 0, or -1 when the process is gone. @ctl: its failmalloc.so, or NULL. */
+int usage_sample(pid_t pid, const struct failmalloc_ctl *ctl, struct usage *u);
+
+/*
+ * The lowest descriptor number @pid has not open (-1 when gone): as its
+ * RLIMIT_NOFILE, nothing more can be opened, and a descriptor closed from
+ * then on cannot be had again. A thread blocked in accept() holds a number
+ * that /proc does not show yet: this is that one, when no lower one is free.
+ */
+int usage_lowest_free_fd(pid_t pid);
+
+/*
+ * Compare what a process holds after a fault case with the baseline taken
+ * after its warm-up: descriptors may differ by USAGE_FD_SLACK (pools), VmRSS
+ * by USAGE_RSS_SLACK_KB (allocator noise: a leak of a whole connection's
+ * state over a few hundred rounds is above it, a small struct is not),
+ * heap blocks by USAGE_LIVE_SLACK (bounded caches still filling), which
+ * catches a leak of one block per round in 200 rounds. @rss 0 skips VmRSS
+ * (ASan's quarantine keeps freed memory; its own leak check covers that
+ * build). 0 when within bounds, else -1; @msg always gets the numbers.
+ */
+#define USAGE_FD_SLACK		4
+#define USAGE_RSS_SLACK_KB	1024
+#define USAGE_LIVE_SLACK	64
+int usage_compare(const struct usage *before, const struct usage *after, int rss,
+		  char *msg, size_t len);
+
+/* Is the program at @path built with AddressSanitizer? */
+int binary_is_asan(const char *path);
+
+/*
+ * GET @path (HTTP/1.0) from kmtlsd's status endpoint on 127.0.0.1:@port:
+ * the body (malloc'd), or NULL unless the answer was 200.
+ */
+char *status_get(int port, const char *path);
+
+/*
+ * An integer of the JSON on /status: "active", or "handshakes.failed" one
+ * level down. -1 when the endpoint or the key is not there.
+ */
+long status_int(int port, const char *key);
+
+/* Wait until status_int(@key) == @want: 0, or -1 after @timeout_ms. */
+int status_wait(int port, const char *key, long want, int timeout_ms);
+
+#endif
