@@ -5,6 +5,7 @@
 #   make deps       install/build what is missing (Debian 12, root)
 #   make check      deps + build + every test; ends with "N passed, N failed"
 #   make check-host / check-vm [T=pattern]
+#   make check-valgrind  kmtlsd under valgrind memcheck (handshake and relay suites)
 #   make demo [VM=1]
 #   make fuzz [FUZZ_TIME=60]  every libFuzzer target (selftests/fuzz/), seconds each
 #   make bench      kmtlsd vs nginx and stunnel: handshakes per server CPU-second;
@@ -184,6 +185,11 @@ check-host: deps
 check-vm: deps
 	@$(MAKE) --no-print-directory userspace modules-all
 	@scripts/check.sh vm $(T)
+
+.PHONY: check-valgrind
+check-valgrind: deps
+	@$(MAKE) --no-print-directory userspace
+	@scripts/check.sh host kmtlsd/valgrind.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -18,6 +18,8 @@ PKGS=(
 	groff-base man-db systemd
 	# make bench: the XDP limiter against an nftables meter (bench-xdp.sh)
 	nftables
+	# make check-valgrind: kmtlsd under memcheck (selftests/kmtlsd/valgrind.sh)
+	valgrind
 )
 
 die() { echo "deps: $*" >&2; exit 1; }
