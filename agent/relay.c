@@ -216,6 +216,12 @@ static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 		else
 			wolfSSL_shutdown(c->ssl);
 	}
+	/*
+	 * The last direction to end: both sockets are closed right after, and
+	 * close() sends the FIN (all there was to read has been read).
+	 */
+	if (c->up.shut && c->down.shut)
+		return;
 	shutdown(dst, SHUT_WR);
 }
 
