@@ -617,15 +617,20 @@ static void accept_all(struct kmtls_kservice *ks, struct kmtls_worker *w)
 	int ret;
 
 	while (ks->up.ready && !ks->draining) {
+		/*
+		 * Cleared before, not after: a READY read while this ACCEPT
+		 * waits for its answer sets it again. Clearing it on EAGAIN
+		 * lost that request until its deadline.
+		 */
+		ks->up.ready = 0;
 		ret = kmtls_upcall_accept(&ks->up, &a);
 		if (ret > 0) {
+			ks->up.ready = 1;	/* more may be queued */
 			dispatch(ks, w, &a);
 			continue;
 		}
-		if (ret == 0) {
-			ks->up.ready = 0;	/* the queue is empty */
-			return;
-		}
+		if (ret == 0)
+			return;		/* the queue is empty */
 		if (ret == -ENOENT || ret == -EOPNOTSUPP || ret == -EPERM) {
 			/* The family is gone, or not ours to serve: look again. */
 			kmtls_upcall_detach(&ks->up);
@@ -636,6 +641,7 @@ static void accept_all(struct kmtls_kservice *ks, struct kmtls_worker *w)
 		kmtls_log_once("kservice-accept", LOG_ERR,
 			       "kernel service: ACCEPT failed: %s; retrying (requests wait in kmtls.ko meanwhile)",
 			       strerror(-ret));
+		ks->up.ready = 1;
 		ks->next_accept_ms = kmtls_now_ms() + ACCEPT_RETRY_MS;
 		return;
 	}
