@@ -392,17 +392,40 @@ static int kmtlsd_start(struct proc *p)
 	return proc_start(p, "kmtlsd.log", argv);
 }
 
+/* The last 60 lines of kmtlsd's log */
 static void kmtlsd_dump(struct proc *p)
 {
-	char line[1024];
+	static char lines[60][512];
 	FILE *f = fopen(p->log, "r");
-	int n = 0;
+	int n = 0, i;
 
-	while (f && fgets(line, sizeof(line), f))
-		if (n++ < 200)
-			fprintf(stderr, "# kmtlsd: %s", line);
+	while (f && fgets(lines[n % 60], sizeof(lines[0]), f))
+		n++;
+	for (i = n > 60 ? n - 60 : 0; i < n; i++)
+		fprintf(stderr, "# kmtlsd: %s", lines[i % 60]);
 	if (f)
 		fclose(f);
+}
+
+/* Every counter of this namespace that is not 0, in one line */
+static const char *counters(void)
+{
+	static const char *const names[] = {
+		"Submitted", "Accepted", "Completed", "Failed", "TimedOut",
+		"NoAgent", "QueueFull", "Cancelled", "AgentLost", "PendingNow",
+		"InFlightNow",
+	};
+	static char buf[512];
+	size_t i, len = 0;
+	long v;
+
+	buf[0] = 0;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		v = stat_get(names[i]);
+		if (v)
+			len += snprintf(buf + len, sizeof(buf) - len, " %s %ld", names[i], v);
+	}
+	return buf;
 }
 
 /* ---- the test -------------------------------------------------------------- */
@@ -497,7 +520,8 @@ static bool one_round(struct __test_metadata *_metadata, FIXTURE_DATA(reload) *s
 	}
 	/* Both stalled requests are with kmtlsd */
 	if (ok && stat_settle("InFlightNow", 2, 10000) != 2) {
-		TH_LOG("round %d: InFlightNow %ld, expected 2", round, stat_get("InFlightNow"));
+		TH_LOG("round %d: InFlightNow %ld, expected 2; counters:%s", round,
+		       stat_get("InFlightNow"), counters());
 		ok = false;
 	}
 
@@ -547,11 +571,8 @@ static bool one_round(struct __test_metadata *_metadata, FIXTURE_DATA(reload) *s
 		    stat_get("Submitted") != cl[SERVED].rep.submitted + cl[THREADS].rep.submitted ||
 		    stat_get("Completed") != 1 ||
 		    stat_get("Cancelled") + stat_get("Failed") != 2) {
-			TH_LOG("round %d: counters: Submitted %ld Completed %ld Failed %ld Cancelled %ld InFlightNow %ld PendingNow %ld unaccounted %ld",
-			       round, stat_get("Submitted"), stat_get("Completed"),
-			       stat_get("Failed"), stat_get("Cancelled"),
-			       stat_get("InFlightNow"), stat_get("PendingNow"),
-			       stat_unaccounted());
+			TH_LOG("round %d: counters:%s; unaccounted %ld", round,
+			       counters(), stat_unaccounted());
 			ok = false;
 		}
 	}
