@@ -22,10 +22,10 @@
 # KMTLS_BENCH (load generator binary). Output: a table and ratio lines on
 # stdout, everything (raw runs too) in build/bench/results.json.
 #
-# Then the XDP ClientHello limiter (scripts/bench-xdp.sh, about 3 minutes;
+# Then the XDP ClientHello limiter (scripts/bench-xdp.sh, about 4 minutes;
 # BENCH_XDP=0 skips it): ns per packet under BPF_PROG_TEST_RUN, and drops per
-# softirq CPU-second against an nftables per-source meter on the same veth,
-# in build/bench/results-xdp.json.
+# CPU-second against an nftables per-source meter on the same veth, the flood
+# as xdp_frames (as from a NIC) and as skbs, in build/bench/results-xdp.json.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
