@@ -6,6 +6,7 @@
 #   make check      deps + build + every test; ends with "N passed, N failed"
 #   make check-host / check-vm [T=pattern]
 #   make check-valgrind  kmtlsd under valgrind memcheck (handshake and relay suites)
+#   make soak [SOAK_TIME=600]  kmtlsd at 80% load with reloads, watched for leaks
 #   make demo [VM=1]
 #   make fuzz [FUZZ_TIME=60]  every libFuzzer target (selftests/fuzz/), seconds each
 #   make bench      kmtlsd vs nginx and stunnel: handshakes per server CPU-second;
@@ -186,10 +187,14 @@ check-vm: deps
 	@$(MAKE) --no-print-directory userspace modules-all
 	@scripts/check.sh vm $(T)
 
-.PHONY: check-valgrind
+.PHONY: check-valgrind soak
 check-valgrind: deps
 	@$(MAKE) --no-print-directory userspace
 	@scripts/check.sh host kmtlsd/valgrind.sh
+
+soak: deps
+	@$(MAKE) --no-print-directory userspace
+	@scripts/soak.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
