@@ -22,16 +22,10 @@
 #   KMTLS_PKI  test PKI from selftests/lib/mkpki.sh (default <repo>/build/pki;
 #              made privately when missing)
 set -uo pipefail
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-export LC_ALL=C
-PY=/usr/bin/python3
 
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-OUT=$(realpath -m "${KMTLS_OUT:-$TOP/build/out}")
-PKI=$(realpath -m "${KMTLS_PKI:-$TOP/build/pki}")
-KMTLSD=$OUT/bin/kmtlsd
-KMTLSCTL=$OUT/bin/kmtlsctl
-BACKEND=$OUT/selftests/progs/test_backend
+# shellcheck source=../lib/shlib.sh
+. "$(dirname "$0")/../lib/shlib.sh"
+
 FLOOD_BIN=$OUT/selftests/bpf/hello_flood
 
 # The limiter's budget per source, and the flood: every source sends
@@ -45,68 +39,25 @@ PER_SOURCE=1200
 LEGIT=100		# handshakes per mode
 LEGIT_GAP=0.06		# between handshakes: well inside RATE for this source
 PORT=8443
+START_TIMEOUT=20
 
 NTESTS=8
-testno=0
-failures=0
 SUF=$$
 SRV=kmtls-fl-srv-$SUF
 CLI=kmtls-fl-cli-$SUF
 IF_S=kfls$SUF
 IF_C=kflc$SUF
-TMP=
-PIDS=()
 DIAG=/dev/null
-
-# ---- KTAP and cleanup --------------------------------------------------------
-
-say() { printf '%s\n' "$*" >> "$DIAG"; }
-say_file() { [ -s "$1" ] && tail -n "${2:-10}" "$1" | sed 's/^/  /' >> "$DIAG"; }
-
-# result NAME RC: one KTAP line with the diagnostics gathered for it.
-result() {
-	testno=$((testno + 1))
-	if [ -n "$SKIP" ]; then
-		echo "ok $testno $1 # SKIP $SKIP"
-	elif [ "$2" -eq 0 ]; then
-		echo "ok $testno $1"
-	else
-		failures=$((failures + 1))
-		echo "not ok $testno $1"
-	fi
-	sed 's/^/# /' "$DIAG"
-	: > "$DIAG"
-	SKIP=
-}
-
-# skip_rest REASON: the remaining cases cannot run.
-skip_rest() {
-	SKIP=$1
-	while [ "$testno" -lt "$NTESTS" ]; do
-		result "flood.skipped" 0
-		SKIP=$1
-	done
-	SKIP=
-}
 
 # PIDS are the `ip netns exec` wrappers this script backgrounded (a
 # function run with & is a subshell that forks ip, so $! is not kmtlsd): the
 # processes themselves are found in our namespaces, where everything is ours.
 cleanup() {
-	local p ns
-	for ns in "$SRV" "$CLI"; do
-		p=$(ip netns pids "$ns" 2>/dev/null)
-		[ -n "$p" ] && kill -TERM $p 2>/dev/null
-	done
+	local p
 	for p in "${PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
-	for ns in "$SRV" "$CLI"; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null
-			kill -KILL "$p" 2>/dev/null
-		done
-	done
+	netns_kill "$SRV" "$CLI"
 	for p in "${PIDS[@]}"; do
 		timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null
 		kill -KILL "$p" 2>/dev/null
@@ -114,32 +65,10 @@ cleanup() {
 	done
 	PIDS=()
 	# Pinned links go with the bpffs; the namespaces take the veth along.
-	ip netns del "$SRV" 2>/dev/null
-	ip netns del "$CLI" 2>/dev/null
-	if [ -n "$TMP" ]; then
-		umount "$TMP/bpffs" 2>/dev/null
-		rm -rf "$TMP"
-	fi
+	netns_del "$SRV" "$CLI"
+	tmp_cleanup
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-forget() {
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
+cleanup_on_exit
 
 in_srv() { ip netns exec "$SRV" "$@"; }
 in_cli() { ip netns exec "$CLI" "$@"; }
@@ -150,36 +79,19 @@ ctl() { nsenter --net="/run/netns/$SRV" "$KMTLSCTL" "$@"; }
 # ---- setup -------------------------------------------------------------------
 
 setup() {
-	local ready i
-
-	for f in "$KMTLSD" "$KMTLSCTL" "$BACKEND" "$FLOOD_BIN"; do
-		if [ ! -x "$f" ]; then
-			SKIP="$f not built (make userspace)"
-			return 1
-		fi
-	done
-	if [ "$(id -u)" != 0 ]; then
-		SKIP="needs root (netns, XDP)"
-		return 1
-	fi
-	for t in openssl nsenter ip; do
-		command -v "$t" > /dev/null || { SKIP="no $t"; return 1; }
-	done
+	need_files -x "$KMTLSD" "$KMTLSCTL" "$BACKEND" "$FLOOD_BIN" ||
+		{ SKIP="$MISSING not built (make userspace)"; return 1; }
+	is_root || { SKIP="needs root (netns, XDP)"; return 1; }
+	need_tools openssl nsenter ip || { SKIP="no $MISSING"; return 1; }
 	TMP=$(mktemp -d /tmp/kmtls-flood.XXXXXX)
 	DIAG=$TMP/diag
 	: > "$DIAG"
-	if [ ! -s "$PKI/client.pem" ] || [ ! -s "$PKI/intermediate.pem" ]; then
-		PKI=$TMP/pki
-		"$TOP/selftests/lib/mkpki.sh" "$PKI" > "$TMP/mkpki.log" 2>&1 ||
-			{ say "mkpki.sh failed"; say_file "$TMP/mkpki.log"; return 1; }
-	fi
-	mkdir -p "$TMP/bpffs"
-	mount -t bpf bpf "$TMP/bpffs" || { say "cannot mount bpffs on $TMP/bpffs"; return 1; }
+	pki_ensure || { say "mkpki.sh failed"; say_file "$TMP/mkpki.log" 10; return 1; }
+	bpffs_mount "$TMP/bpffs" || { say "cannot mount bpffs on $TMP/bpffs"; return 1; }
 
-	ip netns add "$SRV" && ip netns add "$CLI" || return 1
-	ip link add "$IF_S" netns "$SRV" type veth peer name "$IF_C" netns "$CLI" || return 1
+	netns_add "$SRV" "$CLI" || return 1
+	veth "$SRV" "$IF_S" "$CLI" "$IF_C" || return 1
 	for ns in "$SRV" "$CLI"; do
-		ip -n "$ns" link set lo up
 		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
 			net.ipv6.conf.default.accept_dad=0
 	done
@@ -187,35 +99,24 @@ setup() {
 	ip -n "$SRV" addr add fd00:199::1/64 dev "$IF_S" nodad
 	ip -n "$CLI" addr add 10.199.0.2/24 dev "$IF_C"
 	ip -n "$CLI" addr add fd00:199::2/64 dev "$IF_C" nodad
-	ip -n "$SRV" link set "$IF_S" up
-	ip -n "$CLI" link set "$IF_C" up
 	# Replies to flood sources go back into the veth and die there.
 	ip -n "$SRV" route add 10.199.16.0/20 via 10.199.0.2
 	ip -n "$SRV" -6 route add fd00:199:100::/48 via fd00:199::2
 	SRV_MAC=$(ip -n "$SRV" -br link show dev "$IF_S" | awk '{print $3}')
 
-	ready=$TMP/backend.ready
-	in_srv "$BACKEND" --listen 127.0.0.1:0 --mode echo --ready-file "$ready" \
-		--report "$TMP/backend.report" \
-		> /dev/null 2> "$TMP/backend.err" &
-	PIDS+=($!)
-	if ! wait_until 20 test -s "$ready"; then
-		say "backend did not start"
-		say_file "$TMP/backend.err"
-		return 1
-	fi
+	start_backend echo backend in_srv || return 1
 
 	in_srv "$KMTLSD" --foreground --workers 1 --listen "10.199.0.1:$PORT" \
-		--backend "127.0.0.1:$(cat "$ready")" --cert "$PKI/server.pem" \
+		--backend "127.0.0.1:$B_PORT" --cert "$PKI/server.pem" \
 		--key "$PKI/server.key" --ca "$PKI/ca.pem" > /dev/null 2> "$TMP/kmtlsd.log" &
 	PIDS+=($!)
 	wait_until 20 grep -q 'listening on' "$TMP/kmtlsd.log" ||
-		{ say "kmtlsd did not start"; say_file "$TMP/kmtlsd.log"; return 1; }
+		{ say "kmtlsd did not start"; say_file "$TMP/kmtlsd.log" 10; return 1; }
 
 	# One handshake before any limiter: the path itself works.
 	if ! legit_once; then
 		say "a handshake without any flood failed:"
-		say_file "$TMP/legit.out"
+		say_file "$TMP/legit.out" 10
 		return 1
 	fi
 	say "kmtlsd on 10.199.0.1:$PORT, veth $IF_S ($SRV_MAC) <-> $IF_C"
@@ -225,10 +126,10 @@ setup() {
 attach_limiter() {
 	export KMTLS_BPF_PIN_DIR=$2
 	ctl ratelimit attach "$IF_S" --mode native --ports "$PORT" > "$TMP/attach.out" 2>&1 ||
-		{ say "attach failed:"; say_file "$TMP/attach.out"; return 1; }
+		{ say "attach failed:"; say_file "$TMP/attach.out" 10; return 1; }
 	ctl ratelimit set --rate "$RATE" --burst "$BURST" --global-rate 0 --mode "$1" \
 		>> "$TMP/attach.out" 2>&1 ||
-		{ say "set failed:"; say_file "$TMP/attach.out"; return 1; }
+		{ say "set failed:"; say_file "$TMP/attach.out" 10; return 1; }
 	say "$(head -n 1 "$TMP/attach.out"), $1, $RATE/s burst $BURST per source"
 }
 
@@ -353,51 +254,49 @@ legit_verdict() {
 
 # ---- main ------------------------------------------------------------------------
 
-echo "TAP version 13"
-echo "1..$NTESTS"
+ktap_plan "$NTESTS"
 SKIP=
 setup
 rc=$?
-result flood.setup "$rc"
+ktap_result flood.setup "$rc"
 if [ "$rc" -ne 0 ]; then
-	skip_rest "setup did not complete"
-	[ "$failures" -eq 0 ]
-	exit
+	ktap_skip_rest flood.skipped "setup did not complete"
+	ktap_exit
 fi
 
 rc=1
 attach_limiter enforce "$TMP/bpffs/enforce" && flood_phase enforce && rc=0
 [ "$rc" -eq 0 ] && legit_verdict || rc=1
-result flood.enforce.legitimate_handshakes "$rc"
+ktap_result flood.enforce.legitimate_handshakes "$rc"
 
 check enforce budget
-result flood.enforce.sources_held_to_budget $?
+ktap_result flood.enforce.sources_held_to_budget $?
 check enforce counted
-result flood.enforce.overlimit_dropped_and_counted $?
+ktap_result flood.enforce.overlimit_dropped_and_counted $?
 ENFORCE_OVER=$(over_source enforce)
 ctl ratelimit detach "$IF_S" > /dev/null 2>&1
 
 rc=1
 attach_limiter monitor "$TMP/bpffs/monitor" && flood_phase monitor && rc=0
 [ "$rc" -eq 0 ] && legit_verdict || rc=1
-result flood.monitor.legitimate_handshakes "$rc"
+ktap_result flood.monitor.legitimate_handshakes "$rc"
 
 check monitor counted
-result flood.monitor.nothing_dropped $?
+ktap_result flood.monitor.nothing_dropped $?
 
 MONITOR_OVER=$(over_source monitor)
 say "over_source: enforce $ENFORCE_OVER, monitor $MONITOR_OVER"
 # The same flood against the same budgets: equal up to timing (3%).
 [ "$ENFORCE_OVER" -gt 0 ] && [ $((100 * (ENFORCE_OVER - MONITOR_OVER) / ENFORCE_OVER)) -le 3 ] &&
 	[ $((100 * (MONITOR_OVER - ENFORCE_OVER) / ENFORCE_OVER)) -le 3 ]
-result flood.monitor.counts_match_enforce $?
+ktap_result flood.monitor.counts_match_enforce $?
 
 rc=0
-ctl ratelimit detach "$IF_S" > "$TMP/detach.out" 2>&1 || { rc=1; say_file "$TMP/detach.out"; }
+ctl ratelimit detach "$IF_S" > "$TMP/detach.out" 2>&1 || { rc=1; say_file "$TMP/detach.out" 10; }
 if ip -n "$SRV" link show dev "$IF_S" | grep -q 'prog/xdp'; then
 	say "an XDP program is still on $IF_S"
 	rc=1
 fi
-result flood.detach_leaves_interface_clean "$rc"
+ktap_result flood.detach_leaves_interface_clean "$rc"
 
 [ "$failures" -eq 0 ]

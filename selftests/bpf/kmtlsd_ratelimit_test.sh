@@ -24,16 +24,10 @@
 #   KMTLS_OUT  build output (default <repo>/build/out)
 #   KMTLS_PKI  test PKI from selftests/lib/mkpki.sh (default <repo>/build/pki)
 set -uo pipefail
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-export LC_ALL=C
-PY=/usr/bin/python3
 
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-OUT=$(realpath -m "${KMTLS_OUT:-$TOP/build/out}")
-PKI=$(realpath -m "${KMTLS_PKI:-$TOP/build/pki}")
-KMTLSD=$OUT/bin/kmtlsd
-KMTLSCTL=$OUT/bin/kmtlsctl
-BACKEND=$OUT/selftests/progs/test_backend
+# shellcheck source=../lib/shlib.sh
+. "$(dirname "$0")/../lib/shlib.sh"
+
 FLOOD_BIN=$OUT/selftests/bpf/hello_flood
 XDP_PASS=$OUT/bpf/xdp_pass.bpf.o
 
@@ -46,81 +40,19 @@ IF_C=krlc$SUF
 IF_S2=krlt$SUF		# B: reloads move it here
 IF_C2=krld$SUF
 NTESTS=15
-TMP=
 KPID=			# the running kmtlsd
 HELPER=			# its [ratelimit] helper
-testno=0
-failures=0
 
+# Everything in our namespaces is ours: kmtlsd, its helper, the backend.
 cleanup() {
-	local ns p pids
-	# Everything in our namespaces is ours: kmtlsd, its helper, the backend.
-	for ns in "$SRV" "$CLI"; do
-		pids=$(ip netns pids "$ns" 2>/dev/null)
-		[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
-	done
-	for ns in "$SRV" "$CLI"; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null
-			kill -KILL "$p" 2>/dev/null
-		done
-	done
+	netns_kill "$SRV" "$CLI"
 	wait 2>/dev/null
-	ip netns del "$SRV" 2>/dev/null
-	ip netns del "$CLI" 2>/dev/null
-	if [ -n "$TMP" ]; then
-		umount "$TMP/bpffs" 2>/dev/null
-		rm -rf "$TMP"
-	fi
+	netns_del "$SRV" "$CLI"
+	tmp_cleanup
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# case_ NAME FUNC...: FUNC's output is the diagnostics; 0 is ok. FUNC runs
-# in this shell (not a subshell): cases keep state (KPID, LINK) for later ones.
-case_() {
-	local name=$1 out rc
-	shift
-	"$@" > "$TMP/case.out" 2>&1
-	rc=$?
-	out=$(cat "$TMP/case.out")
-	testno=$((testno + 1))
-	if [ "$rc" -eq 0 ]; then
-		echo "ok $testno $name"
-	else
-		failures=$((failures + 1))
-		echo "not ok $testno $name"
-	fi
-	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
-	return 0
-}
-
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
+cleanup_on_exit
 
 ctl() { nsenter --net="/run/netns/$SRV" "$KMTLSCTL" "$@"; }
-
-# jget JSON PATH: one value ("a.b.0.c") from a JSON document.
-jget() {
-	"$PY" -c '
-import json, sys
-v = json.loads(sys.argv[1])
-for k in sys.argv[2].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(json.dumps(v, separators=(",", ":")) if isinstance(v, (list, dict, bool)) else v)' "$1" "$2"
-}
-
-expect() {
-	[ "$2" = "$3" ] && return 0
-	echo "$1: got '$2', expected '$3'"
-	return 1
-}
 
 xdp_prog_on() { ip -n "$SRV" -d link show dev "$1" 2>/dev/null | sed -n 's/.*prog\/xdp id [0-9]* name \([^ ]*\).*/\1/p'; }
 
@@ -157,45 +89,33 @@ refused_at_start() {
 		> /dev/null 2> "$TMP/bad.log"
 	rc=$?
 	sed -n '1,3p' "$TMP/bad.log"
-	expect "exit status" "$rc" "$want_rc" || return 1
+	expect_eq "exit status" "$rc" "$want_rc" || return 1
 	grep -qF -- "$want" "$TMP/bad.log" || { echo "no \"$want\" in the log"; return 1; }
 	! grep -q 'listening on' "$TMP/bad.log" || { echo "it served"; return 1; }
-	expect "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" ""
+	expect_eq "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" ""
 }
 
 # ---- setup -------------------------------------------------------------------
 
 setup() {
 	local ready ns
-	for f in "$KMTLSD" "$KMTLSCTL" "$BACKEND" "$FLOOD_BIN" "$XDP_PASS"; do
-		[ -e "$f" ] || { SKIP="$f not built (make userspace)"; return 1; }
-	done
-	[ "$(id -u)" = 0 ] || { SKIP="needs root (netns, XDP)"; return 1; }
-	for t in openssl nsenter ip setpriv; do
-		command -v "$t" > /dev/null || { SKIP="no $t"; return 1; }
-	done
+	need_files -e "$KMTLSD" "$KMTLSCTL" "$BACKEND" "$FLOOD_BIN" "$XDP_PASS" ||
+		{ SKIP="$MISSING not built (make userspace)"; return 1; }
+	is_root || { SKIP="needs root (netns, XDP)"; return 1; }
+	need_tools openssl nsenter ip setpriv || { SKIP="no $MISSING"; return 1; }
 	id nobody > /dev/null 2>&1 || { SKIP="no user nobody"; return 1; }
 	TMP=$(mktemp -d /tmp/kmtls-rl.XXXXXX)
 	chmod 755 "$TMP"
-	if [ ! -s "$PKI/client.pem" ] || [ ! -s "$PKI/intermediate.pem" ]; then
-		PKI=$TMP/pki
-		"$TOP/selftests/lib/mkpki.sh" "$PKI" > "$TMP/mkpki.log" 2>&1 ||
-			{ echo "mkpki.sh failed"; return 1; }
-	fi
-	mkdir -p "$TMP/bpffs"
-	mount -t bpf bpf "$TMP/bpffs" || { echo "cannot mount bpffs"; return 1; }
+	pki_ensure || { echo "mkpki.sh failed"; return 1; }
+	bpffs_mount "$TMP/bpffs" || { echo "cannot mount bpffs"; return 1; }
 	export KMTLS_BPF_PIN_DIR=$TMP/bpffs/kmtls
 
-	ip netns add "$SRV" && ip netns add "$CLI" || return 1
-	ip link add "$IF_S" netns "$SRV" type veth peer name "$IF_C" netns "$CLI" &&
-	ip link add "$IF_S2" netns "$SRV" type veth peer name "$IF_C2" netns "$CLI" || return 1
-	for ns in "$SRV" "$CLI"; do ip -n "$ns" link set lo up; done
+	netns_add "$SRV" "$CLI" || return 1
+	veth "$SRV" "$IF_S" "$CLI" "$IF_C" && veth "$SRV" "$IF_S2" "$CLI" "$IF_C2" || return 1
 	ip -n "$SRV" addr add 10.197.0.1/24 dev "$IF_S"
 	ip -n "$CLI" addr add 10.197.0.2/24 dev "$IF_C"
 	ip -n "$SRV" addr add 10.197.1.1/24 dev "$IF_S2"
 	ip -n "$CLI" addr add 10.197.1.2/24 dev "$IF_C2"
-	for l in "$IF_S" "$IF_S2"; do ip -n "$SRV" link set "$l" up; done
-	for l in "$IF_C" "$IF_C2"; do ip -n "$CLI" link set "$l" up; done
 	ip -n "$SRV" route add 10.197.16.0/20 via 10.197.0.2
 	SRV_MAC=$(ip -n "$SRV" -br link show dev "$IF_S" | awk '{print $3}')
 
@@ -272,19 +192,19 @@ t_start_attaches() {
 	grep -q "hello_limit attached to $IF_S (native XDP" "$TMP/kmtlsd.log" ||
 		{ echo "no attach line"; return 1; }
 	[ -n "$HELPER" ] && [ -d "/proc/$HELPER" ] || { echo "no helper process"; return 1; }
-	expect "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" hello_limit
+	expect_eq "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" hello_limit
 }
 
 t_status_shows_settings() {
 	local j
 	j=$(status) || return 1
-	expect attached "$(jget "$j" attached.0.iface) $(jget "$j" attached.0.mode)" "$IF_S native" &&
-	expect "attached count" "$("$PY" -c 'import json,sys; print(len(json.loads(sys.argv[1])["attached"]))' "$j")" 1 &&
-	expect rate "$(jget "$j" config.rate)/$(jget "$j" config.burst)" 20/40 &&
-	expect ports "$(jget "$j" config.ports)" "[$PORT]" &&
-	expect mode "$(jget "$j" config.mode)" enforce &&
-	expect global "$(jget "$j" config.global_rate)" 0 &&
-	expect allowlist "$(jget "$j" allowlist)" '["192.0.2.0/24","2001:db8::/48"]'
+	expect_eq attached "$(jget "$j" attached.0.iface) $(jget "$j" attached.0.mode)" "$IF_S native" &&
+	expect_eq "attached count" "$("$PY" -c 'import json,sys; print(len(json.loads(sys.argv[1])["attached"]))' "$j")" 1 &&
+	expect_eq rate "$(jget "$j" config.rate)/$(jget "$j" config.burst)" 20/40 &&
+	expect_eq ports "$(jget "$j" config.ports)" "[$PORT]" &&
+	expect_eq mode "$(jget "$j" config.mode)" enforce &&
+	expect_eq global "$(jget "$j" config.global_rate)" 0 &&
+	expect_eq allowlist "$(jget "$j" allowlist)" '["192.0.2.0/24","2001:db8::/48"]'
 }
 
 rate_is() { [ "$(jget "$(status)" config.rate)" = "$1" ]; }
@@ -292,8 +212,8 @@ rate_is() { [ "$(jget "$(status)" config.rate)" = "$1" ]; }
 t_reload_rate() {
 	reload "${GOOD[@]/rate = 20/rate = 30}"
 	wait_until 10 rate_is 30 || { echo "rate is $(jget "$(status)" config.rate)"; return 1; }
-	expect burst "$(jget "$(status)" config.burst)" 40 &&
-	expect "kmtlsd still runs" "$(kill -0 "$KPID" 2>&1 && echo yes)" yes
+	expect_eq burst "$(jget "$(status)" config.burst)" 40 &&
+	expect_eq "kmtlsd still runs" "$(kill -0 "$KPID" 2>&1 && echo yes)" yes
 }
 
 # A bad section on SIGHUP: logged, and the limiter keeps rate 30.
@@ -309,8 +229,8 @@ t_reload_bad_kept() {
 	grep -q '"10.0.0.0/33" is not a prefix.*; keeping the previous \[ratelimit\] settings' \
 		<<< "$out" || return 1
 	rate_is 30 || { echo "rate changed to $(jget "$(status)" config.rate)"; return 1; }
-	expect "mode" "$(jget "$(status)" config.mode)" enforce &&
-	expect "kmtlsd still runs" "$(kill -0 "$KPID" 2>&1 && echo yes)" yes
+	expect_eq "mode" "$(jget "$(status)" config.mode)" enforce &&
+	expect_eq "kmtlsd still runs" "$(kill -0 "$KPID" 2>&1 && echo yes)" yes
 }
 
 # legit: one mTLS handshake through kmtlsd from the client namespace.
@@ -369,19 +289,19 @@ t_reload_moves() {
 		tee "$TMP/reload.out"
 	grep -q "already runs XDP program 'xdp_pass'.*force = yes replaces it" "$TMP/reload.out" ||
 		return 1
-	expect "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" hello_limit &&
-	expect "XDP on $IF_S2" "$(xdp_prog_on "$IF_S2")" xdp_pass || return 1
+	expect_eq "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" hello_limit &&
+	expect_eq "XDP on $IF_S2" "$(xdp_prog_on "$IF_S2")" xdp_pass || return 1
 	rate_is 30 || { echo "a refused reload changed the rate"; return 1; }
 	j=$(status) || return 1
-	expect "allowlist after a refused reload" "$(jget "$j" allowlist)" \
+	expect_eq "allowlist after a refused reload" "$(jget "$j" allowlist)" \
 		'["192.0.2.0/24","2001:db8::/48"]' || return 1
 	reload "${sec[@]}" "rate = 30" "force = yes" "allow = 198.51.100.0/24 2001:db8::/48"
-	expect "XDP on $IF_S2" "$(xdp_prog_on "$IF_S2")" hello_limit &&
-	expect "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" "" || return 1
+	expect_eq "XDP on $IF_S2" "$(xdp_prog_on "$IF_S2")" hello_limit &&
+	expect_eq "XDP on $IF_S" "$(xdp_prog_on "$IF_S")" "" || return 1
 	j=$(status) || return 1
-	expect attached "$(jget "$j" attached.0.iface) ($(jget "$j" attached.0.mode))" \
+	expect_eq attached "$(jget "$j" attached.0.iface) ($(jget "$j" attached.0.mode))" \
 		"$IF_S2 (native)" &&
-	expect allowlist "$(jget "$j" allowlist)" '["198.51.100.0/24","2001:db8::/48"]'
+	expect_eq allowlist "$(jget "$j" allowlist)" '["198.51.100.0/24","2001:db8::/48"]'
 }
 
 # SIGTERM: kmtlsd and its helper go, the limiter and its settings stay.
@@ -390,12 +310,12 @@ t_exit_leaves_limiter() {
 	kill -TERM "$KPID"
 	timeout 20 tail --pid="$KPID" -f /dev/null || { echo "kmtlsd did not exit"; return 1; }
 	wait "$KPID"
-	expect "kmtlsd exit status" "$?" 0 || return 1
+	expect_eq "kmtlsd exit status" "$?" 0 || return 1
 	wait_until 10 test ! -d "/proc/$HELPER" || { echo "helper $HELPER still runs"; return 1; }
-	expect "XDP on $IF_S2" "$(xdp_prog_on "$IF_S2")" hello_limit || return 1
+	expect_eq "XDP on $IF_S2" "$(xdp_prog_on "$IF_S2")" hello_limit || return 1
 	j=$(status) || return 1
 	LINK=$(jget "$j" attached.0.link_id)
-	expect rate "$(jget "$j" config.rate)" 30
+	expect_eq rate "$(jget "$j" config.rate)" 30
 }
 
 # A new kmtlsd with the same section adopts the link: nothing re-attached.
@@ -404,30 +324,28 @@ t_restart_adopts() {
 	start_kmtlsd "$TMP/kmtlsd.conf" || return 1
 	! grep -q "hello_limit attached" "$TMP/kmtlsd.log" || { echo "attached again"; return 1; }
 	j=$(status) || return 1
-	expect "link id" "$(jget "$j" attached.0.link_id)" "$LINK"
+	expect_eq "link id" "$(jget "$j" attached.0.link_id)" "$LINK"
 }
 
 # ---- main ------------------------------------------------------------------------
 
-echo "TAP version 13"
-echo "1..$NTESTS"
+ktap_plan "$NTESTS"
 SKIP=
 setup > /tmp/kmtls-rl-setup.$$ 2>&1
 rc=$?
 if [ -n "$SKIP" ] || [ "$rc" -ne 0 ]; then
-	for ((i = 1; i <= NTESTS; i++)); do
-		if [ -n "$SKIP" ]; then
-			echo "ok $i kmtlsd_ratelimit # SKIP $SKIP"
-		else
-			echo "not ok $i kmtlsd_ratelimit.setup"
-		fi
-	done
-	sed 's/^/# /' /tmp/kmtls-rl-setup.$$
+	if [ -n "$SKIP" ]; then
+		ktap_skip_rest kmtlsd_ratelimit "$SKIP"
+	else
+		while [ "$testno" -lt "$NTESTS" ]; do
+			not_ok kmtlsd_ratelimit.setup
+		done
+	fi
+	diag < /tmp/kmtls-rl-setup.$$
 	rm -f /tmp/kmtls-rl-setup.$$
-	[ -n "$SKIP" ]
-	exit
+	ktap_exit
 fi
-sed 's/^/# /' /tmp/kmtls-rl-setup.$$
+diag < /tmp/kmtls-rl-setup.$$
 rm -f /tmp/kmtls-rl-setup.$$
 
 case_ kmtlsd_ratelimit.start_refuses_unknown_mode t_bad_mode

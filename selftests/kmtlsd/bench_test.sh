@@ -16,16 +16,8 @@
 #              a private one is made when it is missing or incomplete)
 set -uo pipefail
 
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-export LC_ALL=C
-PY=/usr/bin/python3
-
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-OUT=$(realpath -m "${KMTLS_OUT:-$TOP/build/out}")
-PKI_SRC=$(realpath -m "${KMTLS_PKI:-$TOP/build/pki}")
-KMTLSD=$OUT/bin/kmtlsd
-BENCH=$OUT/bin/kmtls-bench
-BACKEND=$OUT/selftests/progs/test_backend
+# shellcheck source=../lib/shlib.sh
+. "$(dirname "$0")/../lib/shlib.sh"
 
 START_TIMEOUT=30
 # kmtls-bench ends by itself after warmup + duration + at most 2 s of grace;
@@ -33,162 +25,36 @@ START_TIMEOUT=30
 BENCH_TIMEOUT=60
 
 NTESTS=7
-# shellcheck source=../lib/ktap.sh
-. "$(dirname "$0")/../lib/ktap.sh"
 started=$SECONDS
 
-TMP=
 PKI=
 DIAG=
-PIDS=()
-B_PORT=
 K_PORT=
 K_LOG=
 
-# ---- KTAP ------------------------------------------------------------------
-
-say() { printf '%s\n' "$*" >> "$DIAG"; }
-
-say_file() {
-	[ -s "$1" ] || return 0
-	tail -n "${2:-15}" "$1" | sed 's/^/  /' >> "$DIAG"
+# kmtlsd takes its port on the command line: start_daemon retries when
+# another process took the free port first.
+launch_kmtlsd() {
+	K_PORT=$(free_port)
+	"$KMTLSD" --foreground --workers 1 \
+		--listen "127.0.0.1:$K_PORT" --backend "127.0.0.1:$B_PORT" \
+		--cert "$PKI/server.pem" --key "$PKI/server.key" --ca "$PKI/ca.pem" \
+		> /dev/null 2> "$K_LOG" &
 }
 
-# run_case NAME FUNC [ARGS...]: FUNC returns 0 for ok.
-run_case() {
-	local name=$1 rc
-	shift
-	: > "$DIAG"
-	"$@"
-	rc=$?
-	if [ "$rc" -eq 0 ]; then
-		ok "$name"
-	else
-		not_ok "$name"
-	fi
-	diag < "$DIAG"
-	return 0
-}
-
-# ---- processes -------------------------------------------------------------
-
-alive() {
-	local state
-	state=$(sed -n 's/^.*) \(.\) .*$/\1/p' "/proc/$1/stat" 2>/dev/null)
-	[ -n "$state" ] && [ "$state" != Z ]
-}
-
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		stop_pid "$p"
-	done
-	[ -n "$TMP" ] && rm -rf "$TMP"
-}
-
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
-
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# ---- setup -----------------------------------------------------------------
-
-pki_complete() {
-	[ -s "$1/.complete" ] && [ -s "$1/ca.pem" ] && [ -s "$1/client.pem" ] &&
-		[ -s "$1/client.key" ] && [ -s "$1/server.key" ] && [ -s "$1/bad/otherca.pem" ]
-}
-
-# A private copy: another test run may rebuild the shared PKI meanwhile.
-setup_pki() {
-	local i
-	PKI=$TMP/pki
-	for ((i = 0; i < 5; i++)); do
-		if pki_complete "$PKI_SRC"; then
-			rm -rf "$PKI"
-			cp -a "$PKI_SRC/." "$PKI" 2>/dev/null && pki_complete "$PKI" &&
-				openssl verify -CAfile "$PKI/ca.pem" -untrusted "$PKI/intermediate.pem" \
-					"$PKI/server.pem" "$PKI/client.pem" > /dev/null 2>&1 && return 0
-		fi
-		sleep 1
-	done
-	rm -rf "$PKI"
-	"$TOP/selftests/lib/mkpki.sh" "$PKI" > "$TMP/mkpki.log" 2>&1
-}
-
-start_backend() {
-	local ready=$TMP/backend.ready
-	"$BACKEND" --listen 127.0.0.1:0 --mode echo --ready-file "$ready" \
-		> /dev/null 2> "$TMP/backend.err" &
-	PIDS+=($!)
-	if ! wait_until "$START_TIMEOUT" test -s "$ready"; then
-		say "test_backend did not start:"
-		say_file "$TMP/backend.err"
-		return 1
-	fi
-	B_PORT=$(cat "$ready")
-}
-
-kmtlsd_up() { grep -q 'listening on' "$K_LOG" 2>/dev/null; }
-up_or_dead() { kmtlsd_up || ! alive "$1"; }
-
-# kmtlsd takes its port on the command line: retry when another process
-# took the free port first.
 start_kmtlsd() {
-	local i pid
 	K_LOG=$TMP/kmtlsd.log
-	for ((i = 0; i < 3; i++)); do
-		K_PORT=$(free_port)
-		"$KMTLSD" --foreground --workers 1 \
-			--listen "127.0.0.1:$K_PORT" --backend "127.0.0.1:$B_PORT" \
-			--cert "$PKI/server.pem" --key "$PKI/server.key" --ca "$PKI/ca.pem" \
-			> /dev/null 2> "$K_LOG" &
-		pid=$!
-		PIDS+=("$pid")
-		wait_until "$START_TIMEOUT" up_or_dead "$pid" && kmtlsd_up && return 0
-		stop_pid "$pid"
-	done
-	say "kmtlsd did not start:"
-	say_file "$K_LOG"
-	return 1
-}
-
-bail() {
-	echo "Bail out! $*"
-	[ -s "$DIAG" ] && diag < "$DIAG"
-	exit 1
+	start_daemon "kmtlsd did not start:" kmtlsd_up "$K_LOG" launch_kmtlsd
 }
 
 setup() {
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmtls-bench-test.XXXXXX") || bail "mktemp failed"
 	DIAG=$TMP/diag
 	: > "$DIAG"
-	for f in "$KMTLSD" "$BENCH" "$BACKEND"; do
-		[ -x "$f" ] || bail "$f missing (make userspace)"
-	done
-	for t in openssl timeout "$PY"; do
-		command -v "$t" > /dev/null || bail "$t not installed"
-	done
+	need_files -x "$KMTLSD" "$BENCH" "$BACKEND" || bail "$MISSING missing (make userspace)"
+	need_tools openssl timeout "$PY" || bail "$MISSING not installed"
 	setup_pki || bail "no usable PKI at $PKI_SRC and mkpki.sh failed"
-	start_backend || bail "echo backend did not start"
+	start_backend echo backend || bail "echo backend did not start"
 	start_kmtlsd || bail "kmtlsd did not start"
 	CLIENT=(--connect "127.0.0.1:$K_PORT" --cert "$PKI/client.pem"
 		--key "$PKI/client.key" --ca "$PKI/ca.pem")
@@ -317,8 +183,7 @@ case_refused() {
 }
 
 main() {
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	cleanup_on_exit
 	ktap_plan "$NTESTS"
 	setup
 	echo "# kmtlsd on 127.0.0.1:$K_PORT (1 worker), echo backend on 127.0.0.1:$B_PORT, kernel $(uname -r)"

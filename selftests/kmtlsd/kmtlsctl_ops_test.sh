@@ -27,149 +27,19 @@
 #              a private one is made when it is missing or incomplete)
 set -uo pipefail
 
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-export LC_ALL=C
-PY=/usr/bin/python3
-
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-OUT=$(realpath -m "${KMTLS_OUT:-$TOP/build/out}")
-PKI_SRC=$(realpath -m "${KMTLS_PKI:-$TOP/build/pki}")
-KMTLSD=$OUT/bin/kmtlsd
-CTL=$OUT/bin/kmtlsctl
-BENCH=$OUT/bin/kmtls-bench
-BACKEND=$OUT/selftests/progs/test_backend
+# shellcheck source=../lib/shlib.sh
+. "$(dirname "$0")/../lib/shlib.sh"
 
 START_TIMEOUT=30
 CLIENT_TIMEOUT=60
 
 NTESTS=15
-# shellcheck source=../lib/ktap.sh
-. "$(dirname "$0")/../lib/ktap.sh"
 started=$SECONDS
 
-TMP=
 PKI=
 DIAG=
-PIDS=()
-B_PORT=
-
-# ---- KTAP ------------------------------------------------------------------
-
-say() { printf '%s\n' "$*" >> "$DIAG"; }
-
-say_file() {
-	[ -s "$1" ] || return 0
-	tail -n "${2:-15}" "$1" | sed 's/^/  /' >> "$DIAG"
-}
-
-# run_case NAME FUNC [ARGS...]: FUNC returns 0 for ok; SKIP set to a reason
-# makes it a skip.
-run_case() {
-	local name=$1 rc
-	shift
-	: > "$DIAG"
-	SKIP=
-	"$@"
-	rc=$?
-	if [ -n "$SKIP" ]; then
-		skip "$name" "$SKIP"
-	elif [ "$rc" -eq 0 ]; then
-		ok "$name"
-	else
-		not_ok "$name"
-	fi
-	diag < "$DIAG"
-	return 0
-}
-
-# ---- processes -------------------------------------------------------------
-
-alive() {
-	local state
-	state=$(sed -n 's/^.*) \(.\) .*$/\1/p' "/proc/$1/stat" 2>/dev/null)
-	[ -n "$state" ] && [ "$state" != Z ]
-}
-
-forget() {
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	forget "$pid"
-}
-
-cleanup() {
-	while [ ${#PIDS[@]} -gt 0 ]; do
-		stop_pid "${PIDS[-1]}"
-	done
-	[ -n "$TMP" ] && mountpoint -q "$TMP/bpffs" 2>/dev/null && umount "$TMP/bpffs"
-	[ -n "$TMP" ] && rm -rf "$TMP"
-}
-
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
-
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# ---- setup -----------------------------------------------------------------
-
-pki_complete() {
-	[ -s "$1/.complete" ] && [ -s "$1/ca.pem" ] && [ -s "$1/client.pem" ] &&
-		[ -s "$1/client.key" ] && [ -s "$1/server.key" ] && [ -s "$1/bad/otherca.pem" ]
-}
-
-# A private copy: another test run may rebuild the shared PKI meanwhile.
-setup_pki() {
-	local i
-	PKI=$TMP/pki
-	for ((i = 0; i < 5; i++)); do
-		if pki_complete "$PKI_SRC"; then
-			rm -rf "$PKI"
-			cp -a "$PKI_SRC/." "$PKI" 2>/dev/null && pki_complete "$PKI" &&
-				openssl verify -CAfile "$PKI/ca.pem" -untrusted "$PKI/intermediate.pem" \
-					"$PKI/server.pem" "$PKI/client.pem" > /dev/null 2>&1 && return 0
-		fi
-		sleep 1
-	done
-	rm -rf "$PKI"
-	"$TOP/selftests/lib/mkpki.sh" "$PKI" > "$TMP/mkpki.log" 2>&1
-}
-
-start_backend() {
-	local ready=$TMP/backend.ready
-	"$BACKEND" --listen 127.0.0.1:0 --mode echo --ready-file "$ready" \
-		> /dev/null 2> "$TMP/backend.err" &
-	PIDS+=($!)
-	if ! wait_until "$START_TIMEOUT" test -s "$ready"; then
-		say "test_backend did not start:"
-		say_file "$TMP/backend.err"
-		return 1
-	fi
-	B_PORT=$(cat "$ready")
-}
 
 status_up() { grep -q 'status on' "$K_LOG" 2>/dev/null; }
-up_or_dead() { status_up || ! alive "$1"; }
 
 # start_kmtlsd NAME N CERT KEY CA [LINE...]: kmtlsd -c NAME.conf with two
 # workers, listeners l1..lN (each with the extra config LINEs) in front of
@@ -177,39 +47,32 @@ up_or_dead() { status_up || ! alive "$1"; }
 # picked free and written in the config, so a lost race means a new try.
 # Sets K_PID, K_LOG, K_CONF, K_SOCK and K_PORTS.
 start_kmtlsd() {
-	local name=$1 n=$2 cert=$3 key=$4 ca=$5 i j port
-	shift 5
+	local name=$1
+	shift
 	K_LOG=$TMP/$name.log
 	K_CONF=$TMP/$name.conf
 	K_SOCK=$TMP/$name.sock
-	for ((i = 0; i < 3; i++)); do
-		K_PORTS=()
-		{
-			printf '[kmtlsd]\nworkers = 2\nstatus-listen = unix:%s\n' "$K_SOCK"
-			for ((j = 1; j <= n; j++)); do
-				port=$(free_port)
-				K_PORTS+=("$port")
-				printf '\n[listener l%d]\nlisten = 127.0.0.1:%s\nbackend = 127.0.0.1:%s\n' \
-					"$j" "$port" "$B_PORT"
-				printf 'cert = %s\nkey = %s\nca = %s\n' "$cert" "$key" "$ca"
-				[ $# -gt 0 ] && printf '%s\n' "$@"
-			done
-		} > "$K_CONF"
-		"$KMTLSD" -c "$K_CONF" --foreground > /dev/null 2> "$K_LOG" &
-		K_PID=$!
-		PIDS+=("$K_PID")
-		wait_until "$START_TIMEOUT" up_or_dead "$K_PID" && status_up && return 0
-		stop_pid "$K_PID"
-	done
-	say "kmtlsd did not start with $K_CONF:"
-	say_file "$K_LOG"
-	return 1
+	start_daemon "kmtlsd did not start with $K_CONF:" status_up "$K_LOG" launch_kmtlsd "$@" ||
+		return 1
+	K_PID=$D_PID
 }
 
-bail() {
-	echo "Bail out! $*"
-	[ -s "$DIAG" ] && diag < "$DIAG"
-	exit 1
+launch_kmtlsd() {
+	local n=$1 cert=$2 key=$3 ca=$4 j port
+	shift 4
+	K_PORTS=()
+	{
+		printf '[kmtlsd]\nworkers = 2\nstatus-listen = unix:%s\n' "$K_SOCK"
+		for ((j = 1; j <= n; j++)); do
+			port=$(free_port)
+			K_PORTS+=("$port")
+			printf '\n[listener l%d]\nlisten = 127.0.0.1:%s\nbackend = 127.0.0.1:%s\n' \
+				"$j" "$port" "$B_PORT"
+			printf 'cert = %s\nkey = %s\nca = %s\n' "$cert" "$key" "$ca"
+			[ $# -gt 0 ] && printf '%s\n' "$@"
+		done
+	} > "$K_CONF"
+	"$KMTLSD" -c "$K_CONF" --foreground > /dev/null 2> "$K_LOG" &
 }
 
 # The TLS client: OpenSSL through Python's ssl module, so neither end is
@@ -294,7 +157,7 @@ EOF
 ctl() {
 	local name=$1
 	shift
-	timeout -k 5 30 "$CTL" "$@" > "$TMP/$name.out" 2> "$TMP/$name.err"
+	timeout -k 5 30 "$KMTLSCTL" "$@" > "$TMP/$name.out" 2> "$TMP/$name.err"
 	rc=$?
 }
 
@@ -309,17 +172,13 @@ setup() {
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmtlsctl-ops.XXXXXX") || bail "mktemp failed"
 	DIAG=$TMP/diag
 	: > "$DIAG"
-	for f in "$KMTLSD" "$CTL" "$BENCH" "$BACKEND"; do
-		[ -x "$f" ] || bail "$f missing (make userspace)"
-	done
-	for t in openssl timeout "$PY"; do
-		command -v "$t" > /dev/null || bail "$t not installed"
-	done
+	need_files -x "$KMTLSD" "$KMTLSCTL" "$BENCH" "$BACKEND" || bail "$MISSING missing (make userspace)"
+	need_tools openssl timeout "$PY" || bail "$MISSING not installed"
 	# Nothing pinned here: both BPF programs must read "not loaded".
 	export KMTLS_BPF_PIN_DIR=$TMP/no-pins
 	setup_pki || bail "no usable PKI at $PKI_SRC and mkpki.sh failed"
 	write_client
-	start_backend || bail "echo backend did not start"
+	start_backend echo backend || bail "echo backend did not start"
 }
 
 # ---- status and stats --------------------------------------------------------
@@ -358,7 +217,7 @@ case_traffic() {
 
 # kmtlsd counts a refused handshake after sending its alert: wait for it.
 failed_counted() {
-	"$CTL" --json stats --endpoint "unix:$MAIN_SOCK" 2> /dev/null |
+	"$KMTLSCTL" --json stats --endpoint "unix:$MAIN_SOCK" 2> /dev/null |
 		"$PY" -c 'import json, sys; sys.exit(json.load(sys.stdin)["kmtlsd"]["totals"]["handshakes"]["failed"] < 1)'
 }
 
@@ -658,16 +517,15 @@ case_pki_mtls() {
 }
 
 mtls_failed_counted() {
-	"$CTL" --json stats --endpoint "unix:$K_SOCK_NOW" 2> /dev/null |
+	"$KMTLSCTL" --json stats --endpoint "unix:$K_SOCK_NOW" 2> /dev/null |
 		"$PY" -c 'import json, sys; sys.exit(json.load(sys.stdin)["kmtlsd"]["totals"]["handshakes"]["failed"] < 1)'
 }
 
 main() {
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	cleanup_on_exit
 	ktap_plan "$NTESTS"
 	setup
-	echo "# kmtlsctl $CTL, echo backend on 127.0.0.1:$B_PORT, kernel $(uname -r)"
+	echo "# kmtlsctl $KMTLSCTL, echo backend on 127.0.0.1:$B_PORT, kernel $(uname -r)"
 
 	run_case traffic_with_known_counts case_traffic
 	run_case status_json_counts case_status_json
@@ -710,8 +568,7 @@ case_help() {
 # on a bpffs of this run: status says so, stats has its counters.
 case_bpf_loaded() {
 	local pins=$TMP/bpffs/kmtls
-	mkdir -p "$TMP/bpffs"
-	if ! mount -t bpf bpf "$TMP/bpffs" 2> "$TMP/mount.err"; then
+	if ! bpffs_mount "$TMP/bpffs" 2> "$TMP/mount.err"; then
 		SKIP="cannot mount bpffs: $(head -n1 "$TMP/mount.err")"
 		return 0
 	fi

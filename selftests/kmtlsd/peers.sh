@@ -21,17 +21,9 @@
 #              a private one is made when it is missing or incomplete)
 set -uo pipefail
 
-# The Debian tools, not whatever a shim or /usr/local puts first; python3 by
-# absolute path as well, since a pyenv shim does not work inside the guest.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-export LC_ALL=C
-PY=/usr/bin/python3
+# shellcheck source=../lib/shlib.sh
+. "$(dirname "$0")/../lib/shlib.sh"
 
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-OUT=$(realpath -m "${KMTLS_OUT:-$TOP/build/out}")
-PKI_SRC=$(realpath -m "${KMTLS_PKI:-$TOP/build/pki}")
-KMTLSD=$OUT/bin/kmtlsd
-BACKEND=$OUT/selftests/progs/test_backend
 TLS_STAT=/proc/net/tls_stat
 
 # Generous: the same script runs in an emulated guest many times slower.
@@ -40,126 +32,11 @@ START_TIMEOUT=30
 LOG_TIMEOUT=20
 
 NTESTS=17
-# shellcheck source=../lib/ktap.sh
-. "$(dirname "$0")/../lib/ktap.sh"
 started=$SECONDS
 
-TMP=
 PKI=
 DIAG=
-PIDS=()
-
-# ---- KTAP ------------------------------------------------------------------
-
-# say TEXT...: one diagnostic line for the case now running.
-say() { printf '%s\n' "$*" >> "$DIAG"; }
-
-# say_file FILE [N]: the last N lines of FILE as diagnostics.
-say_file() {
-	[ -s "$1" ] || return 0
-	tail -n "${2:-15}" "$1" | sed 's/^/  /' >> "$DIAG"
-}
-
-# run_case NAME FUNC [ARGS...]: FUNC returns 0 for ok; setting SKIP to a
-# reason makes it a skip. Whatever the case left running is stopped here, so
-# an early return inside a case cannot leak a daemon into the next one.
-run_case() {
-	local name=$1 rc
-	shift
-	: > "$DIAG"
-	SKIP=
-	"$@"
-	rc=$?
-	stop_all
-	if [ -n "$SKIP" ]; then
-		skip "$name" "$SKIP"
-	elif [ "$rc" -eq 0 ]; then
-		ok "$name"
-	else
-		not_ok "$name"
-	fi
-	diag < "$DIAG"
-	return 0
-}
-
-# ---- processes -------------------------------------------------------------
-
-# A zombie still answers kill -0; only a running process counts as alive.
-alive() {
-	local state
-	state=$(sed -n 's/^.*) \(.\) .*$/\1/p' "/proc/$1/stat" 2>/dev/null)
-	[ -n "$state" ] && [ "$state" != Z ]
-}
-
-forget() {
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-# stop_pid PID: SIGTERM lets kmtlsd and the backend finish their logs and
-# reports; SIGKILL after 10 s so a wedged process cannot hang the test.
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	forget "$pid"
-}
-
-stop_all() {
-	while [ ${#PIDS[@]} -gt 0 ]; do
-		stop_pid "${PIDS[-1]}"
-	done
-}
-
-cleanup() {
-	stop_all
-	[ -n "$TMP" ] && rm -rf "$TMP"
-}
-
-# wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
-
-# A port that was free a moment ago. kmtlsd and http.server take a port on
-# the command line, so a race with another process is possible: their
-# starters retry with a new port.
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# ---- backends and kmtlsd ---------------------------------------------------
-
-# start_backend MODE NAME: test_backend binds port 0 itself and says which
-# port it got in the ready file. Sets B_PORT, B_PID, B_REPORT.
-start_backend() {
-	local mode=$1 name=$2 ready
-	ready=$TMP/$name.ready
-	B_REPORT=$TMP/$name.report
-	"$BACKEND" --listen 127.0.0.1:0 --mode "$mode" --report "$B_REPORT" \
-		--ready-file "$ready" > /dev/null 2> "$TMP/$name.backend.err" &
-	B_PID=$!
-	PIDS+=("$B_PID")
-	if ! wait_until "$START_TIMEOUT" test -s "$ready"; then
-		say "test_backend did not start:"
-		say_file "$TMP/$name.backend.err"
-		return 1
-	fi
-	B_PORT=$(cat "$ready")
-}
+CASE_END=stop_all
 
 # stop_backend: SIGTERM makes test_backend write its totals line last.
 stop_backend() {
@@ -182,54 +59,41 @@ backend_has_conn() { grep -q '"conn":' "$B_REPORT" 2>/dev/null; }
 
 http_up() { grep -q 'Serving HTTP' "$H_OUT" 2>/dev/null; }
 
-# start_http NAME DIR: python's http.server over DIR. Sets H_PORT, H_PID,
-# H_LOG (its request log).
+# start_http NAME DIR: python's http.server over DIR. Sets H_PORT and H_LOG
+# (its request log).
 start_http() {
-	local name=$1 dir=$2 i
+	local name=$1 dir=$2
 	H_OUT=$TMP/$name.http.out
 	H_LOG=$TMP/$name.http.log
-	for ((i = 0; i < 3; i++)); do
-		H_PORT=$(free_port)
-		# -u: the "Serving HTTP" line is the readiness signal, unbuffered.
-		(cd "$dir" && exec "$PY" -u -m http.server --bind 127.0.0.1 "$H_PORT") \
-			> "$H_OUT" 2> "$H_LOG" &
-		H_PID=$!
-		PIDS+=("$H_PID")
-		wait_until "$START_TIMEOUT" until_up_or_dead http_up "$H_PID" && http_up && return 0
-		stop_pid "$H_PID"
-	done
-	say "http.server did not start:"
-	say_file "$H_LOG"
-	return 1
+	start_daemon "http.server did not start:" http_up "$H_LOG" launch_http "$dir"
 }
 
-# until_up_or_dead CHECK PID: done when CHECK holds or PID has exited, so a
-# daemon that failed to bind is noticed at once, not after the timeout.
-until_up_or_dead() { "$1" || ! alive "$2"; }
-
-kmtlsd_up() { grep -q 'listening on' "$K_LOG" 2>/dev/null; }
+launch_http() {
+	H_PORT=$(free_port)
+	# -u: the "Serving HTTP" line is the readiness signal, unbuffered.
+	(cd "$1" && exec "$PY" -u -m http.server --bind 127.0.0.1 "$H_PORT") \
+		> "$H_OUT" 2> "$H_LOG" &
+}
 
 # start_kmtlsd NAME BACKEND_PORT [FLAGS...]: one worker, the test PKI, the
 # CRL always on. Sets K_PORT, K_PID, K_LOG.
 start_kmtlsd() {
-	local name=$1 bport=$2 i
-	shift 2
+	local name=$1
+	shift
 	K_LOG=$TMP/$name.kmtlsd.log
-	for ((i = 0; i < 3; i++)); do
-		K_PORT=$(free_port)
-		"$KMTLSD" --foreground --log-level debug --workers 1 \
-			--listen "127.0.0.1:$K_PORT" --backend "127.0.0.1:$bport" \
-			--cert "$PKI/server.pem" --key "$PKI/server.key" \
-			--ca "$PKI/ca.pem" --crl "$PKI/crl.pem" "$@" \
-			> /dev/null 2> "$K_LOG" &
-		K_PID=$!
-		PIDS+=("$K_PID")
-		wait_until "$START_TIMEOUT" until_up_or_dead kmtlsd_up "$K_PID" && kmtlsd_up && return 0
-		stop_pid "$K_PID"
-	done
-	say "kmtlsd did not start:"
-	say_file "$K_LOG"
-	return 1
+	start_daemon "kmtlsd did not start:" kmtlsd_up "$K_LOG" launch_kmtlsd "$@" || return 1
+	K_PID=$D_PID
+}
+
+launch_kmtlsd() {
+	local bport=$1
+	shift
+	K_PORT=$(free_port)
+	"$KMTLSD" --foreground --log-level debug --workers 1 \
+		--listen "127.0.0.1:$K_PORT" --backend "127.0.0.1:$bport" \
+		--cert "$PKI/server.pem" --key "$PKI/server.key" \
+		--ca "$PKI/ca.pem" --crl "$PKI/crl.pem" "$@" \
+		> /dev/null 2> "$K_LOG" &
 }
 
 # The log grows while cases run; a mark lets a check read only the lines a
@@ -550,56 +414,16 @@ case_bad() {
 
 # ---- setup -----------------------------------------------------------------
 
-pki_complete() {
-	[ -s "$1/.complete" ] && [ -s "$1/ca.pem" ] && [ -s "$1/client.key" ] &&
-		[ -s "$1/bad/policy.pem" ] && [ -s "$1/crl.pem" ]
-}
-
-# The chains must still verify in the copy: a PKI rebuilt while we copied
-# it would mix two roots.
-pki_consistent() {
-	openssl verify -CAfile "$1/ca.pem" -untrusted "$1/intermediate.pem" \
-		"$1/server.pem" "$1/client.pem" > /dev/null 2>&1
-}
-
-# Work on a private copy of the PKI: other test runs may rebuild the shared
-# one (mkpki.sh replaces it when its version changes) while this one runs.
-setup_pki() {
-	local i
-	PKI=$TMP/pki
-	for ((i = 0; i < 5; i++)); do
-		if pki_complete "$PKI_SRC"; then
-			rm -rf "$PKI"
-			cp -a "$PKI_SRC/." "$PKI" 2>/dev/null &&
-				pki_complete "$PKI" && pki_consistent "$PKI" && return 0
-		fi
-		sleep 1
-	done
-	# None usable: make a private one (the shared path may be read-only).
-	rm -rf "$PKI"
-	"$TOP/selftests/lib/mkpki.sh" "$PKI" > "$TMP/mkpki.log" 2>&1 && pki_consistent "$PKI"
-}
-
-bail() {
-	echo "Bail out! $*"
-	exit 1
-}
-
 setup() {
-	local t
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmtls-peers.XXXXXX") || bail "mktemp failed"
 	DIAG=$TMP/diag
-	[ -x "$KMTLSD" ] || bail "$KMTLSD missing (make userspace)"
-	[ -x "$BACKEND" ] || bail "$BACKEND missing (make userspace)"
-	for t in openssl curl gnutls-cli timeout cmp sha256sum "$PY"; do
-		command -v "$t" > /dev/null || bail "$t not installed"
-	done
+	need_files -x "$KMTLSD" "$BACKEND" || bail "$MISSING missing (make userspace)"
+	need_tools openssl curl gnutls-cli timeout cmp sha256sum "$PY" || bail "$MISSING not installed"
 	setup_pki || bail "no usable PKI at $PKI_SRC and mkpki.sh failed"
 }
 
 main() {
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	cleanup_on_exit
 	ktap_plan "$NTESTS"
 	setup
 	echo "# $(openssl version | cut -d' ' -f1-2), $(curl --version | head -n1 | cut -d' ' -f1-2), $(gnutls-cli --version | head -n1), kernel $(uname -r)"

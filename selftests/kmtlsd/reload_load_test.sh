@@ -16,79 +16,25 @@
 #   KMTLS_PKI  test PKI from selftests/lib/mkpki.sh (default: <repo>/build/pki)
 set -uo pipefail
 
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-export LC_ALL=C
-PY=/usr/bin/python3
+# shellcheck source=../lib/shlib.sh
+. "$(dirname "$0")/../lib/shlib.sh"
 
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-OUT=$(realpath -m "${KMTLS_OUT:-$TOP/build/out}")
-PKI=$(realpath -m "${KMTLS_PKI:-$TOP/build/pki}")
-KMTLSD=$OUT/bin/kmtlsd
-BENCH=$OUT/bin/kmtls-bench
-BACKEND=$OUT/selftests/progs/test_backend
-
+PKI=$PKI_SRC
 DURATION=10
 RELOADS=20		# one every 0.5 s
 ROTATE_AT=10		# the ticket-key rotation goes with this SIGHUP
+START_TIMEOUT=30
+WAIT_POLL=0.05
 
 NTESTS=4
-# shellcheck source=../lib/ktap.sh
-. "$(dirname "$0")/../lib/ktap.sh"
 
-TMP=
-PIDS=()
+DIAG=
 K_PID=
 K_LOG=
 S_PORT=
 
-alive() {
-	local state
-	state=$(sed -n 's/^.*) \(.\) .*$/\1/p' "/proc/$1/stat" 2>/dev/null)
-	[ -n "$state" ] && [ "$state" != Z ]
-}
-
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		stop_pid "$p"
-	done
-	[ -n "$TMP" ] && rm -rf "$TMP"
-}
-
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
-}
-
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-bail() {
-	echo "Bail out! $*"
-	[ -n "$K_LOG" ] && [ -s "$K_LOG" ] && tail -n 20 "$K_LOG" | diag
-	exit 1
-}
-
 reloads() { grep -c 'reloaded certificates' "$K_LOG" 2>/dev/null; }
 reloads_at_least() { [ "$(reloads)" -ge "$1" ]; }
-kmtlsd_up() { grep -q 'listening on' "$K_LOG" 2>/dev/null; }
-up_or_dead() { kmtlsd_up || ! alive "$K_PID"; }
 
 # A key file of @2 random keys, or @2 keys with the first new and the rest
 # from the old file (the rotation operators do).
@@ -98,35 +44,29 @@ rotate_keys() {
 		mv "$1.tmp" "$1"
 }
 
+launch_kmtlsd() {
+	K_PORT=$(free_port)
+	S_PORT=$(free_port)
+	"$KMTLSD" --foreground --workers 2 --log-level info \
+		--listen "127.0.0.1:$K_PORT" --backend "127.0.0.1:$B_PORT" \
+		--cert "$PKI/server.pem" --key "$PKI/server.key" --ca "$PKI/ca.pem" \
+		--crl "$PKI/crl.pem" --ticket-keys "$TMP/ticket.keys" \
+		--status-listen "127.0.0.1:$S_PORT" > /dev/null 2> "$K_LOG" &
+}
+
 setup() {
-	local ready i
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmtls-reload-test.XXXXXX") || bail "mktemp failed"
-	for f in "$KMTLSD" "$BENCH" "$BACKEND"; do
-		[ -x "$f" ] || bail "$f missing (make userspace)"
-	done
+	DIAG=$TMP/diag
+	: > "$DIAG"
+	need_files -x "$KMTLSD" "$BENCH" "$BACKEND" || bail "$MISSING missing (make userspace)"
 	[ -s "$PKI/client.pem" ] && [ -s "$PKI/crl.pem" ] || bail "no test PKI at $PKI (selftests/lib/mkpki.sh)"
 	[ -x "$PY" ] || bail "$PY not installed"
 	new_keys "$TMP/ticket.keys" || bail "cannot write ticket keys"
-	ready=$TMP/backend.ready
-	"$BACKEND" --listen 127.0.0.1:0 --mode echo --ready-file "$ready" \
-		> /dev/null 2> "$TMP/backend.err" &
-	PIDS+=($!)
-	wait_until 30 test -s "$ready" || bail "test_backend did not start"
+	start_backend echo backend || bail "test_backend did not start"
 	K_LOG=$TMP/kmtlsd.log
-	for ((i = 0; i < 3; i++)); do
-		K_PORT=$(free_port)
-		S_PORT=$(free_port)
-		"$KMTLSD" --foreground --workers 2 --log-level info \
-			--listen "127.0.0.1:$K_PORT" --backend "127.0.0.1:$(cat "$ready")" \
-			--cert "$PKI/server.pem" --key "$PKI/server.key" --ca "$PKI/ca.pem" \
-			--crl "$PKI/crl.pem" --ticket-keys "$TMP/ticket.keys" \
-			--status-listen "127.0.0.1:$S_PORT" > /dev/null 2> "$K_LOG" &
-		K_PID=$!
-		PIDS+=("$K_PID")
-		wait_until 30 up_or_dead && kmtlsd_up && return 0
-		stop_pid "$K_PID"
-	done
-	bail "kmtlsd did not start"
+	start_daemon "kmtlsd did not start:" kmtlsd_up "$K_LOG" launch_kmtlsd ||
+		bail "kmtlsd did not start"
+	K_PID=$D_PID
 }
 
 # bench NAME MODE: in the background, JSON to $TMP/NAME.json; pid in $!.
@@ -240,8 +180,7 @@ $(grep -v 'sandbox' "$K_LOG" | grep 'warning\|error' | tail -n 5)"
 }
 
 main() {
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	cleanup_on_exit
 	ktap_plan "$NTESTS"
 	setup
 	echo "# kmtlsd on 127.0.0.1:$K_PORT (2 workers), $RELOADS SIGHUPs 0.5 s apart during ${DURATION} s of full and resumed handshakes"
