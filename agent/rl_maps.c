@@ -17,6 +17,7 @@
 #include <linux/capability.h>
 
 #include "bpffs.h"
+#include "pinned_maps.h"
 #include "rl.h"
 #include "hello_limit.skel.h"
 
@@ -27,13 +28,7 @@ const char *const rl_stat_names[] = {
 };
 _Static_assert(sizeof(struct hl_stats) / sizeof(__u64) == 15, "a name per counter");
 
-struct map_want {
-	const char *name;
-	__u32 type, key_size, value_size;
-	size_t off;		/* of the fd in struct rl_maps */
-};
-
-static const struct map_want wanted[] = {
+static const struct kmtls_pinned_map wanted[] = {
 	{ HL_MAP_CONFIG, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hl_config),
 	  offsetof(struct rl_maps, config) },
 	{ HL_MAP_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct hl_stats),
@@ -46,53 +41,19 @@ static const struct map_want wanted[] = {
 	  offsetof(struct rl_maps, allow) },
 };
 
+static const struct kmtls_pinned_help help = {
+	.missing = "", .redo = "detach everywhere", .glob = "hl_*",
+};
+
 void rl_maps_close(struct rl_maps *m)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
-		int *fd = (int *)((char *)m + wanted[i].off);
-
-		if (*fd >= 0)
-			close(*fd);
-		*fd = -1;
-	}
+	kmtls_pinned_maps_close(wanted, sizeof(wanted) / sizeof(wanted[0]), m);
 }
 
 int rl_maps_open(struct rl_maps *m, char *err, size_t errlen)
 {
-	char path[4096];
-	size_t i;
-	int ret = 0;
-
-	memset(m, -1, sizeof(*m));
-	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
-		const struct map_want *w = &wanted[i];
-		struct bpf_map_info info = { 0 };
-		__u32 len = sizeof(info);
-		int fd;
-
-		if (kmtls_pin_path(path, sizeof(path), w->name))
-			return -ENAMETOOLONG;
-		fd = bpf_obj_get(path);
-		if (fd < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-			break;
-		}
-		*(int *)((char *)m + w->off) = fd;
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != w->type ||
-		    info.key_size != w->key_size || info.value_size != w->value_size) {
-			snprintf(err, errlen, "%s does not have the layout of this kmtlsctl "
-				 "(another kmtls version?); detach everywhere and remove "
-				 "%s/hl_* to start over", path, kmtls_pin_dir());
-			ret = -EPROTO;
-			break;
-		}
-	}
-	if (ret)
-		rl_maps_close(m);
-	return ret;
+	return kmtls_pinned_maps_open(wanted, sizeof(wanted) / sizeof(wanted[0]), m, &help,
+				      err, errlen);
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)

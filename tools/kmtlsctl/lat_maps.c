@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "../../agent/pinned_maps.h"
 #include "kmtlsctl.h"
 #include "lat.h"
 #include "hs_latency.skel.h"
@@ -23,13 +24,7 @@ const char *const lat_stat_names[] = {
 };
 _Static_assert(sizeof(struct hs_stats) / sizeof(__u64) == 12, "a name per counter");
 
-struct map_want {
-	const char *name;
-	__u32 type, key_size, value_size;
-	size_t off;		/* of the fd in struct lat_maps */
-};
-
-static const struct map_want wanted[] = {
+static const struct kmtls_pinned_map wanted[] = {
 	{ HS_MAP_CONFIG, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hs_config),
 	  offsetof(struct lat_maps, config) },
 	{ HS_MAP_SK, BPF_MAP_TYPE_SK_STORAGE, 4, sizeof(struct hs_sk),
@@ -43,54 +38,20 @@ static const struct map_want wanted[] = {
 	{ HS_MAP_EVENTS, BPF_MAP_TYPE_RINGBUF, 0, 0, offsetof(struct lat_maps, events) },
 };
 
+static const struct kmtls_pinned_help help = {
+	.missing = " (kmtlsctl latency attach loads it)",
+	.redo = "kmtlsctl latency detach", .glob = "hs_*",
+};
+
 void lat_maps_close(struct lat_maps *m)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
-		int *fd = (int *)((char *)m + wanted[i].off);
-
-		if (*fd >= 0)
-			close(*fd);
-		*fd = -1;
-	}
+	kmtls_pinned_maps_close(wanted, sizeof(wanted) / sizeof(wanted[0]), m);
 }
 
 int lat_maps_open(struct lat_maps *m, char *err, size_t errlen)
 {
-	char path[4096];
-	size_t i;
-	int ret = 0;
-
-	memset(m, -1, sizeof(*m));
-	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
-		const struct map_want *w = &wanted[i];
-		struct bpf_map_info info = { 0 };
-		__u32 len = sizeof(info);
-		int fd;
-
-		if (kmtls_pin_path(path, sizeof(path), w->name))
-			return -ENAMETOOLONG;
-		fd = bpf_obj_get(path);
-		if (fd < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot open %s: %s%s", path, strerror(errno),
-				 errno == ENOENT ? " (kmtlsctl latency attach loads it)" : "");
-			break;
-		}
-		*(int *)((char *)m + w->off) = fd;
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != w->type ||
-		    info.key_size != w->key_size || info.value_size != w->value_size) {
-			snprintf(err, errlen, "%s does not have the layout of this kmtlsctl "
-				 "(another kmtls version?); kmtlsctl latency detach and remove "
-				 "%s/hs_* to start over", path, kmtls_pin_dir());
-			ret = -EPROTO;
-			break;
-		}
-	}
-	if (ret)
-		lat_maps_close(m);
-	return ret;
+	return kmtls_pinned_maps_open(wanted, sizeof(wanted) / sizeof(wanted[0]), m, &help,
+				      err, errlen);
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
