@@ -36,6 +36,17 @@ int st_args(struct ctl *c, int argc, char **argv, const char *usage, struct st_w
  */
 json_object *st_fetch(const struct st_where *w, char *err, size_t errlen);
 
+/* kmtlsd's section of the output, made from its /status document. */
+typedef json_object *(*st_section_fn)(json_object *doc, const struct st_where *w);
+
+/*
+ * kmtlsd's section for status and stats: st_fetch, then @section of the
+ * document; when kmtlsd does not answer, {"reachable": false, "endpoint",
+ * "error"} with the same sentence in @err. *@up says which.
+ */
+json_object *st_kmtlsd(const struct st_where *w, st_section_fn section, int *up, char *err,
+		       size_t errlen);
+
 /*
  * kmtls.ko in this network namespace: {"loaded": bool, "counters": {Name:
  * value} or null}.

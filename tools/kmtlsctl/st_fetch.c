@@ -296,3 +296,21 @@ json_object *st_fetch(const struct st_where *w, char *err, size_t errlen)
 			 w->addr, why, w->from, w->hint);
 	return o;
 }
+
+json_object *st_kmtlsd(const struct st_where *w, st_section_fn section, int *up, char *err,
+		       size_t errlen)
+{
+	json_object *doc = st_fetch(w, err, errlen), *kd;
+
+	*up = !!doc;
+	if (doc) {
+		kd = section(doc, w);
+		json_object_put(doc);
+		return kd;
+	}
+	kd = json_object_new_object();
+	json_object_object_add(kd, "reachable", json_object_new_boolean(0));
+	json_object_object_add(kd, "endpoint", json_object_new_string(w->addr));
+	json_object_object_add(kd, "error", json_object_new_string(err));
+	return kd;
+}

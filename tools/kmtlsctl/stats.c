@@ -100,7 +100,7 @@ static void print_counters(const char *title, const char *state, json_object *cn
 
 int cmd_stats(struct ctl *c, int argc, char **argv)
 {
-	json_object *o, *doc, *kd, *km, *b, *hl, *hs;
+	json_object *o, *kd, *km, *b, *hl, *hs;
 	struct st_where w;
 	char err[2048];
 	int ret, up;
@@ -108,17 +108,7 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 	ret = st_args(c, argc, argv, usage, &w);
 	if (ret >= 0)
 		return ret;
-	doc = st_fetch(&w, err, sizeof(err));
-	up = !!doc;
-	if (up) {
-		kd = kmtlsd_section(doc, &w);
-		json_object_put(doc);
-	} else {
-		kd = json_object_new_object();
-		json_object_object_add(kd, "reachable", json_object_new_boolean(0));
-		json_object_object_add(kd, "endpoint", json_object_new_string(w.addr));
-		json_object_object_add(kd, "error", json_object_new_string(err));
-	}
+	kd = st_kmtlsd(&w, kmtlsd_section, &up, err, sizeof(err));
 	km = st_kmod();
 	b = st_bpf(1);
 	hl = json_object_get(st_get(b, "hello_limit"));

@@ -182,7 +182,7 @@ static void print_bpf(json_object *b)
 
 int cmd_status(struct ctl *c, int argc, char **argv)
 {
-	json_object *o, *doc, *kd, *km;
+	json_object *o, *kd, *km;
 	struct st_where w;
 	char err[2048];
 	int ret, up;
@@ -190,17 +190,7 @@ int cmd_status(struct ctl *c, int argc, char **argv)
 	ret = st_args(c, argc, argv, usage, &w);
 	if (ret >= 0)
 		return ret;
-	doc = st_fetch(&w, err, sizeof(err));
-	up = !!doc;
-	if (up) {
-		kd = kmtlsd_json(doc, &w);
-		json_object_put(doc);
-	} else {
-		kd = json_object_new_object();
-		json_object_object_add(kd, "reachable", json_object_new_boolean(0));
-		json_object_object_add(kd, "endpoint", json_object_new_string(w.addr));
-		json_object_object_add(kd, "error", json_object_new_string(err));
-	}
+	kd = st_kmtlsd(&w, kmtlsd_json, &up, err, sizeof(err));
 	km = st_kmod();
 	json_object_object_add(km, "agent", json_object_new_string(agent_of(kd)));
 	o = json_object_new_object();
