@@ -118,6 +118,16 @@ static void shed_one(struct kmtls_worker *w, int lfd)
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+static void cap_over(struct kmtls_worker *w, uint64_t now)
+{
+	if (!w->capped || (now != UINT64_MAX && now - w->capped_last_ms < SHED_QUIET_MS))
+		return;
+	log_info("listener %s: below max-connections again; %lu connections closed at the cap",
+		 w->capped->conf->name, (unsigned long)w->capped_n);
+	w->capped = NULL;
+	w->capped_n = 0;
+}
+
 static void shed_over(struct kmtls_worker *w, uint64_t now)
 {
 	if (!w->shedding || now - w->shed_last_ms < SHED_QUIET_MS)
@@ -126,6 +136,19 @@ static void shed_over(struct kmtls_worker *w, uint64_t now)
 		 w->id, (unsigned long)w->shed);
 	w->shedding = 0;
 	w->shed = 0;
+}
+
+/* The same for max-connections: an episode per listener, logged at each end. */
+static void cap_one(struct kmtls_worker *w, const struct kmtls_listener *l)
+{
+	if (w->capped != l) {
+		cap_over(w, UINT64_MAX);
+		log_warn("listener %s: max-connections (%u) reached: closing new connections until some end",
+			 l->conf->name, l->conf->max_connections);
+		w->capped = l;
+	}
+	w->capped_n++;
+	w->capped_last_ms = kmtls_now_ms();
 }
 
 static void accept_all(struct kmtls_worker *w, int idx)
@@ -152,9 +175,7 @@ static void accept_all(struct kmtls_worker *w, int idx)
 			atomic_fetch_sub(&l->active, 1);
 			STAT_ADD(&w->stats, conns_capped, 1);
 			STAT_ADD(&l->stats, conns_capped, 1);
-			kmtls_log_once("conncap", LOG_WARNING,
-				       "listener %s: max_connections (%u) reached: closing new connections",
-				       l->conf->name, l->conf->max_connections);
+			cap_one(w, l);
 			close(fd);
 			continue;
 		}
@@ -174,6 +195,7 @@ static void tick(struct kmtls_worker *w)
 	}
 	kmtls_worker_reap(w);
 	shed_over(w, now);
+	cap_over(w, now);
 }
 
 /* Draining: give the sockets back so a new kmtlsd can take the ports. */

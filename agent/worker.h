@@ -34,6 +34,8 @@ struct kmtls_worker {
 	int spare_fd;		/* released on EMFILE to shed one connection */
 	int shedding;		/* out of descriptors: refusing connections */
 	uint64_t shed, shed_last_ms;	/* refused in this episode; the last one */
+	const struct kmtls_listener *capped;	/* at max_connections: this episode's listener */
+	uint64_t capped_n, capped_last_ms;	/* closed at the cap in it; the last one */
 	struct conn *conns;	/* list head */
 	struct conn *dead;	/* closed this round, freed after the batch */
 	volatile int stop;

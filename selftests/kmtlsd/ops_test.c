@@ -532,7 +532,15 @@ TEST_F(ops, connection_cap)
 	}
 	EXPECT_NE(0, tls_client_open(&o, &e[2], err, sizeof(err)));
 	tls_end_close(&e[2]);
-	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "max_connections (2) reached", 5000));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "max-connections (2) reached", 5000));
+	/* The episode's end is said once nothing was refused for a second. */
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "below max-connections again; 1 connections closed", 5000));
+	/* A second episode is said again. */
+	EXPECT_NE(0, tls_client_open(&o, &e[2], err, sizeof(err)));
+	tls_end_close(&e[2]);
+	for (i = 0; i < 250 && proc_log_count(&self->d.proc, "max-connections (2) reached") < 2; i++)
+		usleep(20000);
+	EXPECT_EQ(2, proc_log_count(&self->d.proc, "max-connections (2) reached"));
 	/* A slot freed is a slot usable again. */
 	tls_end_close(&e[0]);
 	usleep(200000);
