@@ -31,6 +31,7 @@
 struct buf {
 	char *p;
 	size_t len, cap;
+	int failed;	/* out of memory: the scrape gets a 503, kmtlsd goes on */
 };
 
 static void bprintf(struct buf *b, const char *fmt, ...)
@@ -39,8 +40,11 @@ static void bprintf(struct buf *b, const char *fmt, ...)
 static void bprintf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
+	char *np;
 	int n;
 
+	if (b->failed)
+		return;
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
@@ -52,9 +56,13 @@ static void bprintf(struct buf *b, const char *fmt, ...)
 			return;
 		}
 		b->cap = (b->cap ? b->cap * 2 : 4096) + n;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
+		np = realloc(b->p, b->cap);
+		if (!np) {
+			free(b->p);
+			*b = (struct buf){ .failed = 1 };
 			return;
+		}
+		b->p = np;
 	}
 }
 
@@ -146,10 +154,28 @@ char *kmtls_status_metrics(const struct kmtls_status_src *src)
 	gauge(&b, "kmtls_start_time_seconds", "Start time of kmtlsd (Unix time).", (double)src->started);
 	gauge(&b, "kmtls_reload_time_seconds", "Last successful reload (Unix time).",
 	      (double)(src->reloaded ? *src->reloaded : 0));
-	return b.p;
+	return b.failed ? NULL : b.p;
 }
 
-#define JADD(o, k, v) json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))
+/*
+ * json-c asserts on a NULL container; under memory pressure a scrape must
+ * get an error, not abort kmtlsd. A NULL value is added as null, and the
+ * caller finds a NULL document and answers 503.
+ */
+static void jadd(json_object *o, const char *k, json_object *v)
+{
+	/* A failed add leaves @v ours to free. */
+	if (!o || json_object_object_add(o, k, v))
+		json_object_put(v);
+}
+
+static void jappend(json_object *a, json_object *v)
+{
+	if (!a || !v || json_object_array_add(a, v))
+		json_object_put(v);
+}
+
+#define JADD(o, k, v) jadd(o, k, json_object_new_int64((int64_t)(v)))
 #define LGET(l, f) STAT_GET(&(l)->stats, f)
 
 /* A listener's own counters; they add up to the totals of the document. */
@@ -157,13 +183,13 @@ static void listener_counters(json_object *lo, const struct kmtls_listener *l)
 {
 	json_object *hs = json_object_new_object();
 
-	json_object_object_add(lo, "mode", json_object_new_string(
+	jadd(lo, "mode", json_object_new_string(
 		l->conf->mode == KMTLS_MODE_ORIGINATE ? "originate" : "terminate"));
 	JADD(lo, "accepted", LGET(l, accepted));
 	JADD(hs, "ok", LGET(l, handshakes_ok));
 	JADD(hs, "failed", LGET(l, handshakes_failed));
 	JADD(hs, "resumed", LGET(l, handshakes_resumed));
-	json_object_object_add(lo, "handshakes", hs);
+	jadd(lo, "handshakes", hs);
 	JADD(lo, "ktls", LGET(l, ktls_on));
 	JADD(lo, "fallback", LGET(l, ktls_fallback));
 	JADD(lo, "ktls_refused", LGET(l, ktls_refused));
@@ -183,7 +209,7 @@ static json_object *kservice_json(const struct kmtls_kservice *ks)
 	uint64_t ok = 0, failed = 0;
 
 	for (i = 0; i < ks->n; i++) {
-		json_object_array_add(names, json_object_new_string(ks->profiles[i].conf->tls.name));
+		jappend(names, json_object_new_string(ks->profiles[i].conf->tls.name));
 		for (r = 0; r < KMTLS_KROLES; r++) {
 			if (!ks->profiles[i].ready[r])
 				continue;
@@ -191,12 +217,12 @@ static json_object *kservice_json(const struct kmtls_kservice *ks)
 			failed += LGET(&ks->profiles[i].role[r], handshakes_failed);
 		}
 	}
-	json_object_object_add(o, "profiles", names);
+	jadd(o, "profiles", names);
 	JADD(hs, "ok", ok);
 	JADD(hs, "failed", failed);
-	json_object_object_add(o, "handshakes", hs);
-	json_object_object_add(o, "attached", json_object_new_boolean(st == 1));
-	json_object_object_add(o, "state", json_object_new_string(
+	jadd(o, "handshakes", hs);
+	jadd(o, "attached", json_object_new_boolean(st == 1));
+	jadd(o, "state", json_object_new_string(
 		st == 1 ? "serving" : st == 0 ? "starting" :
 		st == -ENOENT ? "kmtls.ko not loaded" :
 		st == -EPERM ? "refused: needs CAP_NET_ADMIN" : strerror(-st)));
@@ -209,10 +235,11 @@ char *kmtls_status_json(const struct kmtls_status_src *src)
 	json_object *ls = json_object_new_array();
 	struct kmtls_stats s;
 	char a[KMTLS_ADDRSTRLEN], *out;
+	const char *str;
 	int i;
 
 	kmtls_stats_sum(src->ws, src->n_workers, &s);
-	json_object_object_add(o, "version", json_object_new_string(KMTLS_VERSION));
+	jadd(o, "version", json_object_new_string(KMTLS_VERSION));
 	JADD(o, "started", src->started);
 	JADD(o, "uptime_s", time(NULL) - src->started);
 	JADD(o, "workers", src->n_workers);
@@ -222,7 +249,7 @@ char *kmtls_status_json(const struct kmtls_status_src *src)
 	JADD(hs, "failed", s.handshakes_failed);
 	JADD(hs, "resumed", s.handshakes_resumed);
 	JADD(hs, "sum_us", s.hs_sum_us);
-	json_object_object_add(o, "handshakes", hs);
+	jadd(o, "handshakes", hs);
 	JADD(o, "ktls", s.ktls_on);
 	JADD(o, "fallback", s.ktls_fallback);
 	JADD(o, "ktls_refused", s.ktls_refused);
@@ -235,19 +262,20 @@ char *kmtls_status_json(const struct kmtls_status_src *src)
 		const struct kmtls_listener *l = &src->ls[i];
 		json_object *lo = json_object_new_object();
 
-		json_object_object_add(lo, "name", json_object_new_string(l->conf->name));
-		json_object_object_add(lo, "listen", json_object_new_string(
+		jadd(lo, "name", json_object_new_string(l->conf->name));
+		jadd(lo, "listen", json_object_new_string(
 			kmtls_addr_str((const struct sockaddr *)&l->listen_addr, l->listen_len, a, sizeof(a))));
-		json_object_object_add(lo, "backend", json_object_new_string(
+		jadd(lo, "backend", json_object_new_string(
 			kmtls_addr_str((const struct sockaddr *)&l->backend_addr, l->backend_len, a, sizeof(a))));
 		JADD(lo, "active", atomic_load(&((struct kmtls_listener *)l)->active));
 		JADD(lo, "max_connections", l->conf->max_connections);
 		listener_counters(lo, l);
-		json_object_array_add(ls, lo);
+		jappend(ls, lo);
 	}
-	json_object_object_add(o, "listeners", ls);
-	json_object_object_add(o, "kernel_service", src->ks ? kservice_json(src->ks) : NULL);
-	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	jadd(o, "listeners", ls);
+	jadd(o, "kernel_service", src->ks ? kservice_json(src->ks) : NULL);
+	str = o && hs && ls ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
+	out = str ? strdup(str) : NULL;
 	json_object_put(o);
 	return out;
 }
@@ -286,14 +314,19 @@ static void serve_one(int fd)
 	req[n] = 0;
 	if (!strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET /metrics?", 13)) {
 		body = kmtls_status_metrics(status_src);
-		respond(fd, "200 OK", "text/plain; version=0.0.4", body);
+		if (body)
+			respond(fd, "200 OK", "text/plain; version=0.0.4", body);
 	} else if (!strncmp(req, "GET /status ", 12) || !strncmp(req, "GET / ", 6)) {
 		body = kmtls_status_json(status_src);
-		respond(fd, "200 OK", "application/json", body);
+		if (body)
+			respond(fd, "200 OK", "application/json", body);
 	} else {
 		body = NULL;
 		respond(fd, "404 Not Found", "text/plain", "try /metrics or /status\n");
+		return;
 	}
+	if (!body)
+		respond(fd, "503 Service Unavailable", "text/plain", "kmtlsd is out of memory\n");
 	free(body);
 }
 

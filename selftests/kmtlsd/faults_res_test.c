@@ -406,12 +406,30 @@ TEST_F_TIMEOUT(res, emfile_sheds_and_recovers, 900)
 
 /* ---- ENOMEM -------------------------------------------------------- */
 
+/* A status scrape's HTTP status code; 0 when there was no answer. */
+static int scrape(int port, const char *path)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	char req[64], answer[32] = "";
+	int fd, code = 0;
+
+	if (tcp_connect_port(port, &fd))
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) > 0 &&
+	    recv(fd, answer, sizeof(answer) - 1, MSG_WAITALL) > 0)
+		sscanf(answer, "HTTP/1.0 %d", &code);
+	close(fd);
+	return code;
+}
+
 /* Fail one allocation in N, N changing per connection: a different spot each time. */
 static const unsigned int every[] = { 2, 3, 5, 11, 29, 61, 127, 257, 509, 1021 };
 
 TEST_F_TIMEOUT(res, enomem_fails_connections_not_the_daemon, 900)
 {
-	int n = iters(), w = warm_iters(), i, failed = 0, logged;
+	int n = iters(), w = warm_iters(), i, failed = 0, logged, code, scraped_503 = 0;
 	struct failmalloc_ctl *ctl;
 	char err[256];
 
@@ -428,8 +446,13 @@ TEST_F_TIMEOUT(res, enomem_fails_connections_not_the_daemon, 900)
 	for (i = 0; i < n; i++) {
 		atomic_store(&ctl->every, every[i % (sizeof(every) / sizeof(every[0]))]);
 		failed += good_echo(self->d.port, 4096, err, sizeof(err)) != 0;
+		/* A scrape under the same pressure: an answer or a 503, never a crash. */
+		code = scrape(self->sport, i % 2 ? "/status" : "/metrics");
+		EXPECT_TRUE(code == 200 || code == 503) TH_LOG("scrape %d answered %d", i, code);
+		scraped_503 += code == 503;
 		atomic_store(&ctl->every, 0);
 	}
+	TH_LOG("%d of %d scrapes answered 503", scraped_503, n);
 	TH_LOG("%d of %d connections failed, %lu of %lu allocations refused", failed, n,
 	       atomic_load(&ctl->failed), atomic_load(&ctl->calls));
 	CHECK_USAGE(self, "ENOMEM", n);
