@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "../lib/backend.h"
+#include "../lib/client.h"
 #include "../lib/kmtlsd.h"
+#include "../lib/status_http.h"
 #include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
 
@@ -44,33 +46,6 @@ FIXTURE_TEARDOWN(life)
 	backend_stop(&self->be);
 }
 
-/* GET @path from the status port: the body, malloc'd, or NULL. */
-static char *http_get(int port, const char *path)
-{
-	char req[128], *buf = malloc(65536), *body;
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	if (!buf || tcp_connect_port(port, &fd)) {
-		free(buf);
-		return NULL;
-	}
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
-	send(fd, req, strlen(req), 0);
-	while (len < 65535 && (n = recv(fd, buf + len, 65535 - len, 0)) > 0)
-		len += n;
-	close(fd);
-	buf[len] = 0;
-	body = strstr(buf, "\r\n\r\n");
-	if (!body || strncmp(buf, "HTTP/1.0 200", 12)) {
-		free(buf);
-		return NULL;
-	}
-	memmove(buf, body + 4, strlen(body + 4) + 1);
-	return buf;
-}
-
 static long metric(const char *text, const char *name)
 {
 	const char *p = text;
@@ -84,21 +59,6 @@ static long metric(const char *text, const char *name)
 	return -1;
 }
 
-static int ping(int port, const char *cert, const char *key)
-{
-	struct tls_client_opts o = { .port = port, .cert = cert, .key = key };
-	char err[256], buf[4];
-	struct tls_end e;
-	int ok = 0;
-
-	if (!tls_client_open(&o, &e, err, sizeof(err)))
-		ok = wolfSSL_write(e.ssl, "ping", 4) == 4 && wolfSSL_read(e.ssl, buf, 4) == 4;
-	if (e.ssl)
-		wolfSSL_shutdown(e.ssl);
-	tls_end_close(&e);
-	return ok;
-}
-
 TEST_F(life, metrics_and_status_count_what_happened)
 {
 	char *m, *js;
@@ -106,10 +66,10 @@ TEST_F(life, metrics_and_status_count_what_happened)
 	int i;
 
 	for (i = 0; i < 3; i++)
-		ASSERT_EQ(1, ping(self->d.port, pki("client.pem"), pki("client.key")));
-	EXPECT_EQ(0, ping(self->d.port, pki("bad/expired.pem"), pki("bad/expired.key")));
+		ASSERT_EQ(1, client_ping(self->d.port, pki("client.pem"), pki("client.key")));
+	EXPECT_EQ(0, client_ping(self->d.port, pki("bad/expired.pem"), pki("bad/expired.key")));
 	usleep(200000);
-	m = http_get(self->sport, "/metrics");
+	m = status_get(self->sport, "/metrics");
 	ASSERT_NE(NULL, m);
 	EXPECT_EQ(3, metric(m, "kmtls_handshakes_total{outcome=\"ok\"}"));
 	EXPECT_EQ(1, metric(m, "kmtls_handshakes_total{outcome=\"failed\"}"));
@@ -118,7 +78,7 @@ TEST_F(life, metrics_and_status_count_what_happened)
 	EXPECT_EQ(0, metric(m, "kmtls_connections_active"));
 	EXPECT_NE(NULL, strstr(m, "# TYPE kmtls_handshake_duration_seconds histogram"));
 	free(m);
-	js = http_get(self->sport, "/status");
+	js = status_get(self->sport, "/status");
 	ASSERT_NE(NULL, js);
 	o = json_tokener_parse(js);
 	ASSERT_NE(NULL, o);
@@ -128,7 +88,7 @@ TEST_F(life, metrics_and_status_count_what_happened)
 	EXPECT_EQ(4, jint(o, "accepted"));
 	json_object_put(o);
 	free(js);
-	EXPECT_EQ(NULL, http_get(self->sport, "/nothing"));
+	EXPECT_EQ(NULL, status_get(self->sport, "/nothing"));
 }
 
 TEST_F(life, sigterm_drains_open_connections)

@@ -20,7 +20,9 @@
 
 #include "../../agent/resume.h"
 #include "../lib/backend.h"
+#include "../lib/client.h"
 #include "../lib/kmtlsd.h"
+#include "../lib/status_http.h"
 #include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
 
@@ -165,64 +167,6 @@ static int narrow(FIXTURE_DATA(rr) *self, struct kmtlsd *d, const char *allow_ur
 	return kmtlsd_wait_log(d, "reloaded certificates", 5000);
 }
 
-/*
- * One connection with @ctx, offering @use; a round trip so the ticket has
- * been read. 1 resumed, 0 full handshake, -1 refused. @out: the session.
- */
-static int visit(WOLFSSL_CTX *ctx, int port, WOLFSSL_SESSION *use, WOLFSSL_SESSION **out)
-{
-	char buf[4];
-	WOLFSSL *ssl;
-	int fd, ret = -1;
-
-	if (tcp_connect_port(port, &fd))
-		return -1;
-	ssl = wolfSSL_new(ctx);
-	wolfSSL_set_fd(ssl, fd);
-	wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, "localhost", 9);
-	if (use)
-		wolfSSL_set_session(ssl, use);
-	/* TLS 1.3: the client's Finished goes before the server's verdict. */
-	if (wolfSSL_connect(ssl) == WOLFSSL_SUCCESS && wolfSSL_write(ssl, "ping", 4) == 4 &&
-	    wolfSSL_read(ssl, buf, 4) == 4) {
-		ret = wolfSSL_session_reused(ssl) ? 1 : 0;
-		if (out)
-			*out = wolfSSL_get1_session(ssl);
-	}
-	wolfSSL_shutdown(ssl);
-	wolfSSL_free(ssl);
-	close(fd);
-	return ret;
-}
-
-/* GET /status: handshakes.<key>, or -1. */
-static long status_hs(int port, const char *key)
-{
-	char buf[16384], *body;
-	json_object *o, *hs;
-	size_t len = 0;
-	ssize_t n;
-	long v = -1;
-	int fd;
-
-	if (tcp_connect_port(port, &fd))
-		return -1;
-	if (write(fd, "GET /status HTTP/1.0\r\n\r\n", 24) != 24) {
-		close(fd);
-		return -1;
-	}
-	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += n;
-	close(fd);
-	buf[len] = 0;
-	body = strstr(buf, "\r\n\r\n");
-	o = body ? json_tokener_parse(body + 4) : NULL;
-	if (o && json_object_object_get_ex(o, "handshakes", &hs))
-		v = jint(hs, key);
-	json_object_put(o);
-	return v;
-}
-
 /* Connections the backend saw, and what the last one's PROXY header said. */
 static int backend_seen(struct backend *be, int n, const char **cn, long *cert_len)
 {
@@ -273,9 +217,9 @@ TEST_F(rr, revoked_after_ticket_is_refused)
 
 	/* bad/revoked has the good client's SANs, only its CN differs. */
 	ASSERT_EQ(0, start(self, &self->a, "spiffe://example.org/*"));
-	ASSERT_EQ(0, visit(self->good, self->a.port, NULL, &gs));
+	ASSERT_EQ(0, client_visit(self->good, self->a.port, NULL, &gs));
 	ASSERT_NE(NULL, gs);
-	ASSERT_EQ(0, visit(self->revoked, self->a.port, NULL, &rs));
+	ASSERT_EQ(0, client_visit(self->revoked, self->a.port, NULL, &rs));
 	ASSERT_NE(NULL, rs);
 	ASSERT_EQ(0, backend_seen(&self->be, 2, &cn, &cert_len));
 
@@ -287,19 +231,19 @@ TEST_F(rr, revoked_after_ticket_is_refused)
 	 * CRL) from a full handshake; until then a ticket is declined
 	 * because its CRL cannot be checked yet, not because it is revoked.
 	 */
-	ASSERT_EQ(0, visit(self->good, self->a.port, NULL, NULL));
-	EXPECT_EQ(-1, visit(self->revoked, self->a.port, rs, NULL));
+	ASSERT_EQ(0, client_visit(self->good, self->a.port, NULL, NULL));
+	EXPECT_EQ(-1, client_visit(self->revoked, self->a.port, rs, NULL));
 	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "session ticket declined (full handshake): subject \"/CN=revoked-client/O=kmtls test\": revoked: serial", 2000));
 	/* The full handshake it fell back to refuses it as usual. */
 	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "revoked: serial 1004 by issuer", 2000));
-	EXPECT_EQ(1, status_hs(self->sport, "failed"));
-	EXPECT_EQ(0, status_hs(self->sport, "resumed"));
+	EXPECT_EQ(1, status_int(self->sport, "handshakes.failed"));
+	EXPECT_EQ(0, status_int(self->sport, "handshakes.resumed"));
 
 	/* Still allowed: resumes, counted, and the backend learns who it is. */
-	EXPECT_EQ(1, visit(self->good, self->a.port, gs, NULL));
-	EXPECT_EQ(1, status_hs(self->sport, "resumed"));
-	EXPECT_EQ(1, status_hs(self->sport, "failed"));
-	EXPECT_EQ(4, status_hs(self->sport, "ok"));
+	EXPECT_EQ(1, client_visit(self->good, self->a.port, gs, NULL));
+	EXPECT_EQ(1, status_int(self->sport, "handshakes.resumed"));
+	EXPECT_EQ(1, status_int(self->sport, "handshakes.failed"));
+	EXPECT_EQ(4, status_int(self->sport, "handshakes.ok"));
 	/* The refused one never reached the backend. */
 	ASSERT_EQ(0, backend_seen(&self->be, 4, &cn, &cert_len));
 	EXPECT_STREQ("client", cn);
@@ -320,14 +264,14 @@ TEST_F(rr, ticket_from_other_policy_is_refused)
 	ASSERT_EQ(0, start(self, &self->a, "spiffe://example.org/*"));
 	ASSERT_EQ(0, start(self, &self->b, "spiffe://example.org/payments"));
 	bport = self->sport;
-	ASSERT_EQ(0, visit(self->good, self->a.port, NULL, &s));
+	ASSERT_EQ(0, client_visit(self->good, self->a.port, NULL, &s));
 	ASSERT_NE(NULL, s);
-	EXPECT_EQ(-1, visit(self->good, self->b.port, s, NULL));
+	EXPECT_EQ(-1, client_visit(self->good, self->b.port, s, NULL));
 	EXPECT_EQ(0, kmtlsd_wait_log(&self->b, "not allowed by policy", 2000));
-	EXPECT_EQ(1, status_hs(bport, "failed"));
-	EXPECT_EQ(0, status_hs(bport, "ok"));
+	EXPECT_EQ(1, status_int(bport, "handshakes.failed"));
+	EXPECT_EQ(0, status_int(bport, "handshakes.ok"));
 	/* Where the policy admits it, the same ticket resumes. */
-	EXPECT_EQ(1, visit(self->good, self->a.port, s, NULL));
+	EXPECT_EQ(1, client_visit(self->good, self->a.port, s, NULL));
 	wolfSSL_SESSION_free(s);
 }
 
@@ -347,7 +291,7 @@ TEST_F(rr, reload_narrows_policy)
 	int fd;
 
 	ASSERT_EQ(0, start_conf(self, &self->a, BOTH_ALLOWED));
-	ASSERT_EQ(0, visit(self->intruder, self->a.port, NULL, NULL));
+	ASSERT_EQ(0, client_visit(self->intruder, self->a.port, NULL, NULL));
 	ASSERT_EQ(0, backend_seen(&self->be, 1, &cn, &cert_len));
 	EXPECT_STREQ("intruder", cn);
 	/* Established before the reload, used after it. */
@@ -361,9 +305,9 @@ TEST_F(rr, reload_narrows_policy)
 	ASSERT_EQ(0, narrow(self, &self->a, ONE_ALLOWED));
 	EXPECT_EQ(1, proc_log_count(&self->a.proc, NARROWED));
 	EXPECT_EQ(0, proc_log_count(&self->a.proc, "restart kmtlsd"));
-	EXPECT_EQ(-1, visit(self->intruder, self->a.port, NULL, NULL));
+	EXPECT_EQ(-1, client_visit(self->intruder, self->a.port, NULL, NULL));
 	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "not allowed by policy: subject \"/CN=intruder/O=kmtls test\"", 2000));
-	EXPECT_EQ(0, visit(self->good, self->a.port, NULL, &none));
+	EXPECT_EQ(0, client_visit(self->good, self->a.port, NULL, &none));
 	EXPECT_EQ(4, wolfSSL_write(open_ssl, "pong", 4));
 	EXPECT_EQ(4, wolfSSL_read(open_ssl, buf, 4));
 	EXPECT_EQ(0, memcmp(buf, "pong", 4));
@@ -377,7 +321,7 @@ TEST_F(rr, reload_narrows_policy)
 	ASSERT_EQ(0, backend_seen(&self->be, 3, &cn, &cert_len));
 	EXPECT_STREQ("intruder", cn);
 	EXPECT_EQ(1, backend_cn_count(&self->be, 3, "client"));
-	EXPECT_EQ(1, status_hs(self->sport, "failed"));
+	EXPECT_EQ(1, status_int(self->sport, "handshakes.failed"));
 	wolfSSL_SESSION_free(none);
 }
 
@@ -393,21 +337,21 @@ TEST_F(rr, reload_narrowed_ticket_is_refused)
 	long cert_len;
 
 	ASSERT_EQ(0, start_conf(self, &self->a, BOTH_ALLOWED));
-	ASSERT_EQ(0, visit(self->intruder, self->a.port, NULL, &is));
-	ASSERT_EQ(0, visit(self->good, self->a.port, NULL, &gs));
+	ASSERT_EQ(0, client_visit(self->intruder, self->a.port, NULL, &is));
+	ASSERT_EQ(0, client_visit(self->good, self->a.port, NULL, &gs));
 	ASSERT_NE(NULL, is);
 	ASSERT_NE(NULL, gs);
 	/* The tickets resume while the policy admits both. */
-	EXPECT_EQ(1, visit(self->intruder, self->a.port, is, NULL));
+	EXPECT_EQ(1, client_visit(self->intruder, self->a.port, is, NULL));
 	ASSERT_EQ(0, backend_seen(&self->be, 3, &cn, &cert_len));
 
 	ASSERT_EQ(0, narrow(self, &self->a, ONE_ALLOWED));
 	EXPECT_EQ(1, proc_log_count(&self->a.proc, NARROWED));
-	EXPECT_EQ(-1, visit(self->intruder, self->a.port, is, NULL));
+	EXPECT_EQ(-1, client_visit(self->intruder, self->a.port, is, NULL));
 	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "session ticket declined (full handshake): subject \"/CN=intruder/O=kmtls test\": not allowed by policy", 2000));
-	EXPECT_EQ(1, status_hs(self->sport, "failed"));
-	EXPECT_EQ(1, visit(self->good, self->a.port, gs, NULL));
-	EXPECT_EQ(2, status_hs(self->sport, "resumed"));
+	EXPECT_EQ(1, status_int(self->sport, "handshakes.failed"));
+	EXPECT_EQ(1, client_visit(self->good, self->a.port, gs, NULL));
+	EXPECT_EQ(2, status_int(self->sport, "handshakes.resumed"));
 	ASSERT_EQ(0, backend_seen(&self->be, 4, &cn, &cert_len));
 	EXPECT_STREQ("client", cn);
 	EXPECT_LT(0, cert_len);

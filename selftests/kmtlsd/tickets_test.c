@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../lib/backend.h"
+#include "../lib/client.h"
 #include "../lib/kmtlsd.h"
 #include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
@@ -79,46 +80,16 @@ FIXTURE_TEARDOWN(tk)
 	wolfSSL_CTX_free(self->ctx);
 }
 
-/*
- * One connection, a round trip (so the ticket has been read), and the
- * session back. Returns 1 resumed, 0 full handshake, -1 failure.
- */
-static int visit(FIXTURE_DATA(tk) *self, int port, WOLFSSL_SESSION *use,
-		 WOLFSSL_SESSION **out)
-{
-	char buf[4];
-	WOLFSSL *ssl;
-	int fd, ret = -1;
-
-	if (tcp_connect_port(port, &fd))
-		return -1;
-	ssl = wolfSSL_new(self->ctx);
-	wolfSSL_set_fd(ssl, fd);
-	wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, "localhost", 9);
-	if (use)
-		wolfSSL_set_session(ssl, use);
-	if (wolfSSL_connect(ssl) == WOLFSSL_SUCCESS && wolfSSL_write(ssl, "ping", 4) == 4 &&
-	    wolfSSL_read(ssl, buf, 4) == 4) {
-		ret = wolfSSL_session_reused(ssl) ? 1 : 0;
-		if (out)
-			*out = wolfSSL_get1_session(ssl);
-	}
-	wolfSSL_shutdown(ssl);
-	wolfSSL_free(ssl);
-	close(fd);
-	return ret;
-}
-
 TEST_F(tk, resume_on_another_instance)
 {
 	WOLFSSL_SESSION *s = NULL;
 
 	ASSERT_EQ(0, start(self, &self->a, 1));
 	ASSERT_EQ(0, start(self, &self->b, 1));
-	ASSERT_EQ(0, visit(self, self->a.port, NULL, &s));
+	ASSERT_EQ(0, client_visit(self->ctx, self->a.port, NULL, &s));
 	ASSERT_NE(NULL, s);
-	EXPECT_EQ(1, visit(self, self->b.port, s, NULL));
-	EXPECT_EQ(1, visit(self, self->a.port, s, NULL));
+	EXPECT_EQ(1, client_visit(self->ctx, self->b.port, s, NULL));
+	EXPECT_EQ(1, client_visit(self->ctx, self->a.port, s, NULL));
 	wolfSSL_SESSION_free(s);
 }
 
@@ -128,10 +99,10 @@ TEST_F(tk, no_shared_keys_no_resumption_across)
 
 	ASSERT_EQ(0, start(self, &self->a, 0));
 	ASSERT_EQ(0, start(self, &self->b, 0));
-	ASSERT_EQ(0, visit(self, self->a.port, NULL, &s));
-	EXPECT_EQ(0, visit(self, self->b.port, s, NULL));
+	ASSERT_EQ(0, client_visit(self->ctx, self->a.port, NULL, &s));
+	EXPECT_EQ(0, client_visit(self->ctx, self->b.port, s, NULL));
 	/* The instance that issued it still takes it. */
-	EXPECT_EQ(1, visit(self, self->a.port, s, NULL));
+	EXPECT_EQ(1, client_visit(self->ctx, self->a.port, s, NULL));
 	wolfSSL_SESSION_free(s);
 }
 
@@ -142,14 +113,14 @@ TEST_F(tk, rotation_one_kept_two_dropped)
 	int i;
 
 	ASSERT_EQ(0, start(self, &self->a, 1));
-	ASSERT_EQ(0, visit(self, self->a.port, NULL, &s));
+	ASSERT_EQ(0, client_visit(self->ctx, self->a.port, NULL, &s));
 	/* New key first, the old one kept: old tickets still open. */
 	memcpy(rotated[0], self->key[1], 80);
 	memcpy(rotated[1], self->key[0], 80);
 	ASSERT_EQ(0, write_keys(self->keys, rotated, 2));
 	proc_signal(&self->a.proc, SIGHUP);
 	ASSERT_EQ(0, kmtlsd_wait_log(&self->a, "reloaded", 5000));
-	EXPECT_EQ(1, visit(self, self->a.port, s, NULL));
+	EXPECT_EQ(1, client_visit(self->ctx, self->a.port, s, NULL));
 	/* A second rotation drops the key the ticket was sealed with. */
 	memcpy(rotated[0], self->key[2], 80);
 	memcpy(rotated[1], self->key[1], 80);
@@ -158,7 +129,7 @@ TEST_F(tk, rotation_one_kept_two_dropped)
 	for (i = 0; i < 250 && proc_log_count(&self->a.proc, "reloaded") < 2; i++)
 		usleep(20000);
 	ASSERT_EQ(2, proc_log_count(&self->a.proc, "reloaded"));
-	EXPECT_EQ(0, visit(self, self->a.port, s, NULL));
+	EXPECT_EQ(0, client_visit(self->ctx, self->a.port, s, NULL));
 	wolfSSL_SESSION_free(s);
 }
 

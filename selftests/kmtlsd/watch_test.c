@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../lib/backend.h"
+#include "../lib/client.h"
 #include "../lib/kmtlsd.h"
 #include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
@@ -95,20 +96,10 @@ FIXTURE_TEARDOWN(watch)
 	backend_stop(&self->be);
 }
 
-/* 1 when @cert gets through and its bytes come back, else 0. */
+/* 1 when @cert (in the test PKI) gets through and its bytes come back. */
 static int ping(FIXTURE_DATA(watch) *self, const char *cert, const char *key)
 {
-	struct tls_client_opts o = { .port = self->d.port, .cert = pki(cert), .key = pki(key) };
-	char err[256], buf[4];
-	struct tls_end e;
-	int ok = 0;
-
-	if (!tls_client_open(&o, &e, err, sizeof(err)))
-		ok = wolfSSL_write(e.ssl, "ping", 4) == 4 && wolfSSL_read(e.ssl, buf, 4) == 4;
-	if (e.ssl)
-		wolfSSL_shutdown(e.ssl);
-	tls_end_close(&e);
-	return ok;
+	return client_ping(self->d.port, pki(cert), pki(key));
 }
 
 /* Wait for the @n-th line with @needle (0) or give up after @ms (-1). */

@@ -5,6 +5,8 @@
 #include <sys/types.h>
 
 #include "failmalloc/failmalloc.h"
+/* The fault tests read kmtlsd's counters (status_int) along with its usage. */
+#include "status_http.h"
 
 /* What a process holds: open descriptors, resident memory, heap blocks. */
 struct usage {
@@ -43,20 +45,5 @@ int usage_compare(const struct usage *before, const struct usage *after, int rss
 
 /* Is the program at @path built with AddressSanitizer? */
 int binary_is_asan(const char *path);
-
-/*
- * GET @path (HTTP/1.0) from kmtlsd's status endpoint on 127.0.0.1:@port:
- * the body (malloc'd), or NULL unless the answer was 200.
- */
-char *status_get(int port, const char *path);
-
-/*
- * An integer of the JSON on /status: "active", or "handshakes.failed" one
- * level down. -1 when the endpoint or the key is not there.
- */
-long status_int(int port, const char *key);
-
-/* Wait until status_int(@key) == @want: 0, or -1 after @timeout_ms. */
-int status_wait(int port, const char *key, long want, int timeout_ms);
 
 #endif
