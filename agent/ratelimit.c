@@ -40,6 +40,7 @@
 #include <bpf/bpf.h>
 
 #include "bpffs.h"
+#include "errmsg.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "rl.h"
@@ -47,17 +48,6 @@
 #define RELOAD_WAIT_MS	30000
 
 static int helper_fd = -1;
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static int has_word(const struct kmtls_strlist *l, const char *s)
 {
@@ -92,18 +82,18 @@ int kmtls_ratelimit_check(const struct kmtls_config *cfg, char *err, size_t errl
 	if (!r->present)
 		return 0;
 	if (r->ports && rl_parse_ports(r->ports, &c, why, sizeof(why)))
-		return fail(err, errlen, "[ratelimit] ports = \"%s\": %s", r->ports, why);
+		return kmtls_fail(err, errlen, "[ratelimit] ports = \"%s\": %s", r->ports, why);
 	for (i = 0; i < r->allow.n; i++)
 		if (rl_parse_cidr(r->allow.v[i], &k))
-			return fail(err, errlen, "[ratelimit] allow: \"%s\" is not a prefix: expected e.g. 192.0.2.0/24, 2001:db8::/48 or an address",
-				    r->allow.v[i]);
+			return kmtls_fail(err, errlen, "[ratelimit] allow: \"%s\" is not a prefix: expected e.g. 192.0.2.0/24, 2001:db8::/48 or an address",
+					  r->allow.v[i]);
 	if (r->allow.n > HL_MAX_ALLOW)
-		return fail(err, errlen, "[ratelimit] allow: %d prefixes, at most %d fit",
-			    r->allow.n, HL_MAX_ALLOW);
+		return kmtls_fail(err, errlen, "[ratelimit] allow: %d prefixes, at most %d fit",
+				  r->allow.n, HL_MAX_ALLOW);
 	for (i = 0; i < r->interfaces.n; i++)
 		if (strlen(r->interfaces.v[i]) >= IF_NAMESIZE || strchr(r->interfaces.v[i], '/'))
-			return fail(err, errlen, "[ratelimit] interfaces: \"%s\" is not an interface name (at most %d characters, no '/')",
-				    r->interfaces.v[i], IF_NAMESIZE - 1);
+			return kmtls_fail(err, errlen, "[ratelimit] interfaces: \"%s\" is not an interface name (at most %d characters, no '/')",
+					  r->interfaces.v[i], IF_NAMESIZE - 1);
 	return 0;
 }
 
@@ -147,16 +137,16 @@ static int apply_allow(const struct rl_maps *m, const struct kmtls_ratelimit_con
 	for (i = 0; i < r->allow.n; i++) {
 		rl_parse_cidr(r->allow.v[i], &k);
 		if (bpf_map_update_elem(m->allow, &k, &one, BPF_ANY))
-			return fail(err, errlen, "[ratelimit] allow: cannot add %s: %s%s",
-				    r->allow.v[i], strerror(errno), errno == ENOSPC ?
-				    " (the allowlist is full: kmtlsctl ratelimit allow list)" : "");
+			return kmtls_fail(err, errlen, "[ratelimit] allow: cannot add %s: %s%s",
+					  r->allow.v[i], strerror(errno), errno == ENOSPC ?
+					  " (the allowlist is full: kmtlsctl ratelimit allow list)" : "");
 	}
 	for (i = 0; old && i < old->allow.n; i++) {
 		if (rl_parse_cidr(old->allow.v[i], &k) || has_prefix(&r->allow, &k))
 			continue;
 		if (bpf_map_delete_elem(m->allow, &k) && errno != ENOENT)
-			return fail(err, errlen, "[ratelimit] allow: cannot delete %s: %s",
-				    old->allow.v[i], strerror(errno));
+			return kmtls_fail(err, errlen, "[ratelimit] allow: cannot delete %s: %s",
+					  old->allow.v[i], strerror(errno));
 		log_info("ratelimit: %s is no longer allowlisted", old->allow.v[i]);
 	}
 	return 0;
@@ -180,12 +170,12 @@ static int attach_fail(int ret, const char *ifname, const struct rl_attach_info 
 		       const char *why, char *err, size_t errlen)
 {
 	if (ret == -EEXIST && info->replaced_name[0])
-		return fail(err, errlen, "[ratelimit] interfaces: %s: force = yes replaces it (or remove it: ip link set dev %s xdp off)",
-			    why, ifname);
+		return kmtls_fail(err, errlen, "[ratelimit] interfaces: %s: force = yes replaces it (or remove it: ip link set dev %s xdp off)",
+				  why, ifname);
 	if (ret == -EOPNOTSUPP)
-		return fail(err, errlen, "[ratelimit] interfaces: %s (no native XDP in this driver? xdp-mode = skb)",
-			    why);
-	return fail(err, errlen, "[ratelimit] interfaces: %s", why);
+		return kmtls_fail(err, errlen, "[ratelimit] interfaces: %s (no native XDP in this driver? xdp-mode = skb)",
+				  why);
+	return kmtls_fail(err, errlen, "[ratelimit] interfaces: %s", why);
 }
 
 static int attach_one(const char *ifname, const struct kmtls_ratelimit_conf *r,
@@ -201,7 +191,7 @@ static int attach_one(const char *ifname, const struct kmtls_ratelimit_conf *r,
 	if (o.mode != RL_XDP_AUTO && rl_attached(ifname, &mode) && strcmp(mode, want) &&
 	    strcmp(mode, "detached")) {
 		if (rl_detach(ifname, NULL, why, sizeof(why)))
-			return fail(err, errlen, "[ratelimit] interfaces: %s", why);
+			return kmtls_fail(err, errlen, "[ratelimit] interfaces: %s", why);
 		log_info("ratelimit: %s: moving hello_limit from %s to %s XDP", ifname, mode, want);
 	}
 	ret = rl_attach(ifname, &o, &info, why, sizeof(why));
@@ -269,8 +259,8 @@ static int apply(const struct kmtls_ratelimit_conf *old, const struct kmtls_rate
 		char why[512];
 
 		if (!if_nametoindex(ifname)) {
-			fail(err, errlen, "[ratelimit] interfaces: no interface '%s' in kmtlsd's network namespace (`ip link` lists them): create it first or remove it from the list",
-			     ifname);
+			kmtls_fail(err, errlen, "[ratelimit] interfaces: no interface '%s' in kmtlsd's network namespace (`ip link` lists them): create it first or remove it from the list",
+				   ifname);
 			ret = -ENODEV;
 			goto out;
 		}
@@ -289,9 +279,9 @@ static int apply(const struct kmtls_ratelimit_conf *old, const struct kmtls_rate
 		ret = rl_config_put(&m, &c);
 	}
 	if (ret)
-		fail(err, errlen, "cannot update the limiter's configuration in %s: %s",
-		     kmtls_pin_dir(), ret == -EPROTO ? "it is from another kmtls version" :
-		     strerror(-ret));
+		kmtls_fail(err, errlen, "cannot update the limiter's configuration in %s: %s",
+			   kmtls_pin_dir(), ret == -EPROTO ? "it is from another kmtls version" :
+			   strerror(-ret));
 	else
 		ret = apply_allow(&m, old, r, err, errlen);
 	rl_maps_close(&m);
@@ -366,13 +356,13 @@ int kmtls_ratelimit_start(const struct kmtls_config *cfg, char *err, size_t errl
 	if (apply(NULL, &cfg->ratelimit, err, errlen))
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-		return fail(err, errlen, "ratelimit: socketpair: %s", strerror(errno));
+		return kmtls_fail(err, errlen, "ratelimit: socketpair: %s", strerror(errno));
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		return fail(err, errlen, "ratelimit: fork: %s", strerror(errno));
+		return kmtls_fail(err, errlen, "ratelimit: fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
 		close(sv[0]);

@@ -71,6 +71,7 @@
 #include <linux/seccomp.h>
 
 #include "addr.h"
+#include "errmsg.h"
 #include "log.h"
 #include "sandbox.h"
 
@@ -84,17 +85,6 @@
 #ifndef KMTLS_ASAN
 #define KMTLS_ASAN 0
 #endif
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* ------------------------------------------------------------------ */
 /* Core dumps and the user                                            */
@@ -120,8 +110,8 @@ int kmtls_sandbox_check(const struct kmtls_config *cfg, char *err, size_t errlen
 		return 0;
 	/* getpwnam(3): these errors also just mean "not found". */
 	e = errno == ENOENT || errno == ESRCH || errno == EBADF || errno == EPERM ? 0 : errno;
-	return fail(err, errlen, "[kmtlsd] user = \"%s\": no such user%s%s (create it, e.g. useradd --system --no-create-home %s, or remove the key)",
-		    cfg->user, e ? ": " : "", e ? strerror(e) : "", cfg->user);
+	return kmtls_fail(err, errlen, "[kmtlsd] user = \"%s\": no such user%s%s (create it, e.g. useradd --system --no-create-home %s, or remove the key)",
+			  cfg->user, e ? ": " : "", e ? strerror(e) : "", cfg->user);
 }
 
 /* After the switch the files must still be readable, or SIGHUP fails. */
@@ -164,12 +154,12 @@ static int drop_privileges(const struct kmtls_config *cfg, char *err, size_t len
 	if (getuid() == uid && geteuid() == uid && getgid() == gid)
 		return 0;
 	if (geteuid() != 0)
-		return fail(err, len, "[kmtlsd] user = \"%s\": kmtlsd runs as uid %u and cannot switch users (start it as root, or remove the key)",
-			    cfg->user, (unsigned int)geteuid());
+		return kmtls_fail(err, len, "[kmtlsd] user = \"%s\": kmtlsd runs as uid %u and cannot switch users (start it as root, or remove the key)",
+				  cfg->user, (unsigned int)geteuid());
 	if (initgroups(cfg->user, gid) || setgid(gid) || setuid(uid))
-		return fail(err, len, "cannot switch to user %s: %s", cfg->user, strerror(errno));
+		return kmtls_fail(err, len, "cannot switch to user %s: %s", cfg->user, strerror(errno));
 	if ((uid && setuid(0) == 0) || getresuid(&r, &e, &s) || r != uid || e != uid || s != uid)
-		return fail(err, len, "switched to user %s but could regain root: refusing to serve", cfg->user);
+		return kmtls_fail(err, len, "switched to user %s but could regain root: refusing to serve", cfg->user);
 	log_info("running as user %s (uid %u, gid %u)", cfg->user, (unsigned int)uid,
 		 (unsigned int)gid);
 	check_readable(cfg, cfg->user);
@@ -190,7 +180,7 @@ static int single_threaded(char *err, size_t len)
 		fclose(f);
 	if (n == 1)
 		return 0;
-	return fail(err, len, "sandbox: %d threads already run; it must be applied before any thread starts (agent/sandbox.c)", n);
+	return kmtls_fail(err, len, "sandbox: %d threads already run; it must be applied before any thread starts (agent/sandbox.c)", n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -272,7 +262,7 @@ static int ll_allow(struct ll *ll, const char *path, __u64 access, int optional,
 	if (fd < 0 || fstat(fd, &st)) {
 		if (fd >= 0)
 			close(fd);
-		return optional ? 0 : fail(err, len, "sandbox: %s: %s", path, strerror(errno));
+		return optional ? 0 : kmtls_fail(err, len, "sandbox: %s: %s", path, strerror(errno));
 	}
 	if (ll_seen(ll, &st, access)) {
 		close(fd);
@@ -283,7 +273,7 @@ static int ll_allow(struct ll *ll, const char *path, __u64 access, int optional,
 	pb.parent_fd = fd;
 	if (syscall(SYS_landlock_add_rule, ll->fd, LANDLOCK_RULE_PATH_BENEATH, &pb, 0)) {
 		close(fd);
-		return fail(err, len, "sandbox: Landlock rule for %s: %s", path, strerror(errno));
+		return kmtls_fail(err, len, "sandbox: Landlock rule for %s: %s", path, strerror(errno));
 	}
 	log_debug("sandbox: may %s %s%s", access == LL_REMOVE ? "remove files in" : "read",
 		  path, S_ISDIR(st.st_mode) ? "/" : "");
@@ -373,7 +363,7 @@ static int ll_backend_port(struct ll *ll, const struct kmtls_listener_conf *l,
 	char why[160];
 
 	if (kmtls_addr_parse(l->backend, 1, &ss, &sl, why, sizeof(why)))
-		return fail(err, len, "sandbox: listener %s: %s", l->name, why);
+		return kmtls_fail(err, len, "sandbox: listener %s: %s", l->name, why);
 	if (ss.ss_family == AF_INET)
 		np.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	else if (ss.ss_family == AF_INET6)
@@ -381,8 +371,8 @@ static int ll_backend_port(struct ll *ll, const struct kmtls_listener_conf *l,
 	else
 		return 0;
 	if (syscall(SYS_landlock_add_rule, ll->fd, LL_RULE_NET_PORT, &np, 0))
-		return fail(err, len, "sandbox: Landlock rule for port %llu: %s",
-			    (unsigned long long)np.port, strerror(errno));
+		return kmtls_fail(err, len, "sandbox: Landlock rule for port %llu: %s",
+				  (unsigned long long)np.port, strerror(errno));
 	return 0;
 }
 
@@ -450,17 +440,17 @@ static int landlock_apply(const struct kmtls_config *cfg, char *err, size_t len)
 	}
 	ll = calloc(1, sizeof(*ll));
 	if (!ll)
-		return fail(err, len, "sandbox: out of memory");
+		return kmtls_fail(err, len, "sandbox: out of memory");
 	ll->abi = abi;
 	ll->fd = syscall(SYS_landlock_create_ruleset, &attr, size, 0);
 	if (ll->fd < 0) {
-		fail(err, len, "sandbox: landlock_create_ruleset: %s", strerror(errno));
+		kmtls_fail(err, len, "sandbox: landlock_create_ruleset: %s", strerror(errno));
 		goto out;
 	}
 	if (ll_rules(ll, cfg, err, len))
 		goto out;
 	if (syscall(SYS_landlock_restrict_self, ll->fd, 0)) {
-		fail(err, len, "sandbox: landlock_restrict_self: %s", strerror(errno));
+		kmtls_fail(err, len, "sandbox: landlock_restrict_self: %s", strerror(errno));
 		goto out;
 	}
 	log_info("sandbox: Landlock ABI %d: read-only access to %d path(s), no writes%s",
@@ -695,11 +685,11 @@ static int seccomp_apply(char *err, size_t len)
 	int calls;
 
 	if (!p)
-		return fail(err, len, "sandbox: out of memory");
+		return kmtls_fail(err, len, "sandbox: out of memory");
 	calls = sc_build(p);
 	if (p->n > SC_MAX) {
 		free(p);
-		return fail(err, len, "sandbox: seccomp filter longer than %d instructions", SC_MAX);
+		return kmtls_fail(err, len, "sandbox: seccomp filter longer than %d instructions", SC_MAX);
 	}
 	prog.len = p->n;
 	prog.filter = p->f;
@@ -713,7 +703,7 @@ static int seccomp_apply(char *err, size_t len)
 				 strerror(e));
 			return 0;
 		}
-		return fail(err, len, "sandbox: seccomp: %s", strerror(e));
+		return kmtls_fail(err, len, "sandbox: seccomp: %s", strerror(e));
 	}
 	free(p);
 	log_info("sandbox: seccomp allowlist of %d system calls%s; any other stops kmtlsd with SIGSYS and names it (sandbox = off in [kmtlsd] disables the sandbox)",
@@ -749,7 +739,7 @@ int kmtls_sandbox_apply(const struct kmtls_config *cfg, char *err, size_t errlen
 	if (single_threaded(err, errlen))
 		return -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		return fail(err, errlen, "sandbox: no_new_privs: %s", strerror(errno));
+		return kmtls_fail(err, errlen, "sandbox: no_new_privs: %s", strerror(errno));
 	if (landlock_apply(cfg, err, errlen) || seccomp_apply(err, errlen))
 		return -1;
 	return 0;
