@@ -19,6 +19,7 @@
 #include <linux/magic.h>
 
 #include "bpffs.h"
+#include "mkdirs.h"
 
 const char *kmtls_pin_dir(void)
 {
@@ -46,26 +47,6 @@ int kmtls_pin_dir_exists(void)
 	return is_bpffs(kmtls_pin_dir());
 }
 
-/* mkdir -p, 0700 for what it creates. */
-static int mkdirs(const char *path)
-{
-	char buf[4096], *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int kmtls_pin_dir_prepare(char *err, size_t errlen)
 {
 	const char *dir = kmtls_pin_dir();
@@ -75,7 +56,7 @@ int kmtls_pin_dir_prepare(char *err, size_t errlen)
 	if (is_bpffs(dir))
 		return 0;
 	if (!strncmp(dir, KMTLS_BPFFS_ROOT "/", rl + 1) && !is_bpffs(KMTLS_BPFFS_ROOT)) {
-		ret = mkdirs(KMTLS_BPFFS_ROOT);
+		ret = kmtls_mkdirs(KMTLS_BPFFS_ROOT, 0700);
 		if (!ret && mount("bpf", KMTLS_BPFFS_ROOT, "bpf", 0, "mode=0700"))
 			ret = -errno;
 		if (ret) {
@@ -86,7 +67,7 @@ int kmtls_pin_dir_prepare(char *err, size_t errlen)
 			return -1;
 		}
 	}
-	ret = mkdirs(dir);
+	ret = kmtls_mkdirs(dir, 0700);
 	if (ret) {
 		snprintf(err, errlen, "cannot create the pin directory %s: %s%s", dir,
 			 strerror(-ret), ret == -EROFS ? " (read-only: under systemd, "

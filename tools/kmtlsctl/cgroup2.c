@@ -18,6 +18,7 @@
 
 #include <linux/magic.h>
 
+#include "../../agent/mkdirs.h"
 #include "cgroup2.h"
 
 static int is_cgroup2(const char *path)
@@ -50,25 +51,6 @@ static int find_mount(char *root, size_t len)
 	return ret;
 }
 
-static int mkdirs(const char *path)
-{
-	char buf[4096], *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int ctl_cgroup2_root(char *root, size_t len, int mount_missing, char *err, size_t errlen)
 {
 	int ret = find_mount(root, len);
@@ -81,7 +63,7 @@ int ctl_cgroup2_root(char *root, size_t len, int mount_missing, char *err, size_
 		return ret;
 	}
 	if (!is_cgroup2(CTL_CGROUP2_PRIVATE)) {
-		ret = mkdirs(CTL_CGROUP2_PRIVATE);
+		ret = kmtls_mkdirs(CTL_CGROUP2_PRIVATE, 0755);
 		if (!ret && mount("cgroup2", CTL_CGROUP2_PRIVATE, "cgroup2", 0, NULL))
 			ret = -errno;
 		if (ret) {
