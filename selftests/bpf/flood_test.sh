@@ -139,13 +139,7 @@ attach_limiter() {
 backend_conns() { grep -c '"conn"' "$TMP/backend.report" 2>/dev/null || true; }
 backend_has() { [ "$(backend_conns)" -ge "$1" ]; }
 
-legit_once() {
-	timeout 20 ip netns exec "$CLI" openssl s_client -connect "10.199.0.1:$PORT" \
-		-cert "$PKI/client.pem" -key "$PKI/client.key" \
-		-cert_chain "$PKI/intermediate.pem" -CAfile "$PKI/ca.pem" \
-		-verify_return_error -brief -no_ign_eof < /dev/null > "$TMP/legit.out" 2>&1 &&
-		grep -q 'CONNECTION ESTABLISHED' "$TMP/legit.out"
-}
+legit_once() { pki_handshake "$CLI" "10.199.0.1:$PORT" "$TMP/legit.out"; }
 
 # legit_run N: N handshakes in a row; sets LEGIT_OK.
 legit_run() {

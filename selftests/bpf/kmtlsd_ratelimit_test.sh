@@ -234,13 +234,7 @@ t_reload_bad_kept() {
 }
 
 # legit: one mTLS handshake through kmtlsd from the client namespace.
-legit() {
-	timeout 20 ip netns exec "$CLI" openssl s_client -connect "10.197.0.1:$PORT" \
-		-cert "$PKI/client.pem" -key "$PKI/client.key" \
-		-cert_chain "$PKI/intermediate.pem" -CAfile "$PKI/ca.pem" \
-		-verify_return_error -brief -no_ign_eof < /dev/null > "$TMP/legit.out" 2>&1 &&
-		grep -q 'CONNECTION ESTABLISHED' "$TMP/legit.out"
-}
+legit() { pki_handshake "$CLI" "10.197.0.1:$PORT" "$TMP/legit.out"; }
 
 t_flood_limited() {
 	local fpid ok=0 i

@@ -2,7 +2,8 @@
 # shellcheck shell=bash
 #
 # The test PKI of selftests/lib/mkpki.sh for shell selftests, sourced after
-# env.sh ($PKI_SRC: the shared one) and procs.sh ($TMP). Both set PKI.
+# env.sh ($PKI_SRC: the shared one) and procs.sh ($TMP). setup_pki and
+# pki_ensure set PKI; pki_handshake uses it.
 
 # pki_complete DIR: mkpki.sh finished there, with every file the tests use.
 pki_complete() {
@@ -44,4 +45,15 @@ pki_ensure() {
 	[ -s "$PKI/client.pem" ] && [ -s "$PKI/intermediate.pem" ] && return 0
 	PKI=$TMP/pki
 	"$TOP/selftests/lib/mkpki.sh" "$PKI" > "$TMP/mkpki.log" 2>&1
+}
+
+# pki_handshake NS HOST:PORT OUT: one mTLS handshake as the test client (its
+# chain sent along) by openssl s_client in network namespace NS, its output
+# in OUT. 0 when the connection was established.
+pki_handshake() {
+	timeout 20 ip netns exec "$1" openssl s_client -connect "$2" \
+		-cert "$PKI/client.pem" -key "$PKI/client.key" \
+		-cert_chain "$PKI/intermediate.pem" -CAfile "$PKI/ca.pem" \
+		-verify_return_error -brief -no_ign_eof < /dev/null > "$3" 2>&1 &&
+		grep -q 'CONNECTION ESTABLISHED' "$3"
 }
