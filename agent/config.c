@@ -1146,3 +1146,13 @@ int kmtls_config_validate(const struct kmtls_config *cfg, char *err,
 	}
 	return 0;
 }
+
+int kmtls_strlist_has(const struct kmtls_strlist *l, const char *s)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], s))
+			return 1;
+	return 0;
+}

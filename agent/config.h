@@ -26,6 +26,9 @@ struct kmtls_strlist {
 	int n;
 };
 
+/* 1 when @s is one of @l's strings (exactly). */
+int kmtls_strlist_has(const struct kmtls_strlist *l, const char *s);
+
 /* One [listener NAME] section, or the listener built from flags. */
 struct kmtls_listener_conf {
 	char *name;

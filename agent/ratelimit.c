@@ -49,16 +49,6 @@
 
 static int helper_fd = -1;
 
-static int has_word(const struct kmtls_strlist *l, const char *s)
-{
-	int i;
-
-	for (i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i], s))
-			return 1;
-	return 0;
-}
-
 /* @k among the prefixes of @l (as keys: "192.0.2.1" is "192.0.2.1/32"). */
 static int has_prefix(const struct kmtls_strlist *l, const struct hl_lpm_key *k)
 {
@@ -288,7 +278,7 @@ static int apply(const struct kmtls_ratelimit_conf *old, const struct kmtls_rate
 	for (i = 0; !ret && i < r->interfaces.n; i++)
 		ret = attach_one(r->interfaces.v[i], r, err, errlen);
 	for (i = 0; !ret && old && old->present && i < old->interfaces.n; i++)
-		if (!has_word(&r->interfaces, old->interfaces.v[i]))
+		if (!kmtls_strlist_has(&r->interfaces, old->interfaces.v[i]))
 			detach_one(old->interfaces.v[i]);
 	if (!ret)
 		log_settings(&c, r);

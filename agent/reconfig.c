@@ -57,16 +57,6 @@ static int is_live(const char *key)
 	return 0;
 }
 
-static int in_list(const struct kmtls_strlist *sl, const char *s)
-{
-	int i;
-
-	for (i = 0; i < sl->n; i++)
-		if (!strcmp(sl->v[i], s))
-			return 1;
-	return 0;
-}
-
 static int listener_index(const struct kmtls_config *cfg, const char *name)
 {
 	int i;
@@ -152,7 +142,7 @@ static void on_diff(void *arg, const char *key, const char *was, const char *now
 	struct diff_ctx *d = arg;
 	char a[520], b[520];
 
-	if ((d->skip && in_list(d->skip, key)) || is_live(key) != d->live)
+	if ((d->skip && kmtls_strlist_has(d->skip, key)) || is_live(key) != d->live)
 		return;
 	if (d->live)
 		log_info("reload: [%s] %s = %s (was %s)", d->section, key,
