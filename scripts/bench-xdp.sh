@@ -162,7 +162,8 @@ if [ "${KMTLS_BENCH_XDP_INNER:-}" != 1 ]; then
 		PARTS=${PARTS/live/}
 	fi
 	[ "$LIVE_FRAMES" -ge 100000 ] || die "BENCH_XDP_LIVE_FRAMES=$LIVE_FRAMES: at least 100000"
-	[ "$CPU" -lt "$(nproc)" ] || die "BENCH_XDP_CPU=$CPU: this machine has $(nproc) CPUs"
+	# nproc counts only the CPUs this process may run on; make bench pins itself.
+	[ "$CPU" -lt "$(nproc --all)" ] || die "BENCH_XDP_CPU=$CPU: this machine has $(nproc --all) CPUs"
 	[ "$FLOOD_SOURCES" -ge 1 ] && [ "$FLOOD_SOURCES" -le 65000 ] ||
 		die "BENCH_XDP_FLOOD_SOURCES=$FLOOD_SOURCES: 1 to 65000"
 	mkdir -p "$BUILD/bench"
