@@ -5,36 +5,36 @@
  *
  *   hs_sockops     sockops: a connection of a watched port becomes
  *                  ESTABLISHED (passive or active): the time goes into its
- *                  socket storage (hs_sk), state callbacks are switched on,
- *                  and while USDT is attached it is indexed by socket
- *                  cookie in hs_pending. The first state change after that
- *                  (FIN, RST, close) with no completion marker before it is
- *                  a failed handshake: counted as "closed", with its duration.
+ *                  slot in hs_conns (keyed by the socket's address) and
+ *                  state callbacks are switched on. The first state change
+ *                  after that (FIN, RST, close) with no completion marker
+ *                  before it is a failed handshake: counted as "closed",
+ *                  with its duration; it frees the slot either way.
  *   hs_setsockopt  cgroup/setsockopt: setsockopt(SOL_TLS, TLS_TX|TLS_RX)
  *                  installs the keys, so the handshake is complete: "ok".
  *                  It never looks at optval (key material) and always lets
  *                  the call proceed (returns 1, optval and optlen as given).
  *   hs_usdt_done   USDT kmtls:handshake_done of kmtlsd, for hosts without
  *                  kTLS (no setsockopt(SOL_TLS) ever happens there): from
- *                  the file descriptor to the socket's cookie (CO-RE reads:
- *                  task, files, file, socket, sock), to hs_pending; counts
- *                  ok, failed or timeout.
+ *                  the file descriptor to the kernel socket (CO-RE reads:
+ *                  task, files, file, socket), to its slot; counts ok,
+ *                  failed or timeout.
  *
- * Exactly once: each marker first claims the connection, and only the one
- * that succeeds counts. An indexed connection is claimed by deleting its
- * hs_pending entry (all the USDT program can reach; one delete succeeds),
- * any other by an atomic fetch-or of HS_SK_CLAIMED in its socket storage.
- * kmtlsd fires handshake_done before its key install, so where both run,
- * kmtlsd's connections are counted by USDT and other kTLS users by
- * setsockopt. A marker after the first finds the entry gone or the bit set
- * and counts "late"; the pending map holds only handshakes in progress.
+ * Exactly once: each marker claims the connection by a compare-and-swap of
+ * its slot's key (address -> address | HS_K_CLAIMED); only the one that
+ * succeeds counts. kmtlsd fires handshake_done before its key install, so
+ * where both run, kmtlsd's connections are counted by USDT and other kTLS
+ * users by setsockopt. A marker after the first finds the bit set and counts
+ * "late" (the TLS_RX after a TLS_TX counts nothing).
  *
  * Each count goes into a per-CPU histogram per (port, direction, outcome)
  * in hs_hist and, as an event with addresses, pid and comm, into the ring
  * buffer hs_events (a full ring counts events_dropped, never blocks).
  *
  * Cost: see scripts/bench-latency.sh. The paths that run for every TCP
- * socket op or setsockopt of the cgroup return after one or two compares.
+ * socket op or setsockopt of the cgroup return after one or two compares;
+ * a tracked connection costs cache lines more than instructions, so each
+ * path touches as few as it can.
  */
 #include <stdbool.h>
 #include <linux/bpf.h>
@@ -65,21 +65,29 @@ struct {
 } hs_config SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct hs_sk);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HS_CONNS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct hs_track);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} hs_sk SEC(".maps");
+} hs_conns SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, HS_MAX_PENDING);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, struct hs_pending);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HS_CONNS);
+	__type(key, __u32);
+	__type(value, struct hs_addr);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} hs_pending SEC(".maps");
+} hs_addrs SEC(".maps");
+
+/* Scratch: where a socket pointer becomes a number (see hs_sk_addr()). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} hs_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -111,18 +119,8 @@ struct hs_hist hs_hist_zero = {};
  * The kernel structures the USDT program walks, CO-RE relocated against
  * the running kernel's BTF (only the fields used; ___hs is a flavor).
  */
-struct sock_common___hs {
-	struct {
-		__s64 counter;
-	} skc_cookie;
-} __attribute__((preserve_access_index));
-
-struct sock___hs {
-	struct sock_common___hs __sk_common;
-} __attribute__((preserve_access_index));
-
 struct socket___hs {
-	struct sock___hs *sk;
+	void *sk;
 } __attribute__((preserve_access_index));
 
 struct file___hs {
@@ -222,36 +220,100 @@ static __always_inline int hs_port_in(const __u16 *ports, __u32 n, __u16 port)
 	return 0;
 }
 
-/* ---- claiming and counting -------------------------------------------------- */
+/* ---- the table of handshakes in progress ------------------------------------ */
 
-/* Set the claim bit @bit in @flags: 1 for the first caller, 0 afterwards. */
-static __always_inline int hs_claim_bit(__u32 *flags, __u32 bit, struct hs_stats *s)
+/*
+ * The address of a socket as a number, for hashing. The verifier forbids
+ * arithmetic on a socket pointer but lets a privileged program store one
+ * in a map; a load from there is a plain scalar. Never dereferenced.
+ */
+static __always_inline __u64 hs_sk_addr(const void *sk)
 {
-	if (__sync_fetch_and_or(flags, bit) & bit) {
-		HS_STAT_INC(s, late);
+	__u32 zero = 0;
+	__u64 *v = bpf_map_lookup_elem(&hs_scratch, &zero);
+
+	if (!v)
 		return 0;
+	*(const void *volatile *)v = sk;
+	return *(volatile __u64 *)v;
+}
+
+/* The slot of the connection on socket @sk (its index in @idx), or NULL. */
+static __always_inline struct hs_track *hs_find(__u64 sk, __u32 *idx)
+{
+	__u32 h = hs_conn_hash(sk), i;
+	struct hs_track *t;
+
+#pragma unroll
+	for (i = 0; i < HS_PROBES; i++) {
+		*idx = (h + i) & (HS_CONNS - 1);
+		t = bpf_map_lookup_elem(&hs_conns, idx);
+		if (t && (t->key & ~HS_K_BITS) == sk)
+			return t;
 	}
-	return 1;
+	return NULL;
 }
 
 /*
- * Claim a connection from its socket storage (setsockopt, close). An
- * indexed connection is claimed by deleting its pending entry, which the
- * USDT program does too: only one delete succeeds. Others by the claim bit
- * in the storage.
+ * Take a slot for socket @sk (HS_K_PASSIVE in @bits) established at @now:
+ * its index, or -1 when all HS_PROBES are in use. The time is written
+ * before the key, so whoever sees the key sees the time (a stale check
+ * must not see the previous tenant's time under a new key).
  */
-static __always_inline int hs_claim_sk(struct hs_sk *st, struct hs_stats *s)
+static __always_inline int hs_insert(__u64 sk, __u64 bits, __u64 now, struct hs_stats *s)
 {
-	if (st->flags & HS_SK_CLAIMED)
-		return 0;	/* TLS_RX after TLS_TX, a close after a claim */
-	if (!(st->flags & HS_SK_INDEXED))
-		return hs_claim_bit(&st->flags, HS_SK_CLAIMED, s);
-	st->flags |= HS_SK_CLAIMED;	/* the socket is locked: we are alone here */
-	if (bpf_map_delete_elem(&hs_pending, &st->cookie)) {
-		HS_STAT_INC(s, late);	/* the USDT program came first */
-		return 0;
+	__u32 h = hs_conn_hash(sk), i, idx;
+	struct hs_track *t;
+	__u64 old;
+
+#pragma unroll
+	for (i = 0; i < HS_PROBES; i++) {
+		idx = (h + i) & (HS_CONNS - 1);
+		t = bpf_map_lookup_elem(&hs_conns, &idx);
+		if (!t)
+			continue;
+		old = t->key;
+		if (old && !(old & HS_K_CLAIMED) && (old & ~HS_K_BITS) != sk &&
+		    now - t->est_ns < HS_STALE_NS)
+			continue;	/* a handshake in progress */
+		t->est_ns = now;
+		if (__sync_val_compare_and_swap(&t->key, old, sk | bits) != old)
+			continue;	/* another CPU took it first */
+		if (old && !(old & HS_K_CLAIMED) && (old & ~HS_K_BITS) != sk)
+			HS_STAT_INC(s, stale);
+		return (int)idx;
 	}
-	return 1;
+	return -1;
+}
+
+/*
+ * Claim @t, found holding @sk, adding @extra (HS_K_SOCKOPT) to its key:
+ * 1 when this caller is the first marker (the time and side are then in
+ * @est_ns and @passive); 0 when claimed before (the key seen in @key);
+ * -1 when the slot went to another socket meanwhile. The time is read
+ * before the swap: after it, the slot may be taken again.
+ */
+static __always_inline int hs_claim(struct hs_track *t, __u64 sk, __u64 extra, __u64 *est_ns,
+				    int *passive, __u64 *key)
+{
+	__u64 old;
+
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		old = t->key;
+		*key = old;
+		*est_ns = t->est_ns;
+		if ((old & ~HS_K_BITS) != sk)
+			return -1;
+		if (old & HS_K_CLAIMED)
+			return 0;
+		if (__sync_val_compare_and_swap(&t->key, old, old | HS_K_CLAIMED | extra) == old) {
+			*passive = !!(old & HS_K_PASSIVE);
+			return 1;
+		}
+		/* Another marker raced us: look again, it has the claim now. */
+	}
+	return -1;
 }
 
 static __always_inline void hs_count(const struct hs_conn *c, int passive, __u8 outcome,
@@ -281,19 +343,24 @@ static __always_inline void hs_count(const struct hs_conn *c, int passive, __u8 
 	__sync_fetch_and_add(&h->sum_ns, lat_ns);
 }
 
-/* An event with the fields every source fills; NULL when the ring is full. */
+/*
+ * An event with the fields every source fills; NULL when the ring is full.
+ * @size: sizeof(struct hs_event) for USDT, HS_EVENT_SHORT (no cipher: one
+ * cache line less to write) for the others. Sets *@nth to this CPU's event
+ * count before it.
+ */
 static __always_inline struct hs_event *
 hs_event_new(const struct hs_conn *c, int passive, __u8 outcome, __u8 source, __u64 now,
-	     __u64 lat_ns, struct hs_stats *s)
+	     __u64 lat_ns, struct hs_stats *s, const __u32 size, __u64 *nth)
 {
-	struct hs_event *e = bpf_ringbuf_reserve(&hs_events, sizeof(*e), 0);
+	struct hs_event *e = bpf_ringbuf_reserve(&hs_events, size, 0);
 
 	if (!e) {
 		HS_STAT_INC(s, events_dropped);
 		return NULL;
 	}
-	HS_STAT_INC(s, events);
-	__builtin_memset(e, 0, sizeof(*e));
+	*nth = s ? __sync_fetch_and_add(&s->events, 1) : 0;
+	__builtin_memset(e, 0, size);
 	e->ts_ns = now;
 	e->latency_ns = lat_ns;
 	e->family = c->family;
@@ -311,13 +378,16 @@ hs_event_new(const struct hs_conn *c, int passive, __u8 outcome, __u8 source, __
  * A wakeup is an irq_work (a self-IPI, a VM exit under virtualization):
  * microseconds, more than everything else here together. So the reader is
  * only woken when the ring is a quarter full; otherwise it finds the events
- * at its next poll timeout (kmtlsctl reads every 100 ms).
+ * at its next poll timeout (kmtlsctl reads every 100 ms). The fill level
+ * is read every 64th event of a CPU (@nth): it sits on the reader's cache
+ * line, a miss each time.
  */
-static __always_inline void hs_event_submit(struct hs_event *e)
+static __always_inline void hs_event_submit(struct hs_event *e, __u64 nth)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	if (bpf_ringbuf_query(&hs_events, BPF_RB_AVAIL_DATA) >= HS_RINGBUF_BYTES / 4)
+	if (!(nth & 63) &&
+	    bpf_ringbuf_query(&hs_events, BPF_RB_AVAIL_DATA) >= HS_RINGBUF_BYTES / 4)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
 }
@@ -328,10 +398,11 @@ static __always_inline int hs_established(struct bpf_sock_ops *skops, int passiv
 {
 	struct bpf_sock *sk = skops->sk;
 	const struct hs_config *cfg;
-	struct hs_pending p = { 0 };
+	struct hs_addr *a;
 	struct hs_stats *s;
-	struct hs_sk *st;
 	__u32 zero = 0;
+	__u64 addr, now;
+	int idx;
 
 	cfg = bpf_map_lookup_elem(&hs_config, &zero);
 	if (!cfg || !sk)
@@ -345,22 +416,19 @@ static __always_inline int hs_established(struct bpf_sock_ops *skops, int passiv
 		return 1;
 	}
 	s = hs_stats_get();
-	st = bpf_sk_storage_get(&hs_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st) {
-		HS_STAT_INC(s, no_storage);
+	addr = hs_sk_addr(sk);
+	now = bpf_ktime_get_ns();
+	idx = addr ? hs_insert(addr, passive ? HS_K_PASSIVE : 0, now, s) : -1;
+	if (idx < 0) {
+		HS_STAT_INC(s, table_full);
 		return 1;
 	}
-	st->est_ns = bpf_ktime_get_ns();
-	st->flags = passive ? HS_SK_PASSIVE : 0;
 	if (cfg->flags & HS_CFG_USDT) {
-		st->cookie = bpf_get_socket_cookie(skops);
-		hs_conn_sockops(&p.conn, skops);
-		p.est_ns = st->est_ns;
-		p.flags = passive ? HS_P_PASSIVE : 0;
-		if (!bpf_map_update_elem(&hs_pending, &st->cookie, &p, BPF_ANY))
-			st->flags |= HS_SK_INDEXED;
-		else
-			HS_STAT_INC(s, pending_full);
+		a = bpf_map_lookup_elem(&hs_addrs, &idx);
+		if (a) {
+			hs_conn_sockops(&a->conn, skops);
+			a->est_ns = now;
+		}
 	}
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 				  BPF_SOCK_OPS_STATE_CB_FLAG);
@@ -368,36 +436,50 @@ static __always_inline int hs_established(struct bpf_sock_ops *skops, int passiv
 	return 1;
 }
 
-/* The first state change after ESTABLISHED: a failure, unless claimed before. */
+/*
+ * The first state change after ESTABLISHED: a failure, unless claimed
+ * before. Either way the slot is free after it.
+ */
 static __always_inline int hs_state_change(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
 	struct hs_stats *s;
 	struct hs_event *e;
+	struct hs_track *t;
 	struct hs_conn c;
-	struct hs_sk *st;
-	__u64 now, lat;
+	__u64 addr, now, est, key, nth;
 	int passive;
+	__u32 idx;
 
 	if (skops->args[1] == BPF_TCP_ESTABLISHED || !sk)
 		return 1;
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
 				  ~BPF_SOCK_OPS_STATE_CB_FLAG);
-	st = bpf_sk_storage_get(&hs_sk, sk, 0, 0);
-	if (!st)
+	addr = hs_sk_addr(sk);
+	t = addr ? hs_find(addr, &idx) : NULL;
+	if (!t)
 		return 1;
+	/*
+	 * Claim and free in one swap: unclaimed, we are its first marker;
+	 * claimed, freeing it keeps a later socket at this address from
+	 * counting "late". Losing the race to a marker on another CPU leaves
+	 * the slot claimed, which is free for new connections anyway.
+	 */
+	key = t->key;
+	est = t->est_ns;
+	if ((key & ~HS_K_BITS) != addr ||
+	    __sync_val_compare_and_swap(&t->key, key, 0) != key || (key & HS_K_CLAIMED))
+		return 1;
+	passive = !!(key & HS_K_PASSIVE);
 	s = hs_stats_get();
-	if (hs_claim_sk(st, s)) {
-		now = bpf_ktime_get_ns();
-		lat = now - st->est_ns;
-		passive = !!(st->flags & HS_SK_PASSIVE);
-		hs_conn_sockops(&c, skops);
-		hs_count(&c, passive, HS_CLOSED, lat, s);
-		HS_STAT_INC(s, by_close);
-		e = hs_event_new(&c, passive, HS_CLOSED, HS_SRC_CLOSE, now, lat, s);
-		if (e)
-			hs_event_submit(e);
-	}
+	now = bpf_ktime_get_ns();
+	hs_conn_sockops(&c, skops);
+	hs_count(&c, passive, HS_CLOSED, now - est, s);
+	HS_STAT_INC(s, by_close);
+	e = hs_event_new(&c, passive, HS_CLOSED, HS_SRC_CLOSE, now, now - est, s,
+			 HS_EVENT_SHORT, &nth);
+	if (e)
+		hs_event_submit(e, nth);
 	return 1;
 }
 
@@ -424,10 +506,11 @@ int hs_setsockopt(struct bpf_sockopt *ctx)
 	struct bpf_sock *sk = ctx->sk;
 	struct hs_stats *s;
 	struct hs_event *e;
+	struct hs_track *t;
 	struct hs_conn c;
-	struct hs_sk *st;
-	__u64 now, lat;
-	int passive;
+	__u64 addr, now, est, key, nth;
+	int passive = 0, first;
+	__u32 idx;
 
 	/*
 	 * Over a page the kernel gave us only a prefix: 0 tells it to use
@@ -438,38 +521,43 @@ int hs_setsockopt(struct bpf_sockopt *ctx)
 	if (ctx->level != SOL_TLS || (ctx->optname != TLS_TX && ctx->optname != TLS_RX) || !sk)
 		return 1;
 	s = hs_stats_get();
-	st = bpf_sk_storage_get(&hs_sk, sk, 0, 0);
-	if (!st) {
+	addr = hs_sk_addr(sk);
+	t = addr ? hs_find(addr, &idx) : NULL;
+	first = t ? hs_claim(t, addr, HS_K_SOCKOPT, &est, &passive, &key) : -1;
+	if (first < 0) {
 		HS_STAT_INC(s, ktls_untracked);
 		return 1;
 	}
-	if (!hs_claim_sk(st, s))
+	if (!first) {
+		/* Claimed by USDT: late, once; by our TLS_TX: TLS_RX, nothing. */
+		if (!(key & HS_K_SOCKOPT) &&
+		    __sync_val_compare_and_swap(&t->key, key, key | HS_K_SOCKOPT) == key)
+			HS_STAT_INC(s, late);
 		return 1;
+	}
 	now = bpf_ktime_get_ns();
-	lat = now - st->est_ns;
-	passive = !!(st->flags & HS_SK_PASSIVE);
 	hs_conn_sock(&c, sk);
-	hs_count(&c, passive, HS_OK, lat, s);
+	hs_count(&c, passive, HS_OK, now - est, s);
 	HS_STAT_INC(s, by_ktls);
-	e = hs_event_new(&c, passive, HS_OK, HS_SRC_KTLS, now, lat, s);
+	e = hs_event_new(&c, passive, HS_OK, HS_SRC_KTLS, now, now - est, s, HS_EVENT_SHORT,
+			 &nth);
 	if (e) {
 		e->pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
-		hs_event_submit(e);
+		hs_event_submit(e, nth);
 	}
 	return 1;
 }
 
 /* ---- USDT kmtls:handshake_done ---------------------------------------------- */
 
-/* The cookie of the socket behind file descriptor @fd of this process, or 0. */
-static __always_inline __u64 hs_cookie_of_fd(int fd)
+/* The kernel socket behind file descriptor @fd of this process, or 0. */
+static __always_inline __u64 hs_sk_of_fd(int fd)
 {
 	struct task_struct___hs *task = (void *)bpf_get_current_task();
 	struct fdtable___hs *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file___hs **fds, *file;
 	struct socket___hs *sock;
-	struct sock___hs *sk;
 
 	if (fd < 0 || !fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
 		return 0;
@@ -477,11 +565,7 @@ static __always_inline __u64 hs_cookie_of_fd(int fd)
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return 0;
 	sock = BPF_CORE_READ(file, private_data);
-	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
-	if (!sk)
-		return 0;
-	/* Set by bpf_get_socket_cookie() at ESTABLISHED: no race to generate it. */
-	return (__u64)BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	return sock ? (__u64)BPF_CORE_READ(sock, sk) : 0;
 }
 
 /*
@@ -494,38 +578,49 @@ int hs_usdt_done(struct pt_regs *ctx)
 {
 	struct hs_stats *s = hs_stats_get();
 	long fd = -1, status = 0, arg = 0;
-	struct hs_pending *p = NULL, pc;
 	__u8 outcome = HS_OK;
 	struct hs_event *e;
-	__u64 cookie, now, lat;
-	int passive;
+	struct hs_addr *a;
+	struct hs_track *t;
+	struct hs_conn pc;
+	__u64 sk, now, est, key, nth;
+	int passive = 0, first;
+	__u32 idx = 0;
 
 	bpf_usdt_arg(ctx, 0, &fd);
-	cookie = hs_cookie_of_fd((int)fd);
-	if (cookie)
-		p = bpf_map_lookup_elem(&hs_pending, &cookie);
-	if (!p) {
+	sk = hs_sk_of_fd((int)fd);
+	t = sk ? hs_find(sk, &idx) : NULL;
+	a = t ? bpf_map_lookup_elem(&hs_addrs, &idx) : NULL;
+	/*
+	 * The addresses first: once claimed, the slot may be taken again.
+	 * None when it was established before USDT was attached: then its
+	 * close counts it.
+	 */
+	if (a)
+		__builtin_memcpy(&pc, &a->conn, sizeof(pc));
+	if (!a || a->est_ns != t->est_ns) {
 		HS_STAT_INC(s, usdt_untracked);
 		return 0;
 	}
-	/* Copy, then claim by deleting: the memory may be reused after. */
-	__builtin_memcpy(&pc, p, sizeof(pc));
-	if (bpf_map_delete_elem(&hs_pending, &cookie)) {
-		HS_STAT_INC(s, late);
+	first = hs_claim(t, sk, 0, &est, &passive, &key);
+	if (first <= 0) {
+		if (first)
+			HS_STAT_INC(s, usdt_untracked);
+		else
+			HS_STAT_INC(s, late);
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
-	lat = now - pc.est_ns;
 	bpf_usdt_arg(ctx, 1, &status);
 	status = (int)status;
 	if (status == ETIMEDOUT)
 		outcome = HS_TIMEOUT;
 	else if (status)
 		outcome = HS_FAILED;
-	passive = !!(pc.flags & HS_P_PASSIVE);
-	hs_count(&pc.conn, passive, outcome, lat, s);
+	hs_count(&pc, passive, outcome, now - est, s);
 	HS_STAT_INC(s, by_usdt);
-	e = hs_event_new(&pc.conn, passive, outcome, HS_SRC_USDT, now, lat, s);
+	e = hs_event_new(&pc, passive, outcome, HS_SRC_USDT, now, now - est, s,
+			 sizeof(struct hs_event), &nth);
 	if (!e)
 		return 0;
 	e->status = (__s32)status;
@@ -545,6 +640,6 @@ int hs_usdt_done(struct pt_regs *ctx)
 		bpf_probe_read_user_str(e->cipher, sizeof(e->cipher), (const void *)arg);
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	hs_event_submit(e);
+	hs_event_submit(e, nth);
 	return 0;
 }

@@ -18,18 +18,16 @@
  *   HS_SRC_CLOSE  the connection left ESTABLISHED first: a failed handshake
  *
  * Each tracked connection is counted exactly once, by the first marker:
- * it claims the connection atomically (deleting its hs_pending entry when
- * it is indexed for USDT, else setting a bit in its socket storage); later
- * markers find it claimed and count nothing.
+ * it claims the connection atomically (a compare-and-swap of its key in
+ * hs_conns); later markers find it claimed and count nothing.
  */
 #ifndef KMTLS_HS_LATENCY_H
 #define KMTLS_HS_LATENCY_H
 
 #include <linux/types.h>
 
-#define HS_CONFIG_VERSION	1
+#define HS_CONFIG_VERSION	2
 #define HS_MAX_PORTS		16
-#define HS_MAX_PENDING		65536	/* handshakes in progress at once, USDT */
 #define HS_MAX_HIST		1024	/* (port, direction, outcome) keys */
 #define HS_RINGBUF_BYTES	(1u << 20)
 #define HS_SLOTS		128	/* histogram buckets, see hs_slot() */
@@ -38,8 +36,8 @@
 #define HS_PATH_LEN		256
 
 #define HS_MAP_CONFIG	"hs_config"
-#define HS_MAP_SK	"hs_sk"
-#define HS_MAP_PENDING	"hs_pending"	/* only while USDT is attached */
+#define HS_MAP_CONNS	"hs_conns"
+#define HS_MAP_ADDRS	"hs_addrs"
 #define HS_MAP_HIST	"hs_hist"
 #define HS_MAP_STATS	"hs_stats"
 #define HS_MAP_EVENTS	"hs_events"
@@ -85,15 +83,31 @@ struct hs_config {
 	char usdt[HS_PATH_LEN];		/* the binary whose probes are attached */
 };
 
-/* hs_sk: socket storage of a tracked connection, from ESTABLISHED on. */
-#define HS_SK_PASSIVE	(1u << 0)
-#define HS_SK_INDEXED	(1u << 1)	/* has an hs_pending entry: claim by deleting it */
-#define HS_SK_CLAIMED	(1u << 2)	/* counted (the claim bit, or its cache) */
-struct hs_sk {
+/*
+ * hs_conns: the handshakes in progress, an open-addressed table keyed by
+ * the kernel socket's address (unique among live sockets; the programs
+ * never dereference it). A connection's slot is one of HS_PROBES after
+ * hs_conn_hash(); the low bits of the key say where it stands. A slot is
+ * free when its key is 0 or claimed (the connection has been counted), or
+ * when its handshake has been in progress for HS_STALE_NS (left behind by
+ * a detach, or a connection that never installs keys nor closes):
+ * a new connection may take it.
+ * Socket storage would be the natural home, but allocating it costs
+ * more than the whole budget of issue 6 (~1.4 us a connection, measured):
+ * this table is preallocated and touched with plain loads and one
+ * compare-and-swap. Mmappable: kmtlsctl clears it on attach and detach.
+ */
+#define HS_CONNS_BITS		16
+#define HS_CONNS		(1u << HS_CONNS_BITS)
+#define HS_PROBES		4
+#define HS_STALE_NS		(600ull * 1000000000ull)
+#define HS_K_CLAIMED		1ull	/* counted by its first marker */
+#define HS_K_SOCKOPT		2ull	/* setsockopt(SOL_TLS) came: later ones are TLS_RX/TX */
+#define HS_K_PASSIVE		4ull	/* accepted (server side) */
+#define HS_K_BITS		7ull	/* socket addresses are 8-byte aligned at least */
+struct hs_track {
+	__u64 key;		/* socket address | HS_K_*; 0: free */
 	__u64 est_ns;		/* CLOCK_MONOTONIC when it became ESTABLISHED */
-	__u64 cookie;		/* socket cookie (SO_COOKIE), the hs_pending key */
-	__u32 flags;		/* HS_SK_* */
-	__u32 pad;
 };
 
 /* A connection's family, ports (host order) and addresses (IPv4 mapped). */
@@ -107,19 +121,20 @@ struct hs_conn {
 };
 
 /*
- * hs_pending: while HS_CFG_USDT is set, each tracked connection from
- * ESTABLISHED to its first marker, by socket cookie, so that the USDT
- * program, which only has a file descriptor, can find it (it reads the
- * cookie from the kernel socket). The first marker claims the connection
- * by deleting the entry.
+ * hs_addrs[i]: the addresses of hs_conns[i], written only while HS_CFG_USDT
+ * is set (the setsockopt and close programs read them from the socket);
+ * they belong to the tenant whose est_ns is the same.
  */
-#define HS_P_PASSIVE	(1u << 0)
-struct hs_pending {
+struct hs_addr {
 	__u64 est_ns;
-	__u32 flags;		/* HS_P_* */
-	__u32 pad;
 	struct hs_conn conn;
 };
+
+/* Slot of socket address @sk: Fibonacci hashing of the address bits. */
+static inline __u32 hs_conn_hash(__u64 sk)
+{
+	return (__u32)(((sk >> 3) * 0x9E3779B97F4A7C15ull) >> (64 - HS_CONNS_BITS));
+}
 
 /* hs_hist key: per port (local for passive, remote for active) and outcome. */
 struct hs_hist_key {
@@ -144,15 +159,14 @@ struct hs_hist {
 
 /* hs_stats[0], per CPU. */
 struct hs_stats {
-	__u64 tracked;		/* connections given socket storage */
-	__u64 no_storage;	/* not tracked: socket storage refused */
-	__u64 pending_full;	/* tracked, not indexed for USDT: hs_pending full */
+	__u64 tracked;		/* connections given a slot in hs_conns */
+	__u64 table_full;	/* not tracked: its HS_PROBES slots all in use */
+	__u64 stale;		/* tracked, then its slot was taken after HS_STALE_NS */
 	__u64 by_ktls;		/* counted at setsockopt(SOL_TLS) */
 	__u64 by_usdt;		/* counted at kmtls:handshake_done */
 	__u64 by_close;		/* counted when they closed first */
 	__u64 ktls_untracked;	/* setsockopt(SOL_TLS) on a connection not tracked */
-	__u64 usdt_untracked;	/* handshake_done on a connection not indexed (or
-				 * already counted) */
+	__u64 usdt_untracked;	/* handshake_done on a connection not tracked */
 	__u64 late;		/* markers after the first one (not counted again) */
 	__u64 hist_full;	/* hs_hist had no room for a new key */
 	__u64 events;		/* events written to hs_events */
@@ -184,6 +198,12 @@ struct hs_event {
 	char comm[HS_COMM_LEN];
 	char cipher[HS_CIPHER_LEN];	/* USDT: wolfSSL's cipher suite name */
 };
+
+/*
+ * Events without USDT's cipher end before it: readers take records of at
+ * least this size and zero the rest.
+ */
+#define HS_EVENT_SHORT	((__u32)__builtin_offsetof(struct hs_event, cipher))
 
 /* floor(log2(v)), v > 0. */
 static inline __u32 hs_log2(__u64 v)

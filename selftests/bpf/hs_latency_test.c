@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -301,21 +302,22 @@ static int hs_stats_sum(struct hs_stats *s)
 	return 0;
 }
 
-/* Entries in hs_pending: handshakes in progress (while USDT is attached). */
+/* Slots of hs_conns with a handshake in progress (key set, not claimed). */
 static int pending_entries(void)
 {
-	int fd = pinned(HS_MAP_PENDING), n = 0;
-	__u64 k, next;
-	void *prev = NULL;
+	size_t len = (size_t)HS_CONNS * sizeof(struct hs_track), i;
+	int fd = pinned(HS_MAP_CONNS), n = 0;
+	const struct hs_track *t;
 
 	if (fd < 0)
 		return -1;
-	while (!bpf_map_get_next_key(fd, prev, &next) && n < 1000000) {
-		k = next;
-		prev = &k;
-		n++;
-	}
+	t = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
+	if (t == MAP_FAILED)
+		return -1;
+	for (i = 0; i < HS_CONNS; i++)
+		n += t[i].key && !(t[i].key & HS_K_CLAIMED);
+	munmap((void *)t, len);
 	return n;
 }
 
@@ -328,8 +330,11 @@ static int ev_cb(void *ctx, void *data, size_t len)
 {
 	struct evs *v = ctx;
 
-	if (len >= sizeof(struct hs_event) && v->n < 256)
-		memcpy(&v->e[v->n++], data, sizeof(struct hs_event));
+	if (len >= HS_EVENT_SHORT && v->n < 256) {
+		memset(&v->e[v->n], 0, sizeof(struct hs_event));
+		memcpy(&v->e[v->n++], data, len < sizeof(struct hs_event) ? len :
+		       sizeof(struct hs_event));
+	}
 	return 0;
 }
 

@@ -94,7 +94,7 @@ t_mounts_cgroup2() {
 
 t_pins() {
 	local f j
-	for f in hs_config hs_sk hs_pending hs_hist hs_stats hs_events hs_link_sockops \
+	for f in hs_config hs_conns hs_addrs hs_hist hs_stats hs_events hs_link_sockops \
 		 hs_link_setsockopt; do
 		[ -e "$KMTLS_BPF_PIN_DIR/$f" ] || { echo "missing pin $f"; return 1; }
 	done

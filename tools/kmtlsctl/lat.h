@@ -14,7 +14,7 @@ struct hs_latency;
 
 /* The pinned maps, as fds (-1 when closed). */
 struct lat_maps {
-	int config, sk, pending, hist, stats, events;
+	int config, conns, addrs, hist, stats, events;
 };
 
 /*
@@ -43,8 +43,12 @@ extern const char *const lat_stat_names[];
 /* Forget every histogram and counter. */
 int lat_reset(const struct lat_maps *m);
 
-/* Drop every pending entry (nothing will claim them once detached). */
-void lat_pending_clear(const struct lat_maps *m);
+/*
+ * Forget every handshake in progress: once detached nothing frees their
+ * slots, and a socket tracked before a detach must not be counted after
+ * the next attach. 0 or -errno.
+ */
+int lat_conns_clear(const struct lat_maps *m);
 
 /* One hs_hist entry. */
 struct lat_hist {

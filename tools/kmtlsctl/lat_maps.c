@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -18,7 +19,7 @@
 #include "hs_latency.skel.h"
 
 const char *const lat_stat_names[] = {
-	"tracked", "no_storage", "pending_full", "by_ktls", "by_usdt", "by_close",
+	"tracked", "table_full", "stale", "by_ktls", "by_usdt", "by_close",
 	"ktls_untracked", "usdt_untracked", "late", "hist_full", "events",
 	"events_dropped",
 };
@@ -27,10 +28,10 @@ _Static_assert(sizeof(struct hs_stats) / sizeof(__u64) == 12, "a name per counte
 static const struct kmtls_pinned_map wanted[] = {
 	{ HS_MAP_CONFIG, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hs_config),
 	  offsetof(struct lat_maps, config) },
-	{ HS_MAP_SK, BPF_MAP_TYPE_SK_STORAGE, 4, sizeof(struct hs_sk),
-	  offsetof(struct lat_maps, sk) },
-	{ HS_MAP_PENDING, BPF_MAP_TYPE_HASH, sizeof(__u64), sizeof(struct hs_pending),
-	  offsetof(struct lat_maps, pending) },
+	{ HS_MAP_CONNS, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hs_track),
+	  offsetof(struct lat_maps, conns) },
+	{ HS_MAP_ADDRS, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hs_addr),
+	  offsetof(struct lat_maps, addrs) },
 	{ HS_MAP_HIST, BPF_MAP_TYPE_PERCPU_HASH, sizeof(struct hs_hist_key),
 	  sizeof(struct hs_hist), offsetof(struct lat_maps, hist) },
 	{ HS_MAP_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct hs_stats),
@@ -159,9 +160,16 @@ static int map_clear(int fd, size_t key_size)
 	return n;
 }
 
-void lat_pending_clear(const struct lat_maps *m)
+int lat_conns_clear(const struct lat_maps *m)
 {
-	map_clear(m->pending, sizeof(__u64));
+	size_t len = (size_t)HS_CONNS * sizeof(struct hs_track);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, m->conns, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	memset(p, 0, len);
+	munmap(p, len);
+	return 0;
 }
 
 int lat_reset(const struct lat_maps *m)

@@ -194,7 +194,7 @@ static void usdt_config_clear(void)
 		cfg.usdt[0] = 0;
 		lat_config_put(&m, &cfg);
 	}
-	lat_pending_clear(&m);
+	lat_conns_clear(&m);
 	lat_maps_close(&m);
 }
 
@@ -368,7 +368,7 @@ static int do_attach(struct ctl *c, const struct attach_args *a)
 		cfg.flags |= HS_CFG_USDT;
 	lat_config_put(&m, &cfg);
 	if (!already)
-		lat_pending_clear(&m);
+		lat_conns_clear(&m);
 	lat_maps_close(&m);
 
 	if (!already) {
@@ -470,7 +470,7 @@ static int cmd_detach(struct ctl *c, int argc, char **argv)
 		return ctl_fail(c, CTL_ERR, "cannot detach: %s",
 				strerror(-(r1 && r1 != -ENOENT ? r1 : r2)));
 	if (!lat_maps_open(&m, err, sizeof(err))) {
-		lat_pending_clear(&m);
+		lat_conns_clear(&m);
 		if (!lat_config_get(&m, &cfg)) {
 			cfg.cgroup[0] = cfg.usdt[0] = 0;
 			cfg.flags &= ~HS_CFG_USDT;
