@@ -5,11 +5,14 @@
  * read or written as if they were ours.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "bpffs.h"
 #include "pinned_maps.h"
@@ -72,5 +75,55 @@ int kmtls_pinned_maps_open(const struct kmtls_pinned_map *maps, size_t n, void *
 	}
 	if (ret)
 		kmtls_pinned_maps_close(maps, n, fds);
+	return ret;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBBPF_WARN && !getenv("KMTLSCTL_DEBUG") && !getenv("KMTLS_BPF_DEBUG"))
+		return 0;
+	fprintf(stderr, "libbpf: ");
+	return vfprintf(stderr, fmt, ap);
+}
+
+void kmtls_bpf_quiet_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}
+
+void kmtls_pinned_load_failed(const char *prog, int ret, const struct kmtls_pinned_help *help,
+			      char *err, size_t errlen)
+{
+	if (ret == -EPERM || ret == -EACCES)
+		snprintf(err, errlen, "cannot load %s: %s (loading BPF programs needs CAP_BPF or "
+			 "CAP_SYS_ADMIN, and the pin directory %s must be writable: run as root)",
+			 prog, strerror(-ret), kmtls_pin_dir());
+	else
+		snprintf(err, errlen, "cannot load %s: %s (maps pinned under %s by another kmtls "
+			 "version? %s, then remove %s/%s)", prog, strerror(-ret), kmtls_pin_dir(),
+			 help->redo, kmtls_pin_dir(), help->glob);
+}
+
+int kmtls_pinned_config_init(struct bpf_map *map, const char *name, const void *defaults,
+			     size_t size, __u32 version, char *err, size_t errlen)
+{
+	unsigned char cur[4096];
+	__u32 zero = 0, have;
+	int ret = size > sizeof(cur) || size < sizeof(have) ? -EINVAL : 0;
+
+	if (!ret)
+		ret = bpf_map__lookup_elem(map, &zero, sizeof(zero), cur, size, 0);
+	if (!ret) {
+		memcpy(&have, cur, sizeof(have));
+		if (have == 0)
+			ret = bpf_map__update_elem(map, &zero, sizeof(zero), defaults, size,
+						   BPF_ANY);
+		else if (have != version)
+			ret = -EPROTO;
+	}
+	if (ret)
+		snprintf(err, errlen, "%s/%s: %s", kmtls_pin_dir(), name,
+			 ret == -EPROTO ? "configuration from another kmtls version" :
+			 strerror(-ret));
 	return ret;
 }

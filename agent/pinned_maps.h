@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A BPF program's maps opened from the pin directory (agent/bpffs.h) and
- * checked against this build: hello_limit's (agent/rl_maps.c) and
- * hs_latency's (tools/kmtlsctl/lat_maps.c).
+ * checked against this build, and the load steps the two skeletons share:
+ * hello_limit's (agent/rl_maps.c) and hs_latency's (tools/kmtlsctl/lat_maps.c).
  */
 #ifndef KMTLS_PINNED_MAPS_H
 #define KMTLS_PINNED_MAPS_H
@@ -36,5 +36,29 @@ int kmtls_pinned_maps_open(const struct kmtls_pinned_map *maps, size_t n, void *
 
 /* Close the fds that are open; all are -1 after. */
 void kmtls_pinned_maps_close(const struct kmtls_pinned_map *maps, size_t n, void *fds);
+
+struct bpf_map;
+
+/*
+ * Libbpf's messages go to stderr: warnings always, the rest with
+ * KMTLSCTL_DEBUG or KMTLS_BPF_DEBUG set.
+ */
+void kmtls_bpf_quiet_libbpf(void);
+
+/*
+ * After @prog's skeleton failed to load with @ret: what happened and what
+ * to do in @err (no capability; maps pinned by another kmtls version).
+ */
+void kmtls_pinned_load_failed(const char *prog, int ret, const struct kmtls_pinned_help *help,
+			      char *err, size_t errlen);
+
+/*
+ * Slot 0 of the loaded configuration map @map (its value starts with a
+ * __u32 version, @size bytes): written from @defaults when still zero
+ * (a fresh pin), refused when its version is not @version. 0, or -errno
+ * with @err set (-EPROTO: from another kmtls version).
+ */
+int kmtls_pinned_config_init(struct bpf_map *map, const char *name, const void *defaults,
+			     size_t size, __u32 version, char *err, size_t errlen);
 
 #endif

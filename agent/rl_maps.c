@@ -56,55 +56,28 @@ int rl_maps_open(struct rl_maps *m, char *err, size_t errlen)
 				      err, errlen);
 }
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level != LIBBPF_WARN && !getenv("KMTLSCTL_DEBUG") && !getenv("KMTLS_BPF_DEBUG"))
-		return 0;
-	fprintf(stderr, "libbpf: ");
-	return vfprintf(stderr, fmt, ap);
-}
-
 struct hello_limit *rl_load(char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = kmtls_pin_dir());
 	struct hello_limit *skel;
 	struct hl_config c;
-	__u32 zero = 0;
 	int ret;
 
-	libbpf_set_print(libbpf_print);
+	kmtls_bpf_quiet_libbpf();
 	skel = hello_limit__open_opts(&opts);
 	if (!skel) {
 		snprintf(err, errlen, "cannot open the hello_limit object: %s", strerror(errno));
 		return NULL;
 	}
 	ret = hello_limit__load(skel);
-	if (ret == -EPERM || ret == -EACCES) {
-		snprintf(err, errlen, "cannot load hello_limit: %s (loading BPF programs needs "
-			 "CAP_BPF or CAP_SYS_ADMIN, and the pin directory %s must be writable: "
-			 "run as root)", strerror(-ret), kmtls_pin_dir());
+	if (ret) {
+		kmtls_pinned_load_failed("hello_limit", ret, &help, err, errlen);
 		hello_limit__destroy(skel);
 		return NULL;
 	}
-	if (ret) {
-		snprintf(err, errlen, "cannot load hello_limit: %s (maps pinned under %s by "
-			 "another kmtls version? detach everywhere and remove %s/hl_*)",
-			 strerror(-ret), kmtls_pin_dir(), kmtls_pin_dir());
-		hello_limit__destroy(skel);
-		return NULL;
-	}
-	ret = bpf_map__lookup_elem(skel->maps.hl_config, &zero, sizeof(zero), &c, sizeof(c), 0);
-	if (!ret && c.version == 0) {
-		hl_config_default(&c);
-		ret = bpf_map__update_elem(skel->maps.hl_config, &zero, sizeof(zero), &c,
-					   sizeof(c), BPF_ANY);
-	} else if (!ret && c.version != HL_CONFIG_VERSION) {
-		ret = -EPROTO;
-	}
-	if (ret) {
-		snprintf(err, errlen, "%s/%s: %s", kmtls_pin_dir(), HL_MAP_CONFIG,
-			 ret == -EPROTO ? "configuration from another kmtls version" :
-			 strerror(-ret));
+	hl_config_default(&c);
+	if (kmtls_pinned_config_init(skel->maps.hl_config, HL_MAP_CONFIG, &c, sizeof(c),
+				     HL_CONFIG_VERSION, err, errlen)) {
 		hello_limit__destroy(skel);
 		return NULL;
 	}

@@ -17,7 +17,7 @@ set -uo pipefail
 # shellcheck source=../lib/shlib.sh
 . "$(dirname "$0")/../lib/shlib.sh"
 
-NTESTS=9
+NTESTS=10
 
 if [ "${KMTLS_LAT_CLI_INNER:-}" != 1 ]; then
 	if ! is_root || ! need_files -x "$KMTLSCTL" "$KMTLSD"; then
@@ -159,6 +159,27 @@ t_reset_detach() {
 	expect_eq "settings kept" "$(jget "$j" config.active_ports)" "[443,8443]"
 }
 
+# A configuration pinned by another version: attach refuses it and says so,
+# and leaves it as it was.
+t_foreign_version() {
+	local m=$KMTLS_BPF_PIN_DIR/hs_config val out rc
+	val=$(bpftool -j map lookup pinned "$m" key 0 0 0 0 |
+	      "$PY" -c 'import json, sys; print(" ".join(json.load(sys.stdin)["value"]))') || return 1
+	# shellcheck disable=SC2086 # one word per byte
+	bpftool map update pinned "$m" key 0 0 0 0 value 0x63 ${val#* } || return 1
+	out=$(ctl latency attach --cgroup "$CG1" 2>&1)
+	rc=$?
+	echo "$out"
+	# shellcheck disable=SC2086
+	bpftool map update pinned "$m" key 0 0 0 0 value $val || return 1
+	expect_eq "attach with version 99 pinned" "$rc" 1 &&
+	case $out in
+	*"hs_config: configuration from another kmtls version"*) ;;
+	*) echo "the reason is not given"; return 1 ;;
+	esac &&
+	expect_eq "nothing attached" "$(find "$KMTLS_BPF_PIN_DIR" -name 'hs_link_*' | wc -l)" 0
+}
+
 # ---- main ----------------------------------------------------------------------
 
 ktap_plan "$NTESTS"
@@ -186,6 +207,7 @@ case_ latency_cli.attach_again_and_another_cgroup t_attach_again
 case_ latency_cli.usdt_attach t_usdt
 case_ latency_cli.show_with_no_handshakes t_show_empty
 case_ latency_cli.reset_and_detach t_reset_detach
+case_ latency_cli.foreign_config_version t_foreign_version
 case_ latency_cli.cgroups_removable rmdir "$PRIV/$CG1" "$PRIV/$CG2"
 
 [ "$failures" -eq 0 ]

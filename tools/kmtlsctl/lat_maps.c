@@ -55,23 +55,14 @@ int lat_maps_open(struct lat_maps *m, char *err, size_t errlen)
 				      err, errlen);
 }
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level != LIBBPF_WARN && !getenv("KMTLSCTL_DEBUG"))
-		return 0;
-	fprintf(stderr, "libbpf: ");
-	return vfprintf(stderr, fmt, ap);
-}
-
 struct hs_latency *lat_load(char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = kmtls_pin_dir());
 	struct hs_latency *skel;
 	struct hs_config c;
-	__u32 zero = 0;
 	int ret;
 
-	libbpf_set_print(libbpf_print);
+	kmtls_bpf_quiet_libbpf();
 	skel = hs_latency__open_opts(&opts);
 	if (!skel) {
 		snprintf(err, errlen, "cannot open the hs_latency object: %s", strerror(errno));
@@ -79,24 +70,13 @@ struct hs_latency *lat_load(char *err, size_t errlen)
 	}
 	ret = hs_latency__load(skel);
 	if (ret) {
-		snprintf(err, errlen, "cannot load hs_latency: %s (maps pinned under %s by "
-			 "another kmtls version? kmtlsctl latency detach, then remove %s/hs_*)",
-			 strerror(-ret), kmtls_pin_dir(), kmtls_pin_dir());
+		kmtls_pinned_load_failed("hs_latency", ret, &help, err, errlen);
 		hs_latency__destroy(skel);
 		return NULL;
 	}
-	ret = bpf_map__lookup_elem(skel->maps.hs_config, &zero, sizeof(zero), &c, sizeof(c), 0);
-	if (!ret && c.version == 0) {
-		hs_config_default(&c);
-		ret = bpf_map__update_elem(skel->maps.hs_config, &zero, sizeof(zero), &c,
-					   sizeof(c), BPF_ANY);
-	} else if (!ret && c.version != HS_CONFIG_VERSION) {
-		ret = -EPROTO;
-	}
-	if (ret) {
-		snprintf(err, errlen, "%s/%s: %s", kmtls_pin_dir(), HS_MAP_CONFIG,
-			 ret == -EPROTO ? "configuration from another kmtls version" :
-			 strerror(-ret));
+	hs_config_default(&c);
+	if (kmtls_pinned_config_init(skel->maps.hs_config, HS_MAP_CONFIG, &c, sizeof(c),
+				     HS_CONFIG_VERSION, err, errlen)) {
 		hs_latency__destroy(skel);
 		return NULL;
 	}
