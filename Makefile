@@ -43,8 +43,10 @@ LDFLAGS := $(SANFLAGS)
 CFLAGS += $(shell pkg-config --cflags libnl-genl-3.0)
 LIBS := $(WOLFSSL_LIB) -linih -ljson-c -lm -lpthread $(shell pkg-config --libs libnl-genl-3.0) \
 	-lbpf -lelf -lz
-# TLS 1.3 key shares take agent/x25519.c's fixed-base keygen (see there why).
-WOLFSSL_WRAP := -Wl,--wrap=wc_curve25519_make_key -Wl,-u,__wrap_wc_curve25519_make_key
+# TLS 1.3 key shares take agent/x25519.c's fixed-base keygen (see there why);
+# SHA-256 blocks agent/sha256_shani.c's SHA-NI rounds (scripts/wolfssl-sha256.h).
+WOLFSSL_WRAP := -Wl,--wrap=wc_curve25519_make_key -Wl,-u,__wrap_wc_curve25519_make_key \
+	-Wl,-u,kmtls_sha256_block -Wl,-u,kmtls_sha256_blocks
 LIBS += $(WOLFSSL_WRAP)
 
 AGENT_MAIN := agent/main.c
@@ -68,7 +70,7 @@ deps:
 	@scripts/deps.sh
 
 # Rebuilt when its flags change (the script keeps the configure line).
-$(WOLFSSL_LIB): scripts/wolfssl.sh scripts/wolfssl-getrandom.h
+$(WOLFSSL_LIB): scripts/wolfssl.sh scripts/wolfssl-getrandom.h scripts/wolfssl-sha256.h
 	@scripts/wolfssl.sh $(BUILD) && touch $@
 
 $(KSFT):
@@ -144,7 +146,7 @@ $(O)/selftests/bpf/%: LIBS += $(BPF_LIBS)
 # certificates with our wolfSSL.
 $(BIN)/kmtlsctl: $(KMTLSCTL_OBJS) $(AGENT_LIB) $(WOLFSSL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) -ljson-c -linih -lm -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) -ljson-c -linih -lm -lpthread $(WOLFSSL_WRAP)
 
 $(HELLO_FUZZ): selftests/bpf/fuzz/hello_fuzz.c bpf/hello_parse.h
 	@mkdir -p $(dir $@)

@@ -41,6 +41,7 @@ CPPFLAGS_LIST=(
 	-DCUSTOM_RAND_GENERATE_BLOCK=kmtls_wolfssl_getrandom
 	-DCUSTOM_RAND_GENERATE_SEED=kmtls_wolfssl_getrandom
 	-include "$HERE/wolfssl-getrandom.h"
+	-include "$HERE/wolfssl-sha256.h"
 )
 CPPFLAGS_EXTRA="${CPPFLAGS_LIST[*]}"
 
