@@ -384,14 +384,16 @@ static void handshake_done(struct conn *c)
 		kmtls_kservice_established(c);
 		return;
 	}
-	if (c->verify.have_leaf)
-		kmtls_identity_sans(&c->verify.leaf, sans, sizeof(sans));
-	log_debug("listener %s: %s %s: %s %s, subject \"%s\", SANs %s%s",
-		  c->l->conf->name, c->originate ? "server" : "client",
-		  c->originate ? c->l->conf->backend : c->peer_str,
-		  kmtls_tls_version_name(c->ssl), wolfSSL_get_cipher_name(c->ssl),
-		  c->verify.have_leaf ? c->verify.leaf.subject : "?", sans,
-		  resumed ? ", resumed" : "");
+	if (kmtls_log_enabled(LOG_DEBUG)) {	/* the SANs string costs a few snprintf */
+		if (c->verify.have_leaf)
+			kmtls_identity_sans(&c->verify.leaf, sans, sizeof(sans));
+		log_debug("listener %s: %s %s: %s %s, subject \"%s\", SANs %s%s",
+			  c->l->conf->name, c->originate ? "server" : "client",
+			  c->originate ? c->l->conf->backend : c->peer_str,
+			  kmtls_tls_version_name(c->ssl), wolfSSL_get_cipher_name(c->ssl),
+			  c->verify.have_leaf ? c->verify.leaf.subject : "?", sans,
+			  resumed ? ", resumed" : "");
+	}
 	if (c->originate) {
 		originate_after_handshake(c, resumed);
 		return;

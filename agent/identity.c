@@ -199,6 +199,31 @@ void kmtls_identity_free(struct kmtls_identity *id)
 	list_free(&id->dns);
 }
 
+static int list_copy(struct kmtls_strlist *dst, const struct kmtls_strlist *src)
+{
+	int i;
+
+	for (i = 0; i < src->n; i++) {
+		char *s = strdup(src->v[i]);
+
+		if (!s || list_add(dst, s))
+			return -1;
+	}
+	return 0;
+}
+
+int kmtls_identity_copy(struct kmtls_identity *dst, const struct kmtls_identity *src)
+{
+	*dst = *src;
+	dst->uris = (struct kmtls_strlist){ 0 };
+	dst->dns = (struct kmtls_strlist){ 0 };
+	if (list_copy(&dst->uris, &src->uris) || list_copy(&dst->dns, &src->dns)) {
+		kmtls_identity_free(dst);
+		return -1;
+	}
+	return 0;
+}
+
 void kmtls_identity_escape(const char *in, char *buf, size_t len)
 {
 	size_t o = 0;

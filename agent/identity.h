@@ -37,6 +37,9 @@ int kmtls_identity_from_der(const unsigned char *der, int len,
 /* Free the SAN lists; the struct may be reused. */
 void kmtls_identity_free(struct kmtls_identity *id);
 
+/* A deep copy of @src into @dst: 0, or -1 (out of memory; @dst empty). */
+int kmtls_identity_copy(struct kmtls_identity *dst, const struct kmtls_identity *src);
+
 /* "URI:spiffe://example.org/client, DNS:client.example.org", or "none". */
 void kmtls_identity_sans(const struct kmtls_identity *id, char *buf,
 			 size_t len);

@@ -13,6 +13,7 @@
 #include "addr.h"
 #include "listener.h"
 #include "log.h"
+#include "resume_cache.h"
 #include "sigcache.h"
 #include "tickets.h"
 #include "tls_ctx.h"
@@ -112,6 +113,7 @@ int kmtls_listener_setup_tls(struct kmtls_listener *l,
 	l->unix_fd = -1;
 	l->conf = conf;
 	l->policy = kmtls_policy_new(conf, uids);
+	kmtls_resume_cache_bump();	/* passes under the old policy */
 	if (!l->policy) {
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
@@ -167,6 +169,7 @@ int kmtls_listener_prepare(struct kmtls_listener *l,
 				   &next->keys, why, sizeof(why)))
 		goto fail;
 	next->policy = kmtls_policy_new(conf, uids);
+	kmtls_resume_cache_bump();	/* passes under the old policy */
 	if (!next->policy) {
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;

@@ -56,6 +56,11 @@ static void vlog(int level, const char *fmt, va_list ap)
 		level_name(level), line);
 }
 
+int kmtls_log_enabled(int level)
+{
+	return level <= log_min;
+}
+
 void kmtls_log(int level, const char *fmt, ...)
 {
 	va_list ap;

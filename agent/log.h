@@ -8,6 +8,9 @@
 void kmtls_log_init(const char *ident, int to_stderr, int min_level);
 void kmtls_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Whether a line at @level would be written: skip building what it needs. */
+int kmtls_log_enabled(int level);
+
 /*
  * Log a message at most once per process for a given key (a static string):
  * fallback reasons repeat for every connection and would flood the journal.

@@ -10,9 +10,11 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "policy.h"
 #include "resume.h"
+#include "resume_cache.h"
 
 static const unsigned char magic[4] = { 'k', 'm', 'I', '1' };
 
@@ -78,13 +80,36 @@ static void say(char *why, size_t whylen, const struct kmtls_identity *id,
 	snprintf(why, whylen, "subject \"%s\": %s", esc, reason);
 }
 
+/* @id passed: it is the connection's peer now. */
+static void take(struct kmtls_verify *v, struct kmtls_identity *id)
+{
+	if (v->have_leaf)
+		kmtls_identity_free(&v->leaf);
+	v->leaf = *id;
+	v->have_leaf = 1;
+	v->resumed_checked = 1;
+}
+
 int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 		       const unsigned char *der, int der_len, char *why,
 		       size_t whylen)
 {
+	const void *ctx = wolfSSL_get_SSL_CTX(ssl);
 	struct kmtls_identity id;
+	unsigned char sha[32];
 	char reason[200];
 
+	/* The DER is kept either way: PROXY v2 and the next ticket carry it. */
+	if (der_len > 0 && wc_Sha256Hash(der, (word32)der_len, sha) == 0 &&
+	    !kmtls_resume_cache_get(sha, ctx, v->policy, &id)) {
+		if (kmtls_verify_keep_der(v, der, der_len)) {
+			say(why, whylen, &id, "out of memory");
+			kmtls_identity_free(&id);
+			return -1;
+		}
+		take(v, &id);
+		return 0;
+	}
 	if (kmtls_identity_from_der(der, der_len, &id)) {
 		kmtls_identity_free(&id);
 		snprintf(why, whylen, "the certificate in it does not decode");
@@ -103,11 +128,8 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 		say(why, whylen, &id, reason);
 		goto no;
 	}
-	if (v->have_leaf)
-		kmtls_identity_free(&v->leaf);
-	v->leaf = id;
-	v->have_leaf = 1;
-	v->resumed_checked = 1;
+	kmtls_resume_cache_put(ctx, v->policy, &id);
+	take(v, &id);
 	return 0;
 no:
 	kmtls_identity_free(&id);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "resume_cache.h"
 #include "tls_ctx.h"
 
 #include <wolfssl/wolfcrypt/asn_public.h>
@@ -275,6 +276,7 @@ WOLFSSL_CTX *kmtls_tls_ctx_new(const struct kmtls_tls_conf *c, char *err,
 {
 	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(pick_method(c));
 
+	kmtls_resume_cache_bump();	/* its CRLs are the ones that count now */
 	if (!ctx) {
 		snprintf(err, len, "wolfSSL_CTX_new failed (out of memory?)");
 		return NULL;

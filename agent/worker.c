@@ -16,6 +16,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "resume_cache.h"
 #include "worker.h"
 
 #define TICK_MS 100
@@ -241,6 +242,7 @@ static void *worker_main(void *arg)
 			next_tick = kmtls_now_ms() + TICK_MS;
 		}
 	}
+	kmtls_resume_cache_clear();
 	return NULL;
 }
 
