@@ -576,7 +576,6 @@ static struct conn *conn_new(struct kmtls_worker *w, struct kmtls_listener *l, i
 			     const struct sockaddr *peer, socklen_t peer_len)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	int one = 1;
 
 	if (!c)
 		return NULL;
@@ -596,8 +595,6 @@ static struct conn *conn_new(struct kmtls_worker *w, struct kmtls_listener *l, i
 	c->deadline_ms = c->started_ms + l->conf->handshake_timeout_ms;
 	link_conn(w, c);
 	STAT_ADD(&w->stats, active, 1);
-	if (peer->sa_family != AF_UNIX)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return c;
 }
 
@@ -637,6 +634,9 @@ int kmtls_conn_start_kernel(struct kmtls_worker *w, struct kmtls_listener *l,
 	}
 	c->kreq = r;
 	c->deadline_ms = r->deadline_ms;
+	/* An application's socket: accepted ones inherit it from our listener. */
+	if (r->peer.ss_family != AF_UNIX)
+		setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if (tls_new(c))
 		return 0;
 	kmtls_kservice_io(c->ssl);

@@ -333,6 +333,12 @@ int kmtls_listener_socket(struct kmtls_listener *l, char *err, size_t errlen)
 		goto fail;
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/*
+	 * Handshake flights and relayed records go out at once. Accepted
+	 * sockets inherit it: one setsockopt per listener, not per connection.
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		goto fail;
 	if (bind(fd, sa, l->listen_len))
 		goto fail;
 	set_fastopen(l, fd);

@@ -7,9 +7,15 @@
  * connection must be carried by kTLS (tls_stat counts it, and nothing falls
  * back); on a kernel without it the fallback must carry the same bytes.
  */
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../lib/backend.h"
@@ -118,6 +124,75 @@ TEST_F_TIMEOUT(relay, data_64m_each_way, 600)
 	EXPECT_STREQ(hex, jstr(r, "sha256_received"));
 	EXPECT_STREQ("eof", jstr(r, "end"));
 	json_object_put(r);
+}
+
+/*
+ * TCP_NODELAY of kmtlsd's sockets whose local (@local) or remote port is
+ * @port, through copies of its descriptors (pidfd_getfd): the count of
+ * those sockets, or -1; *@off counts those without it.
+ */
+static int nodelay_of(pid_t pid, int port, int local, int *off)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), n = 0;
+	struct dirent *de;
+	char path[64];
+	DIR *d;
+
+	*off = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (pidfd < 0 || !d) {
+		if (d)
+			closedir(d);
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		struct sockaddr_in a;
+		socklen_t alen = sizeof(a), l = sizeof(int);
+		int fd, v = 0, listening = 0, ok;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(de->d_name), 0);
+		if (fd < 0)
+			continue;
+		ok = (local ? getsockname(fd, (struct sockaddr *)&a, &alen) :
+			      getpeername(fd, (struct sockaddr *)&a, &alen)) == 0 &&
+		     a.sin_family == AF_INET && ntohs(a.sin_port) == port &&
+		     !getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) && !listening;
+		l = sizeof(int);
+		if (ok && !getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &l)) {
+			n++;
+			*off += !v;
+		}
+		close(fd);
+	}
+	closedir(d);
+	close(pidfd);
+	return n;
+}
+
+/* Handshake flights and small records must not wait for Nagle. */
+TEST_F(relay, sockets_are_nodelay)
+{
+	struct tls_client_opts o = {
+		.port = self->d.port, .cert = pki("client.pem"), .key = pki("client.key"),
+		.ciphers = variant->ciphers, .tls12 = variant->tls12,
+	};
+	char err[256] = "";
+	int off, i, n = 0;
+
+	ASSERT_EQ(0, tls_client_open(&o, &self->c, err, sizeof(err))) TH_LOG("%s", err);
+	/* The backend connection follows the handshake. */
+	for (i = 0; i < 200 && n < 1; i++) {
+		n = nodelay_of(self->d.proc.pid, self->be.port, 0, &off);
+		if (n < 1)
+			usleep(10000);
+	}
+	ASSERT_EQ(1, n) TH_LOG("kmtlsd's connection to the backend not found");
+	EXPECT_EQ(0, off);
+	ASSERT_EQ(1, nodelay_of(self->d.proc.pid, self->d.port, 1, &off));
+	EXPECT_EQ(0, off) TH_LOG("the accepted client socket has Nagle on");
 }
 
 TEST_HARNESS_MAIN
