@@ -74,8 +74,8 @@ int kmtls_worker_watch(struct kmtls_worker *w, struct conn_end *end,
 	struct epoll_event ev = { .events = events, .data.ptr = end };
 	int op = end->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
-	if (end->registered && end->events == events)
-		return 0;
+	if (end->registered ? end->events == events : !events)
+		return 0;	/* nothing to change; nothing to wait for yet */
 	if (epoll_ctl(w->epfd, op, end->fd, &ev))
 		return -1;
 	end->registered = 1;
