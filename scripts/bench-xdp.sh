@@ -58,7 +58,9 @@
 #    program the nftables runs need is not charged to them: the floor runs
 #    one just as cheap. (GRO on B instead of XDP_PASS also works;
 #    one run measured nft-ingress the same within noise.) Checked per run:
-#    B received every frame (its rx counter); the limiter's drops plus its
+#    B received every frame (its rx counter; a run where B's ring overflowed,
+#    its softirq deferred on a loaded machine, is run again, up to 3 times);
+#    the limiter's drops plus its
 #    admitted ClientHellos (hl_stats dropped + hello_ok, the two nft rule
 #    counters) add up to every frame; some were admitted, and no more than
 #    the budget allows. The admitted ones (under 1%) go on to TCP, which
@@ -404,7 +406,7 @@ live_run() {
 	*) variant_off "$v" "$n"; sink off ;;
 	esac
 	"$PY" - "$v" "$round" "$FLOOD_SOURCES" "$c0" "$c1" "$r0" "$r1" "$t0" "$t1" "$TMP/gen.json" \
-		>> "$TMP/live.jsonl" <<'EOF' || exit 1
+		"$TMP/retry" >> "$TMP/live.jsonl" <<'EOF' || exit 1
 import json, sys
 v, rnd, nsrc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 c0, c1 = ([int(x) for x in a.split()] for a in sys.argv[4:6])
@@ -417,9 +419,15 @@ def fail(msg):
 if g["sent"] != total:
     fail("the generator sent %d of %d frames" % (g["sent"], total))
 # B's rx counter also counts the odd IPv6 neighbour or router message from A.
-if not total <= r1 - r0 <= total + 100:
-    fail("B received %d of %d frames: veth refused part of them (ndo_xdp_xmit needs an XDP"
-         " program on B)" % (r1 - r0, total))
+if r1 - r0 > total + 100:
+    fail("B received %d frames, %d were sent" % (r1 - r0, total))
+if r1 - r0 < total:
+    # A full ring on B: its NAPI was deferred to ksoftirqd while the generator
+    # ran on (a loaded machine); the run cannot be compared, the caller retries.
+    sys.stderr.write("bench-xdp: live %s, round %d: B received %d of %d frames (its ring"
+                     " overflowed: softirq deferred under load)\n" % (v, rnd, r1 - r0, total))
+    open(sys.argv[11], "w").close()
+    sys.exit(0)
 if v == "floor":
     dropped, admitted = total, 0
 else:
@@ -439,6 +447,7 @@ print(json.dumps({
     "ksoftirqd_ns": g["ksoftirqd_ns"], "test_run_ns_per_frame": g["test_run_ns"] / g["frames"],
     "wall_s": g["wall_ns"] / 1e9}))
 EOF
+	[ ! -e "$TMP/retry" ] || return 0
 	tail -n 1 "$TMP/live.jsonl" | "$PY" -c '
 import json, sys
 r = json.load(sys.stdin)
@@ -448,14 +457,21 @@ print("  %-15s round %d: %5.0f ns/frame (kernel timing %4.0f), %5.1f%% dropped, 
 }
 
 live() {
-	local round v n=0
+	local round v n=0 try
 	veth_setup
 	echo "bench-xdp: live frames, $FLOOD_SOURCES sources, $LIVE_FRAMES frames a run on CPU $CPU," \
 		"$LIVE_ROUNDS rounds" >&2
 	for round in $(seq "$LIVE_ROUNDS"); do
 		for v in floor xdp nft-ingress nft-prerouting; do
-			n=$((n + 1))
-			live_run "$v" "$round" "live$n"
+			# A run whose frames did not all reach B is run again (3 tries).
+			for try in 1 2 3; do
+				n=$((n + 1))
+				rm -f "$TMP/retry"
+				live_run "$v" "$round" "live$n"
+				[ -e "$TMP/retry" ] || break
+				[ "$try" -lt 3 ] || die "live $v, round $round: 3 runs in a row lost frames"
+				echo "  ... run again" >&2
+			done
 		done
 	done
 }
