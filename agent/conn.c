@@ -176,13 +176,9 @@ static void relay(struct conn *c)
 
 static void relay_start(struct conn *c)
 {
-	int one = 1;
-
 	c->state = CS_RELAY;
 	c->deadline_ms = 0;
 	c->active_ms = kmtls_now_ms();
-	if (c->l->backend_addr.ss_family != AF_UNIX)
-		setsockopt(c->backend.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (kmtls_relay_setup(c)) {
 		conn_fail(c, "cannot set up the relay: %s", strerror(errno));
 		return;
@@ -218,6 +214,9 @@ static void backend_connect(struct conn *c)
 		return;
 	}
 	c->backend.fd = fd;
+	/* Before connect: nothing may wait for Nagle, the first flight neither. */
+	if (sa->sa_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	c->state = CS_CONNECTING;
 	c->deadline_ms = kmtls_now_ms() + c->l->conf->connect_timeout_ms;
 	/* Stop listening to the client until the backend is there. */
