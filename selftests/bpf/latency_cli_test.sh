@@ -140,7 +140,7 @@ t_show_empty() {
 	j=$(ctl --json latency) || return 1
 	expect_eq ports "$(jget "$j" ports)" "[]" &&
 	expect_eq "ok total" "$(jget "$j" totals.ok)" 0 &&
-	ctl latency | grep -q "no handshakes"
+	ctl latency | grep "no handshakes" > /dev/null
 }
 
 t_reset_detach() {
