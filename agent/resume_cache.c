@@ -5,9 +5,9 @@
  * no locks; a collision replaces the older entry.
  */
 #include <string.h>
-#include <time.h>
 
 #include "resume_cache.h"
+#include "worker.h"	/* kmtls_now_ms() */
 
 struct entry {
 	int used;
@@ -20,14 +20,6 @@ struct entry {
 static unsigned long generation = 1;
 static __thread struct entry table[KMTLS_RESUME_CACHE_SLOTS];
 static __thread unsigned long hits;
-
-static unsigned long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
-}
 
 void kmtls_resume_cache_bump(void)
 {
@@ -54,7 +46,7 @@ int kmtls_resume_cache_get(const unsigned char sha[32], const void *ctx,
 	if (!e->used || memcmp(e->id.sha256, sha, 32) || e->ctx != ctx || e->policy != policy)
 		return -1;
 	if (e->gen != __atomic_load_n(&generation, __ATOMIC_ACQUIRE) ||
-	    now_ms() - e->at_ms > KMTLS_RESUME_CACHE_MS) {
+	    kmtls_now_ms() - e->at_ms > KMTLS_RESUME_CACHE_MS) {
 		drop(e);
 		return -1;
 	}
@@ -76,7 +68,7 @@ void kmtls_resume_cache_put(const void *ctx, const void *policy,
 	e->gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
 	e->ctx = ctx;
 	e->policy = policy;
-	e->at_ms = now_ms();
+	e->at_ms = kmtls_now_ms();
 }
 
 void kmtls_resume_cache_clear(void)
