@@ -5,11 +5,14 @@
  *
  *   hs_sockops     sockops: a connection of a watched port becomes
  *                  ESTABLISHED (passive or active): the time goes into its
- *                  slot in hs_conns (keyed by the socket's address) and
- *                  state callbacks are switched on. The first state change
- *                  after that (FIN, RST, close) with no completion marker
- *                  before it is a failed handshake: counted as "closed",
- *                  with its duration; it frees the slot either way.
+ *                  slot in hs_conns (keyed by the socket's address).
+ *   hs_release     cgroup/sock_release: the application closes a socket.
+ *                  A tracked connection with no completion marker before
+ *                  is a failed handshake: counted as "closed", with its
+ *                  duration; its slot is freed either way. (State callbacks
+ *                  would see a peer's FIN or RST earlier, but cost two more
+ *                  sockops runs on every tracked connection, the successful
+ *                  ones too; see scripts/bench-latency.sh.)
  *   hs_setsockopt  cgroup/setsockopt: setsockopt(SOL_TLS, TLS_TX|TLS_RX)
  *                  installs the keys, so the handshake is complete: "ok".
  *                  It never looks at optval (key material) and always lets
@@ -52,6 +55,7 @@
 #define TLS_TX		1
 #define TLS_RX		2
 #define ETIMEDOUT	110
+#define IPPROTO_TCP	6
 #define HS_PAGE_SIZE	4096
 
 char LICENSE[] SEC("license") = "GPL";
@@ -112,13 +116,56 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } hs_events SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HS_HIST_ROWS);
+	__type(key, __u32);
+	__type(value, struct hs_hist);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hs_hist_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HS_HIST_ROWS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hs_hist_rowkey SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct hs_rowix);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hs_hist_rowix SEC(".maps");
+
 /* A new histogram starts from this (too big for the stack). */
 struct hs_hist hs_hist_zero = {};
 
 /*
- * The kernel structures the USDT program walks, CO-RE relocated against
- * the running kernel's BTF (only the fields used; ___hs is a flavor).
+ * The kernel structures the USDT and release programs read, CO-RE
+ * relocated against the running kernel's BTF (only the fields used; ___hs
+ * is a flavor).
  */
+struct in6_addr___hs {
+	__u8 b[16];
+};
+
+struct sock_common___hs {
+	__u32 skc_daddr;
+	__u32 skc_rcv_saddr;
+	__u16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr___hs skc_v6_daddr;
+	struct in6_addr___hs skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock___hs {
+	struct sock_common___hs __sk_common;
+} __attribute__((preserve_access_index));
+
 struct socket___hs {
 	void *sk;
 } __attribute__((preserve_access_index));
@@ -137,8 +184,23 @@ struct files_struct___hs {
 } __attribute__((preserve_access_index));
 
 struct task_struct___hs {
+	int tgid;
+	char comm[HS_COMM_LEN];
 	struct files_struct___hs *files;
 } __attribute__((preserve_access_index));
+
+/*
+ * The current process's tgid and comm into an event. Two loads through
+ * the BTF pointer: cheaper than bpf_get_current_comm()'s string copy, and
+ * the same bytes (the kernel keeps comm NUL-padded).
+ */
+static __always_inline void hs_task(__u32 *pid, char *comm)
+{
+	struct task_struct___hs *t = (void *)bpf_get_current_task_btf();
+
+	*pid = t->tgid;
+	__builtin_memcpy(comm, t->comm, HS_COMM_LEN);
+}
 
 static __always_inline struct hs_stats *hs_stats_get(void)
 {
@@ -207,6 +269,30 @@ static __always_inline void hs_conn_sock(struct hs_conn *c, const struct bpf_soc
 	}
 }
 
+/*
+ * From the kernel socket at @addr, for the release program, which may not
+ * read ports or local addresses from its context. Only on the failure path.
+ */
+static __always_inline void hs_conn_kernel(struct hs_conn *c, __u64 addr)
+{
+	struct sock_common___hs *k = &((struct sock___hs *)addr)->__sk_common;
+	__u32 a4;
+
+	__builtin_memset(c, 0, sizeof(*c));
+	c->family = BPF_CORE_READ(k, skc_family);
+	c->lport = BPF_CORE_READ(k, skc_num);
+	c->rport = bpf_ntohs(BPF_CORE_READ(k, skc_dport));
+	if (c->family == AF_INET6) {
+		bpf_core_read(c->laddr, 16, &k->skc_v6_rcv_saddr);
+		bpf_core_read(c->raddr, 16, &k->skc_v6_daddr);
+	} else {
+		a4 = BPF_CORE_READ(k, skc_rcv_saddr);
+		hs_addr4(c->laddr, a4);
+		a4 = BPF_CORE_READ(k, skc_daddr);
+		hs_addr4(c->raddr, a4);
+	}
+}
+
 static __always_inline int hs_port_in(const __u16 *ports, __u32 n, __u16 port)
 {
 	int i;
@@ -246,7 +332,7 @@ static __always_inline struct hs_track *hs_find(__u64 sk, __u32 *idx)
 
 #pragma unroll
 	for (i = 0; i < HS_PROBES; i++) {
-		*idx = (h + i) & (HS_CONNS - 1);
+		*idx = h | i;
 		t = bpf_map_lookup_elem(&hs_conns, idx);
 		if (t && (t->key & ~HS_K_BITS) == sk)
 			return t;
@@ -268,7 +354,7 @@ static __always_inline int hs_insert(__u64 sk, __u64 bits, __u64 now, struct hs_
 
 #pragma unroll
 	for (i = 0; i < HS_PROBES; i++) {
-		idx = (h + i) & (HS_CONNS - 1);
+		idx = h | i;
 		t = bpf_map_lookup_elem(&hs_conns, &idx);
 		if (!t)
 			continue;
@@ -316,6 +402,37 @@ static __always_inline int hs_claim(struct hs_track *t, __u64 sk, __u64 extra, _
 	return -1;
 }
 
+/*
+ * The "ok" row of (@port, @active) in hs_hist_rows, taken on first use;
+ * -1 when all rows are taken (see hs_latency.h).
+ */
+static __always_inline int hs_row(__u16 port, int active)
+{
+	__u32 k = port, want = hs_rowkey(port, active), old, r;
+	struct hs_rowix *ix = bpf_map_lookup_elem(&hs_hist_rowix, &k);
+	__u32 *rk;
+
+	if (!ix)
+		return -1;
+	r = ix->row1[active & 1];
+	if (r == HS_ROW_NONE)
+		return -1;
+	if (r)
+		return (int)r - 1;
+	for (r = 0; r < HS_HIST_ROWS; r++) {
+		rk = bpf_map_lookup_elem(&hs_hist_rowkey, &r);
+		if (!rk)
+			return -1;
+		old = *rk ? *rk : __sync_val_compare_and_swap(rk, 0, want);
+		if (!old || old == want) {
+			ix->row1[active & 1] = (__u16)(r + 1);
+			return (int)r;
+		}
+	}
+	ix->row1[active & 1] = HS_ROW_NONE;
+	return -1;
+}
+
 static __always_inline void hs_count(const struct hs_conn *c, int passive, __u8 outcome,
 				     __u64 lat_ns, struct hs_stats *s)
 {
@@ -324,9 +441,17 @@ static __always_inline void hs_count(const struct hs_conn *c, int passive, __u8 
 		.active = !passive,
 		.outcome = outcome,
 	};
-	struct hs_hist *h = bpf_map_lookup_elem(&hs_hist, &hk);
+	struct hs_hist *h = NULL;
 	__u32 slot;
+	int row;
 
+	if (outcome == HS_OK) {
+		row = hs_row(hk.port, !passive);
+		if (row >= 0)
+			h = bpf_map_lookup_elem(&hs_hist_rows, &row);
+	}
+	if (!h)
+		h = bpf_map_lookup_elem(&hs_hist, &hk);
 	if (!h) {
 		bpf_map_update_elem(&hs_hist, &hk, &hs_hist_zero, BPF_NOEXIST);
 		h = bpf_map_lookup_elem(&hs_hist, &hk);
@@ -345,15 +470,15 @@ static __always_inline void hs_count(const struct hs_conn *c, int passive, __u8 
 
 /*
  * An event with the fields every source fills; NULL when the ring is full.
- * @size: sizeof(struct hs_event) for USDT, HS_EVENT_SHORT (no cipher: one
- * cache line less to write) for the others. Sets *@nth to this CPU's event
- * count before it.
+ * USDT's (with the cipher) only: the others write struct hs_event4 or
+ * HS_EVENT_SHORT, see hs_emit(). Sets *@nth to this CPU's event count
+ * before it.
  */
 static __always_inline struct hs_event *
 hs_event_new(const struct hs_conn *c, int passive, __u8 outcome, __u8 source, __u64 now,
 	     __u64 lat_ns, struct hs_stats *s, const __u32 size, __u64 *nth)
 {
-	struct hs_event *e = bpf_ringbuf_reserve(&hs_events, size, 0);
+	struct hs_event *e = bpf_ringbuf_reserve(&hs_events, HS_EVENT_RECORD(size), 0);
 
 	if (!e) {
 		HS_STAT_INC(s, events_dropped);
@@ -390,6 +515,49 @@ static __always_inline void hs_event_submit(struct hs_event *e, __u64 nth)
 	    bpf_ringbuf_query(&hs_events, BPF_RB_AVAIL_DATA) >= HS_RINGBUF_BYTES / 4)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
+}
+
+/*
+ * The event of a marker other than USDT, with the current process (the one
+ * installing keys or closing). An IPv4 connection's fits in one cache line
+ * with the ring's header (struct hs_event4); others end before the cipher.
+ * Records are whole cache lines (HS_EVENT_RECORD): each event writes the
+ * fewest lines it can.
+ */
+static __always_inline void hs_emit(const struct hs_conn *c, int passive, __u8 outcome,
+				    __u8 source, __u64 now, __u64 lat_ns, struct hs_stats *s)
+{
+	struct hs_event4 *e4;
+	struct hs_event *e;
+	__u64 nth;
+
+	if (c->family != AF_INET) {
+		e = hs_event_new(c, passive, outcome, source, now, lat_ns, s, HS_EVENT_SHORT,
+				 &nth);
+		if (!e)
+			return;
+		hs_task(&e->pid, e->comm);
+		hs_event_submit(e, nth);
+		return;
+	}
+	e4 = bpf_ringbuf_reserve(&hs_events, sizeof(*e4), 0);
+	if (!e4) {
+		HS_STAT_INC(s, events_dropped);
+		return;
+	}
+	nth = s ? __sync_fetch_and_add(&s->events, 1) : 0;
+	e4->ts_ns = now;
+	e4->latency_ns = lat_ns;
+	e4->lport = c->lport;
+	e4->rport = c->rport;
+	__builtin_memcpy(&e4->laddr, c->laddr + 12, 4);
+	__builtin_memcpy(&e4->raddr, c->raddr + 12, 4);
+	e4->outcome = outcome;
+	e4->source = source;
+	e4->flags = passive ? HS_EV_PASSIVE : 0;
+	__builtin_memset(e4->pad, 0, sizeof(e4->pad));
+	hs_task(&e4->pid, e4->comm);
+	hs_event_submit((struct hs_event *)e4, nth);
 }
 
 /* ---- sockops ---------------------------------------------------------------- */
@@ -430,31 +598,40 @@ static __always_inline int hs_established(struct bpf_sock_ops *skops, int passiv
 			a->est_ns = now;
 		}
 	}
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
-				  BPF_SOCK_OPS_STATE_CB_FLAG);
 	HS_STAT_INC(s, tracked);
 	return 1;
 }
 
-/*
- * The first state change after ESTABLISHED: a failure, unless claimed
- * before. Either way the slot is free after it.
- */
-static __always_inline int hs_state_change(struct bpf_sock_ops *skops)
+SEC("sockops")
+int hs_sockops(struct bpf_sock_ops *skops)
 {
-	struct bpf_sock *sk = skops->sk;
+	switch (skops->op) {
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		return hs_established(skops, 1);
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		return hs_established(skops, 0);
+	default:
+		return 1;
+	}
+}
+
+/* ---- cgroup/sock_release ------------------------------------------------- */
+
+/*
+ * The application closes a socket: a tracked connection not claimed by a
+ * marker is a failed handshake. Either way its slot is free after this.
+ */
+SEC("cgroup/sock_release")
+int hs_release(struct bpf_sock *sk)
+{
 	struct hs_stats *s;
-	struct hs_event *e;
 	struct hs_track *t;
 	struct hs_conn c;
-	__u64 addr, now, est, key, nth;
-	int passive;
+	__u64 addr, now, key, est;
 	__u32 idx;
 
-	if (skops->args[1] == BPF_TCP_ESTABLISHED || !sk)
+	if (sk->protocol != IPPROTO_TCP)
 		return 1;
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
-				  ~BPF_SOCK_OPS_STATE_CB_FLAG);
 	addr = hs_sk_addr(sk);
 	t = addr ? hs_find(addr, &idx) : NULL;
 	if (!t)
@@ -470,32 +647,13 @@ static __always_inline int hs_state_change(struct bpf_sock_ops *skops)
 	if ((key & ~HS_K_BITS) != addr ||
 	    __sync_val_compare_and_swap(&t->key, key, 0) != key || (key & HS_K_CLAIMED))
 		return 1;
-	passive = !!(key & HS_K_PASSIVE);
 	s = hs_stats_get();
 	now = bpf_ktime_get_ns();
-	hs_conn_sockops(&c, skops);
-	hs_count(&c, passive, HS_CLOSED, now - est, s);
+	hs_conn_kernel(&c, addr);
+	hs_count(&c, !!(key & HS_K_PASSIVE), HS_CLOSED, now - est, s);
 	HS_STAT_INC(s, by_close);
-	e = hs_event_new(&c, passive, HS_CLOSED, HS_SRC_CLOSE, now, now - est, s,
-			 HS_EVENT_SHORT, &nth);
-	if (e)
-		hs_event_submit(e, nth);
+	hs_emit(&c, !!(key & HS_K_PASSIVE), HS_CLOSED, HS_SRC_CLOSE, now, now - est, s);
 	return 1;
-}
-
-SEC("sockops")
-int hs_sockops(struct bpf_sock_ops *skops)
-{
-	switch (skops->op) {
-	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		return hs_established(skops, 1);
-	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		return hs_established(skops, 0);
-	case BPF_SOCK_OPS_STATE_CB:
-		return hs_state_change(skops);
-	default:
-		return 1;
-	}
 }
 
 /* ---- cgroup/setsockopt ------------------------------------------------------ */
@@ -505,10 +663,9 @@ int hs_setsockopt(struct bpf_sockopt *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct hs_stats *s;
-	struct hs_event *e;
 	struct hs_track *t;
 	struct hs_conn c;
-	__u64 addr, now, est, key, nth;
+	__u64 addr, now, est, key;
 	int passive = 0, first;
 	__u32 idx;
 
@@ -539,13 +696,7 @@ int hs_setsockopt(struct bpf_sockopt *ctx)
 	hs_conn_sock(&c, sk);
 	hs_count(&c, passive, HS_OK, now - est, s);
 	HS_STAT_INC(s, by_ktls);
-	e = hs_event_new(&c, passive, HS_OK, HS_SRC_KTLS, now, now - est, s, HS_EVENT_SHORT,
-			 &nth);
-	if (e) {
-		e->pid = bpf_get_current_pid_tgid() >> 32;
-		bpf_get_current_comm(e->comm, sizeof(e->comm));
-		hs_event_submit(e, nth);
-	}
+	hs_emit(&c, passive, HS_OK, HS_SRC_KTLS, now, now - est, s);
 	return 1;
 }
 
@@ -638,8 +789,7 @@ int hs_usdt_done(struct pt_regs *ctx)
 	if (!bpf_usdt_arg(ctx, 4, &arg) && arg &&
 	    bpf_probe_read_user(e->cipher, sizeof(e->cipher) - 1, (const void *)arg))
 		bpf_probe_read_user_str(e->cipher, sizeof(e->cipher), (const void *)arg);
-	e->pid = bpf_get_current_pid_tgid() >> 32;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	hs_task(&e->pid, e->comm);
 	hs_event_submit(e, nth);
 	return 0;
 }

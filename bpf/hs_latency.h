@@ -25,10 +25,15 @@
 #define KMTLS_HS_LATENCY_H
 
 #include <linux/types.h>
+#ifndef __bpf__
+#include <stddef.h>
+#include <string.h>
+#endif
 
-#define HS_CONFIG_VERSION	2
+#define HS_CONFIG_VERSION	3
 #define HS_MAX_PORTS		16
 #define HS_MAX_HIST		1024	/* (port, direction, outcome) keys */
+#define HS_HIST_ROWS		32	/* (port, direction) pairs with an "ok" row */
 #define HS_RINGBUF_BYTES	(1u << 20)
 #define HS_SLOTS		128	/* histogram buckets, see hs_slot() */
 #define HS_COMM_LEN		16
@@ -39,10 +44,14 @@
 #define HS_MAP_CONNS	"hs_conns"
 #define HS_MAP_ADDRS	"hs_addrs"
 #define HS_MAP_HIST	"hs_hist"
+#define HS_MAP_ROWS	"hs_hist_rows"
+#define HS_MAP_ROWKEY	"hs_hist_rowkey"
+#define HS_MAP_ROWIX	"hs_hist_rowix"
 #define HS_MAP_STATS	"hs_stats"
 #define HS_MAP_EVENTS	"hs_events"
 #define HS_PIN_SOCKOPS	"hs_link_sockops"	/* cgroup link of hs_sockops */
 #define HS_PIN_SOCKOPT	"hs_link_setsockopt"	/* cgroup link of hs_setsockopt */
+#define HS_PIN_RELEASE	"hs_link_release"	/* cgroup link of hs_release */
 #define HS_PIN_USDT	"hs_link_usdt_"		/* + kernel link id: one per probe site */
 
 /* How a handshake ended. The order is the histogram key's. */
@@ -86,12 +95,15 @@ struct hs_config {
 /*
  * hs_conns: the handshakes in progress, an open-addressed table keyed by
  * the kernel socket's address (unique among live sockets; the programs
- * never dereference it). A connection's slot is one of HS_PROBES after
- * hs_conn_hash(); the low bits of the key say where it stands. A slot is
+ * never dereference it). A connection's slot is one of the HS_PROBES of
+ * its bucket, hs_conn_hash(): one cache line (16-byte slots, the mmappable
+ * array's values start page-aligned), so a lookup, even one that finds
+ * nothing, reads one line. The low bits of the key say where it stands. A slot is
  * free when its key is 0 or claimed (the connection has been counted), or
  * when its handshake has been in progress for HS_STALE_NS (left behind by
- * a detach, or a connection that never installs keys nor closes):
- * a new connection may take it.
+ * a detach, a connection that never installs keys nor is closed, or one
+ * still in the accept queue when its listener closed): a new connection
+ * may take it.
  * Socket storage would be the natural home, but allocating it costs
  * more than the whole budget of issue 6 (~1.4 us a connection, measured):
  * this table is preallocated and touched with plain loads and one
@@ -130,11 +142,16 @@ struct hs_addr {
 	struct hs_conn conn;
 };
 
-/* Slot of socket address @sk: Fibonacci hashing of the address bits. */
+/*
+ * The first slot of the bucket of socket address @sk: Fibonacci hashing of
+ * the address bits.
+ */
 static inline __u32 hs_conn_hash(__u64 sk)
 {
-	return (__u32)(((sk >> 3) * 0x9E3779B97F4A7C15ull) >> (64 - HS_CONNS_BITS));
+	return (__u32)(((sk >> 3) * 0x9E3779B97F4A7C15ull) >> (64 - HS_CONNS_BITS)) &
+	       ~(HS_PROBES - 1);
 }
+_Static_assert(sizeof(struct hs_track) * HS_PROBES == 64, "a bucket is a cache line");
 
 /* hs_hist key: per port (local for passive, remote for active) and outcome. */
 struct hs_hist_key {
@@ -155,6 +172,30 @@ struct hs_hist {
 	__u64 slots[HS_SLOTS];
 	__u64 count;
 	__u64 sum_ns;
+};
+
+/*
+ * The "ok" histogram of a (port, direction) is one of HS_HIST_ROWS rows of
+ * the per-CPU array hs_hist_rows (an array lookup: a successful handshake,
+ * the common case, costs no hash lookup); everything else, and the pairs
+ * after the first HS_HIST_ROWS, is in hs_hist. Readers add row r to
+ * hs_hist's (port, direction, ok) entry, the pair named by
+ * hs_hist_rowkey[r]. Rows are taken by the programs on a pair's first
+ * "ok", by a compare-and-swap of its hs_hist_rowkey entry from 0; they
+ * stay taken (latency reset zeroes their counts, not the assignment).
+ * hs_hist_rowix[port] caches the row + 1 of each direction
+ * (HS_ROW_NONE: all rows were taken).
+ */
+#define HS_ROW_USED		(1u << 31)
+#define HS_ROW_NONE		0xffffu
+
+static inline __u32 hs_rowkey(__u16 port, int active)
+{
+	return HS_ROW_USED | (active ? 1u << 16 : 0) | port;
+}
+
+struct hs_rowix {
+	__u16 row1[2];		/* [active]: row + 1, 0 unknown, HS_ROW_NONE */
 };
 
 /* hs_stats[0], per CPU. */
@@ -182,8 +223,8 @@ struct hs_event {
 	__u64 ts_ns;		/* CLOCK_MONOTONIC at the marker */
 	__u64 latency_ns;	/* from ESTABLISHED to the marker */
 	__u64 agent_ns;		/* USDT: kmtlsd's own duration (from accept), else 0 */
-	__u32 pid;		/* tgid of the process at the marker; 0 at a close
-				 * (the peer's FIN or RST arrives in softirq) */
+	__u32 pid;		/* tgid of the process at the marker (the one
+				 * installing keys, kmtlsd, or the one closing) */
 	__s32 status;		/* USDT: 0, a wolfSSL error (< 0) or ETIMEDOUT */
 	__u16 family;		/* AF_INET, AF_INET6 */
 	__u16 lport;		/* host order */
@@ -204,6 +245,70 @@ struct hs_event {
  * least this size and zero the rest.
  */
 #define HS_EVENT_SHORT	((__u32)__builtin_offsetof(struct hs_event, cipher))
+
+/*
+ * The event of an IPv4 connection from a marker other than USDT: with the
+ * ring's 8-byte header, one cache line. Readers tell it by its size (see
+ * hs_event_read()).
+ */
+struct hs_event4 {
+	__u64 ts_ns;
+	__u64 latency_ns;
+	__u32 pid;
+	__u16 lport;		/* host order */
+	__u16 rport;
+	__u32 laddr;		/* network order */
+	__u32 raddr;
+	__u8 outcome;
+	__u8 source;
+	__u8 flags;
+	__u8 pad[5];
+	char comm[HS_COMM_LEN];
+};
+_Static_assert(sizeof(struct hs_event4) + 8 == 64, "struct hs_event4: one cache line");
+_Static_assert(sizeof(struct hs_event4) != HS_EVENT_SHORT &&
+	       sizeof(struct hs_event4) != sizeof(struct hs_event), "told apart by size");
+
+/*
+ * What the programs reserve for an event of @n bytes: the record with its
+ * 8-byte header a whole number of cache lines, so that records stay
+ * aligned to lines and none straddles one more than it needs.
+ */
+#define HS_EVENT_RECORD(n)	((((n) + 8 + 63) & ~63u) - 8)
+
+#ifndef __bpf__
+/*
+ * A record of hs_events as struct hs_event: the IPv4 form expanded
+ * (IPv4-mapped addresses), a short one without the cipher (what follows
+ * HS_EVENT_SHORT in it is padding). -1 for a record of no known size.
+ */
+static inline int hs_event_read(const void *data, size_t len, struct hs_event *e)
+{
+	const struct hs_event4 *e4 = (const struct hs_event4 *)data;
+
+	memset(e, 0, sizeof(*e));
+	if (len == sizeof(*e4)) {
+		e->ts_ns = e4->ts_ns;
+		e->latency_ns = e4->latency_ns;
+		e->pid = e4->pid;
+		e->family = 2;	/* AF_INET */
+		e->lport = e4->lport;
+		e->rport = e4->rport;
+		e->outcome = e4->outcome;
+		e->source = e4->source;
+		e->flags = e4->flags;
+		e->laddr[10] = e->laddr[11] = e->raddr[10] = e->raddr[11] = 0xff;
+		memcpy(e->laddr + 12, &e4->laddr, 4);
+		memcpy(e->raddr + 12, &e4->raddr, 4);
+		memcpy(e->comm, e4->comm, HS_COMM_LEN);
+		return 0;
+	}
+	if (len < HS_EVENT_SHORT)
+		return -1;
+	memcpy(e, data, len >= sizeof(*e) ? sizeof(*e) : HS_EVENT_SHORT);
+	return 0;
+}
+#endif
 
 /* floor(log2(v)), v > 0. */
 static inline __u32 hs_log2(__u64 v)

@@ -14,11 +14,11 @@
 #                   on a kTLS host, without USDT (first; on a kernel without
 #                   kTLS the call fails after the hook ran)
 #
-# Per connection = the run time of all three programs (kernel.bpf_stats_enabled:
+# Per connection = the run time of all four programs (kernel.bpf_stats_enabled:
 # run_time_ns, run_cnt) over the connections tracked in that phase: sockops
 # runs (every op of every TCP socket of the cgroup, kmtlsd's backend
-# connections included), setsockopt runs (every setsockopt in the cgroup)
-# and USDT runs. Not in run_time_ns: the kernel's own work around a cgroup
+# connections included), setsockopt runs (every setsockopt in the cgroup),
+# release runs (every inet socket the cgroup closes) and USDT runs. Not in run_time_ns: the kernel's own work around a cgroup
 # hook (the setsockopt hook copies optval into a kernel buffer before the
 # program runs, whatever the program does), and the uprobe trap of a USDT
 # probe (~1-3 us per hit on x86, a property of uprobes).
@@ -113,6 +113,7 @@ sleep 1
 prog_id() { bpftool -j link show pinned "$KMTLS_BPF_PIN_DIR/$1" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["prog_id"])'; }
 P_SOCKOPS=$(prog_id hs_link_sockops)
 P_SOCKOPT=$(prog_id hs_link_setsockopt)
+P_RELEASE=$(prog_id hs_link_release)
 P_USDT=
 
 usdt_on() {
@@ -121,10 +122,10 @@ usdt_on() {
 	P_USDT=$(prog_id "$(cd "$KMTLS_BPF_PIN_DIR" && ls -d hs_link_usdt_* | head -n 1)")
 }
 
-# snapshot FILE: run_time_ns and run_cnt of the three programs, hs_stats.
+# snapshot FILE: run_time_ns and run_cnt of the programs, hs_stats.
 snapshot() {
 	{
-		for id in "$P_SOCKOPS" "$P_SOCKOPT" "$P_USDT"; do
+		for id in "$P_SOCKOPS" "$P_SOCKOPT" "$P_RELEASE" "$P_USDT"; do
 			if [ -n "$id" ]; then bpftool -j prog show id "$id"; else echo '{}'; fi
 			echo
 		done
@@ -179,8 +180,8 @@ def load(path):
         docs.append(o)
     return docs
 b, a = load(before), load(after)
-progs = [("sockops", 0), ("setsockopt", 1), ("usdt", 2)]
-conns = a[3]["stats"]["tracked"] - b[3]["stats"]["tracked"]
+progs = [("sockops", 0), ("setsockopt", 1), ("release", 2), ("usdt", 3)]
+conns = a[4]["stats"]["tracked"] - b[4]["stats"]["tracked"]
 total = 0
 rows = []
 for label, i in progs:
@@ -188,8 +189,8 @@ for label, i in progs:
     dn = a[i].get("run_cnt", 0) - b[i].get("run_cnt", 0)
     total += dt
     rows.append((label, dn, dt))
-dropped = a[3]["stats"]["events_dropped"] - b[3]["stats"]["events_dropped"]
-events = a[3]["stats"]["events"] - b[3]["stats"]["events"]
+dropped = a[4]["stats"]["events_dropped"] - b[4]["stats"]["events_dropped"]
+events = a[4]["stats"]["events"] - b[4]["stats"]["events"]
 read = None
 for line in open(reader):
     try:

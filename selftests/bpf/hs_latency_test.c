@@ -229,28 +229,53 @@ static int pinned(const char *name)
 	return bpf_obj_get(path);
 }
 
-/* hs_hist of one side of @port, summed over the CPUs per outcome. */
+/* The "ok" row of one side of @port in hs_hist_rows, or -1. */
+static int hist_row(int port, int active)
+{
+	int fd = pinned(HS_MAP_ROWKEY), row = -1;
+	__u32 r, rk;
+
+	for (r = 0; fd >= 0 && row < 0 && r < HS_HIST_ROWS; r++)
+		if (!bpf_map_lookup_elem(fd, &r, &rk) && rk == hs_rowkey((__u16)port, active))
+			row = (int)r;
+	if (fd >= 0)
+		close(fd);
+	return row;
+}
+
+/* hs_hist (and the ok row) of one side of @port, summed over the CPUs per outcome. */
 static int hist_counts_side(int port, int active, struct counts *c)
 {
 	struct hs_hist_key k = { .port = (__u16)port, .active = (__u8)active };
 	int ncpu = libbpf_num_possible_cpus(), fd = pinned(HS_MAP_HIST), o, i;
+	int rows = pinned(HS_MAP_ROWS), row = hist_row(port, active);
 	struct hs_hist *h;
 
 	memset(c, 0, sizeof(*c));
-	if (fd < 0 || ncpu < 1)
+	if (fd < 0 || rows < 0 || ncpu < 1) {
+		if (fd >= 0)
+			close(fd);
+		if (rows >= 0)
+			close(rows);
 		return -1;
+	}
 	h = calloc((size_t)ncpu, sizeof(*h));
-	for (o = 0; h && o < HS_OUTCOME_MAX; o++) {
-		k.outcome = (__u8)o;
-		if (bpf_map_lookup_elem(fd, &k, h))
+	for (o = 0; h && o <= HS_OUTCOME_MAX; o++) {
+		if (o < HS_OUTCOME_MAX) {
+			k.outcome = (__u8)o;
+			if (bpf_map_lookup_elem(fd, &k, h))
+				continue;
+		} else if (row < 0 || bpf_map_lookup_elem(rows, &row, h)) {
 			continue;
+		}
 		for (i = 0; i < ncpu; i++) {
-			c->n[o] += (long)h[i].count;
+			c->n[o < HS_OUTCOME_MAX ? o : HS_OK] += (long)h[i].count;
 			c->sum_ns += h[i].sum_ns;
 		}
 	}
 	free(h);
 	close(fd);
+	close(rows);
 	return 0;
 }
 
@@ -330,11 +355,8 @@ static int ev_cb(void *ctx, void *data, size_t len)
 {
 	struct evs *v = ctx;
 
-	if (len >= HS_EVENT_SHORT && v->n < 256) {
-		memset(&v->e[v->n], 0, sizeof(struct hs_event));
-		memcpy(&v->e[v->n++], data, len < sizeof(struct hs_event) ? len :
-		       sizeof(struct hs_event));
-	}
+	if (v->n < 256 && !hs_event_read(data, len, &v->e[v->n]))
+		v->n++;
 	return 0;
 }
 
@@ -698,6 +720,79 @@ TEST_F_TIMEOUT(hsl, setsockopt_hook, 120)
 	EXPECT_EQ(1, total(&n));
 }
 
+static long jpath(json_object *o, const char *a, const char *b, const char *c);
+
+/*
+ * Successful handshakes count in one of HS_HIST_ROWS per-CPU array rows,
+ * one per (port, side), taken on first use; the ports after those count
+ * in the hash like everything else. Every port counts exactly once either
+ * way, and kmtlsctl shows them all.
+ */
+TEST_F_TIMEOUT(hsl, hist_rows, 120)
+{
+	struct tls12_crypto_info_aes_gcm_128 ci = {
+		.info.version = TLS_1_2_VERSION,
+		.info.cipher_type = TLS_CIPHER_AES_GCM_128,
+	};
+	enum { NPORTS = HS_HIST_ROWS + 3 };
+	int ls[NPORTS], port[NPORTS], i, j, cfd, sfd, rows = 0, ok = 0;
+	char out[65536];
+	json_object *o, *p, *arr;
+	struct counts n;
+
+	ASSERT_EQ(0, ctl(out, sizeof(out), "--json", "latency", "attach", "--cgroup", self->cg,
+			 "--ports", "all", NULL)) TH_LOG("%s", out);
+	for (i = 0; i < NPORTS; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET };
+		socklen_t al = sizeof(a);
+
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ls[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ASSERT_LE(0, ls[i]);
+		ASSERT_EQ(0, bind(ls[i], (struct sockaddr *)&a, sizeof(a)));
+		ASSERT_EQ(0, listen(ls[i], 4));
+		ASSERT_EQ(0, getsockname(ls[i], (struct sockaddr *)&a, &al));
+		port[i] = ntohs(a.sin_port);
+		ASSERT_EQ(0, tcp_connect_port(port[i], &cfd));
+		sfd = accept(ls[i], NULL, NULL);
+		ASSERT_LE(0, sfd);
+		setsockopt(sfd, SOL_TLS, TLS_TX, &ci, sizeof(ci));
+		close(sfd);
+		close(cfd);
+		close(ls[i]);
+	}
+	for (i = 0; i < NPORTS; i++) {
+		wait_counts(port[i], 1, 2000, &n);
+		EXPECT_EQ(1, n.n[HS_OK]) TH_LOG("port %d", port[i]);
+		EXPECT_EQ(1, total(&n)) TH_LOG("port %d", port[i]);
+		rows += hist_row(port[i], 0) >= 0;
+	}
+	/* The rows went to the first ports (kmtlsd's and the fixture's may hold some). */
+	EXPECT_GE(HS_HIST_ROWS, rows);
+	EXPECT_LE(HS_HIST_ROWS - 2, rows);
+	EXPECT_LE(0, hist_row(port[0], 0));
+	EXPECT_GT(0, hist_row(port[NPORTS - 1], 0));
+
+	ASSERT_EQ(0, ctl(out, sizeof(out), "--json", "latency", NULL)) TH_LOG("%s", out);
+	o = json_tokener_parse(out);
+	ASSERT_NE(NULL, o);
+	ASSERT_TRUE(json_object_object_get_ex(o, "ports", &arr));
+	for (i = 0; i < (int)json_object_array_length(arr); i++) {
+		p = json_object_array_get_idx(arr, i);
+		for (j = 0; j < NPORTS; j++)
+			ok += port[j] == jpath(p, "port", NULL, NULL) &&
+			      jpath(p, "outcomes", "ok", "count") == 1;
+	}
+	EXPECT_EQ(NPORTS, ok);
+	json_object_put(o);
+
+	/* latency reset empties the rows too (and keeps them assigned). */
+	ASSERT_EQ(0, ctl(out, sizeof(out), "latency", "reset", NULL)) TH_LOG("%s", out);
+	hist_counts(port[0], &n);
+	EXPECT_EQ(0, total(&n));
+	EXPECT_LE(0, hist_row(port[0], 0));
+}
+
 /*
  * The client side: connect()ed sockets whose remote port is watched
  * (--active-ports) count under that port as "client"; the server end of
@@ -969,7 +1064,17 @@ TEST_F_TIMEOUT(hsl, aborted, 120)
 		       hs_outcome_name(e->outcome), hs_source_name(e->source),
 		       e->latency_ns / 1e6, e->status);
 		if (!variant->usdt) {
+			static const __u8 lo[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
+
+			/* Counted when kmtlsd closed it: its process, the addresses. */
 			EXPECT_EQ(HS_CLOSED, e->outcome);
+			EXPECT_EQ(HS_SRC_CLOSE, e->source);
+			EXPECT_EQ((__u32)self->d.proc.pid, e->pid);
+			EXPECT_STREQ("kmtlsd", e->comm);
+			EXPECT_EQ(self->d.port, e->lport);
+			EXPECT_EQ(AF_INET, e->family);
+			EXPECT_EQ(0, memcmp(lo, e->laddr, 16));
+			EXPECT_EQ(0, memcmp(lo, e->raddr, 16));
 			continue;
 		}
 		if (i == NOCERT || i == OTHERCA) {

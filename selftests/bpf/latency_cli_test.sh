@@ -94,8 +94,9 @@ t_mounts_cgroup2() {
 
 t_pins() {
 	local f j
-	for f in hs_config hs_conns hs_addrs hs_hist hs_stats hs_events hs_link_sockops \
-		 hs_link_setsockopt; do
+	for f in hs_config hs_conns hs_addrs hs_hist hs_hist_rows hs_hist_rowkey hs_hist_rowix \
+		 hs_stats hs_events hs_link_sockops \
+		 hs_link_setsockopt hs_link_release; do
 		[ -e "$KMTLS_BPF_PIN_DIR/$f" ] || { echo "missing pin $f"; return 1; }
 	done
 	j=$(bpftool -j map dump pinned "$KMTLS_BPF_PIN_DIR/hs_config") || return 1
@@ -104,7 +105,9 @@ t_pins() {
 	j=$(bpftool -j map dump pinned "$KMTLS_BPF_PIN_DIR/hs_stats") &&
 	expect_eq "hs_stats.tracked" "$(jget "$j" 0.formatted.values.0.value.tracked)" 0 &&
 	j=$(bpftool -j link show pinned "$KMTLS_BPF_PIN_DIR/hs_link_sockops") &&
-	expect_eq "sockops link type" "$(jget "$j" type)" cgroup
+	expect_eq "sockops link type" "$(jget "$j" type)" cgroup &&
+	j=$(bpftool -j link show pinned "$KMTLS_BPF_PIN_DIR/hs_link_release") &&
+	expect_eq "release link type" "$(jget "$j" type)" cgroup
 }
 
 t_attach_again() {
@@ -148,7 +151,7 @@ t_reset_detach() {
 	ctl latency reset > /dev/null || return 1
 	j=$(ctl --json latency detach) || return 1
 	expect_eq detached "$(jget "$j" detached)" true || return 1
-	for f in hs_link_sockops hs_link_setsockopt; do
+	for f in hs_link_sockops hs_link_setsockopt hs_link_release; do
 		[ ! -e "$KMTLS_BPF_PIN_DIR/$f" ] || { echo "$f left behind"; return 1; }
 	done
 	expect_eq "USDT pins after detach" \

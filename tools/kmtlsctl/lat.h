@@ -14,7 +14,7 @@ struct hs_latency;
 
 /* The pinned maps, as fds (-1 when closed). */
 struct lat_maps {
-	int config, conns, addrs, hist, stats, events;
+	int config, conns, addrs, hist, rows, rowkey, rowix, stats, events;
 };
 
 /*

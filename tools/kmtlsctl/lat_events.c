@@ -108,10 +108,8 @@ static int on_event(void *ctx, void *data, size_t len)
 	__u16 port;
 	time_t t;
 
-	if (len < HS_EVENT_SHORT || (r->max && r->seen >= r->max))
+	if ((r->max && r->seen >= r->max) || hs_event_read(data, len, &e))
 		return 0;
-	memset(&e, 0, sizeof(e));
-	memcpy(&e, data, len < sizeof(e) ? len : sizeof(e));
 	port = e.flags & HS_EV_PASSIVE ? e.lport : e.rport;
 	if (e.ts_ns < r->start_ns || (r->port >= 0 && port != r->port))
 		return 0;

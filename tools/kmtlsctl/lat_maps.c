@@ -34,6 +34,11 @@ static const struct kmtls_pinned_map wanted[] = {
 	  offsetof(struct lat_maps, addrs) },
 	{ HS_MAP_HIST, BPF_MAP_TYPE_PERCPU_HASH, sizeof(struct hs_hist_key),
 	  sizeof(struct hs_hist), offsetof(struct lat_maps, hist) },
+	{ HS_MAP_ROWS, BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct hs_hist),
+	  offsetof(struct lat_maps, rows) },
+	{ HS_MAP_ROWKEY, BPF_MAP_TYPE_ARRAY, 4, 4, offsetof(struct lat_maps, rowkey) },
+	{ HS_MAP_ROWIX, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hs_rowix),
+	  offsetof(struct lat_maps, rowix) },
 	{ HS_MAP_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct hs_stats),
 	  offsetof(struct lat_maps, stats) },
 	{ HS_MAP_EVENTS, BPF_MAP_TYPE_RINGBUF, 0, 0, offsetof(struct lat_maps, events) },
@@ -155,8 +160,9 @@ int lat_conns_clear(const struct lat_maps *m)
 int lat_reset(const struct lat_maps *m)
 {
 	int ncpu = libbpf_num_possible_cpus(), ret;
+	struct hs_hist *h;
 	struct hs_stats *v;
-	__u32 zero = 0;
+	__u32 zero = 0, r;
 
 	ret = map_clear(m->hist, sizeof(struct hs_hist_key));
 	if (ret < 0)
@@ -164,21 +170,60 @@ int lat_reset(const struct lat_maps *m)
 	if (ncpu < 1)
 		return -EINVAL;
 	v = calloc((size_t)ncpu, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	ret = bpf_map_update_elem(m->stats, &zero, v, BPF_ANY) ? -errno : 0;
+	h = calloc((size_t)ncpu, sizeof(*h));
+	ret = v && h ? 0 : -ENOMEM;
+	/* The rows keep their (port, direction): only their counts go. */
+	for (r = 0; !ret && r < HS_HIST_ROWS; r++)
+		if (bpf_map_update_elem(m->rows, &r, h, BPF_ANY))
+			ret = -errno;
+	if (!ret && bpf_map_update_elem(m->stats, &zero, v, BPF_ANY))
+		ret = -errno;
 	free(v);
+	free(h);
 	return ret;
+}
+
+/* Add the per-CPU values @pc of @key to its entry of @l (a new one if none). */
+static int hist_add(struct lat_hist **l, size_t *cnt, size_t *cap, const struct hs_hist_key *key,
+		    const struct hs_hist *pc, int ncpu)
+{
+	struct lat_hist *e = NULL, *nv;
+	size_t j;
+	int c, i;
+
+	for (j = 0; j < *cnt && !e; j++)
+		if (!memcmp(&(*l)[j].key, key, sizeof(*key)))
+			e = &(*l)[j];
+	if (!e) {
+		if (*cnt == *cap) {
+			*cap = *cap ? 2 * *cap : 16;
+			nv = realloc(*l, *cap * sizeof(**l));
+			if (!nv)
+				return -ENOMEM;
+			*l = nv;
+		}
+		e = &(*l)[(*cnt)++];
+		memset(e, 0, sizeof(*e));
+		e->key = *key;
+	}
+	for (c = 0; c < ncpu; c++) {
+		for (i = 0; i < HS_SLOTS; i++)
+			e->h.slots[i] += pc[c].slots[i];
+		e->h.count += pc[c].count;
+		e->h.sum_ns += pc[c].sum_ns;
+	}
+	return 0;
 }
 
 int lat_hist_read(const struct lat_maps *m, struct lat_hist **out, size_t *n)
 {
-	int ncpu = libbpf_num_possible_cpus(), c, i;
+	int ncpu = libbpf_num_possible_cpus(), ret = 0;
 	struct hs_hist_key k, next;
-	struct lat_hist *v = NULL, *nv;
+	struct lat_hist *v = NULL;
 	size_t cap = 0, cnt = 0;
 	struct hs_hist *pc;
 	void *prev = NULL;
+	__u32 r, rk;
 
 	if (ncpu < 1)
 		return -EINVAL;
@@ -191,27 +236,24 @@ int lat_hist_read(const struct lat_maps *m, struct lat_hist **out, size_t *n)
 		prev = &k;
 		if (bpf_map_lookup_elem(m->hist, &k, pc))
 			continue;	/* deleted meanwhile (reset) */
-		if (cnt == cap) {
-			cap = cap ? 2 * cap : 16;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				free(v);
-				free(pc);
-				return -ENOMEM;
-			}
-			v = nv;
-		}
-		memset(&v[cnt], 0, sizeof(v[cnt]));
-		v[cnt].key = k;
-		for (c = 0; c < ncpu; c++) {
-			for (i = 0; i < HS_SLOTS; i++)
-				v[cnt].h.slots[i] += pc[c].slots[i];
-			v[cnt].h.count += pc[c].count;
-			v[cnt].h.sum_ns += pc[c].sum_ns;
-		}
-		cnt++;
+		ret = hist_add(&v, &cnt, &cap, &k, pc, ncpu);
+		if (ret)
+			break;
+	}
+	for (r = 0; !ret && r < HS_HIST_ROWS; r++) {
+		if (bpf_map_lookup_elem(m->rowkey, &r, &rk) || !(rk & HS_ROW_USED) ||
+		    bpf_map_lookup_elem(m->rows, &r, pc))
+			continue;
+		k.port = (__u16)rk;
+		k.active = (__u8)((rk >> 16) & 1);
+		k.outcome = HS_OK;
+		ret = hist_add(&v, &cnt, &cap, &k, pc, ncpu);
 	}
 	free(pc);
+	if (ret) {
+		free(v);
+		return ret;
+	}
 	*out = v;
 	*n = cnt;
 	return 0;

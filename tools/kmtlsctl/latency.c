@@ -9,7 +9,8 @@
  *   detach | reset | status
  *
  * State lives in the pin directory, nowhere else: the maps (hs_*), one
- * cgroup link per program (hs_link_sockops, hs_link_setsockopt) and one
+ * cgroup link per program (hs_link_sockops, hs_link_setsockopt,
+ * hs_link_release) and one
  * link per USDT probe site (hs_link_usdt_<id>). The links pin the programs,
  * so everything keeps running after kmtlsctl exits. Runs that change
  * something are serialized with a flock on the pin directory.
@@ -288,10 +289,11 @@ static int apply_ports(const struct attach_args *a, struct hs_config *cfg, char 
 static void attach_report(struct ctl *c, const struct hs_config *cfg, __u64 cgid,
 			  int already, int nusdt)
 {
-	struct bpf_link_info so, sso;
+	struct bpf_link_info so, sso, rel;
 
 	link_info(HS_PIN_SOCKOPS, &so);
 	link_info(HS_PIN_SOCKOPT, &sso);
+	link_info(HS_PIN_RELEASE, &rel);
 	if (c->json) {
 		json_object *o = json_object_new_object();
 
@@ -299,6 +301,7 @@ static void attach_report(struct ctl *c, const struct hs_config *cfg, __u64 cgid
 		json_object_object_add(o, "cgroup_id", json_object_new_int64((int64_t)cgid));
 		json_object_object_add(o, "sockops_link", json_object_new_int64(so.id));
 		json_object_object_add(o, "setsockopt_link", json_object_new_int64(sso.id));
+		json_object_object_add(o, "release_link", json_object_new_int64(rel.id));
 		json_object_object_add(o, "already_attached", json_object_new_boolean(already));
 		json_object_object_add(o, "usdt", cfg->usdt[0] ?
 				       json_object_new_string(cfg->usdt) : NULL);
@@ -307,8 +310,9 @@ static void attach_report(struct ctl *c, const struct hs_config *cfg, __u64 cgid
 		ctl_print_json(o);
 		return;
 	}
-	printf("hs_latency %s cgroup %s (sockops link %u, setsockopt link %u)\n",
-	       already ? "already attached to" : "attached to", cfg->cgroup, so.id, sso.id);
+	printf("hs_latency %s cgroup %s (sockops link %u, setsockopt link %u, release link %u)\n",
+	       already ? "already attached to" : "attached to", cfg->cgroup, so.id, sso.id,
+	       rel.id);
 	if (nusdt)
 		printf("USDT kmtls:handshake_done in %s: %d probe sites\n", cfg->usdt, nusdt);
 	lat_config_print(cfg);
@@ -316,7 +320,7 @@ static void attach_report(struct ctl *c, const struct hs_config *cfg, __u64 cgid
 
 static int do_attach(struct ctl *c, const struct attach_args *a)
 {
-	struct bpf_link *lo = NULL, *ls = NULL;
+	struct bpf_link *lo = NULL, *ls = NULL, *lr = NULL;
 	struct hs_latency *skel = NULL;
 	struct bpf_link_info info;
 	char err[1024], cgpath[2048];
@@ -374,14 +378,17 @@ static int do_attach(struct ctl *c, const struct attach_args *a)
 	if (!already) {
 		lo = bpf_program__attach_cgroup(skel->progs.hs_sockops, cgfd);
 		ls = lo ? bpf_program__attach_cgroup(skel->progs.hs_setsockopt, cgfd) : NULL;
-		if (!ls) {
+		lr = ls ? bpf_program__attach_cgroup(skel->progs.hs_release, cgfd) : NULL;
+		if (!lr) {
 			ctl_fail(c, CTL_ERR, "cannot attach to cgroup %s: %s", cgpath,
 				 strerror(errno));
 			goto out;
 		}
 		if (pin_link(lo, HS_PIN_SOCKOPS, err, sizeof(err)) ||
-		    pin_link(ls, HS_PIN_SOCKOPT, err, sizeof(err))) {
+		    pin_link(ls, HS_PIN_SOCKOPT, err, sizeof(err)) ||
+		    pin_link(lr, HS_PIN_RELEASE, err, sizeof(err))) {
 			bpf_link__unpin(lo);
+			bpf_link__unpin(ls);
 			ctl_fail(c, CTL_ERR, "%s", err);
 			goto out;
 		}
@@ -404,6 +411,7 @@ static int do_attach(struct ctl *c, const struct attach_args *a)
 out:
 	bpf_link__destroy(lo);		/* pinned: stays attached */
 	bpf_link__destroy(ls);
+	bpf_link__destroy(lr);
 	hs_latency__destroy(skel);
 	close(cgfd);
 	return ret;
@@ -450,11 +458,11 @@ static int unpin_cgroup_link(const char *name, __u32 *id)
 
 static int cmd_detach(struct ctl *c, int argc, char **argv)
 {
-	__u32 so_id = 0, sso_id = 0;
+	__u32 so_id = 0, sso_id = 0, rel_id = 0;
 	char names[64][64], err[512];
 	struct hs_config cfg;
 	struct lat_maps m;
-	int r1, r2, nusdt;
+	int r1, r2, r3, nusdt;
 
 	(void)argv;
 	if (argc != 1)
@@ -462,13 +470,19 @@ static int cmd_detach(struct ctl *c, int argc, char **argv)
 	nusdt = usdt_pins(names, 64);
 	r1 = unpin_cgroup_link(HS_PIN_SOCKOPS, &so_id);
 	r2 = unpin_cgroup_link(HS_PIN_SOCKOPT, &sso_id);
+	r3 = unpin_cgroup_link(HS_PIN_RELEASE, &rel_id);
 	usdt_unpin_all();
-	if (r1 == -ENOENT && r2 == -ENOENT && !nusdt)
+	if (r1 == -ENOENT && r2 == -ENOENT && r3 == -ENOENT && !nusdt)
 		return ctl_fail(c, CTL_ERR, "hs_latency is not attached by kmtls (nothing "
 				"pinned under %s)", kmtls_pin_dir());
-	if ((r1 && r1 != -ENOENT) || (r2 && r2 != -ENOENT))
-		return ctl_fail(c, CTL_ERR, "cannot detach: %s",
-				strerror(-(r1 && r1 != -ENOENT ? r1 : r2)));
+	if (r1 == -ENOENT)
+		r1 = 0;
+	if (r2 == -ENOENT)
+		r2 = 0;
+	if (r3 == -ENOENT)
+		r3 = 0;
+	if (r1 || r2 || r3)
+		return ctl_fail(c, CTL_ERR, "cannot detach: %s", strerror(-(r1 ? r1 : r2 ? r2 : r3)));
 	if (!lat_maps_open(&m, err, sizeof(err))) {
 		lat_conns_clear(&m);
 		if (!lat_config_get(&m, &cfg)) {
@@ -484,6 +498,7 @@ static int cmd_detach(struct ctl *c, int argc, char **argv)
 		json_object_object_add(o, "detached", json_object_new_boolean(1));
 		json_object_object_add(o, "sockops_link", json_object_new_int64(so_id));
 		json_object_object_add(o, "setsockopt_link", json_object_new_int64(sso_id));
+		json_object_object_add(o, "release_link", json_object_new_int64(rel_id));
 		json_object_object_add(o, "usdt_links", json_object_new_int(nusdt));
 		ctl_print_json(o);
 	} else {
@@ -522,7 +537,7 @@ static int cmd_reset(struct ctl *c, int argc, char **argv)
 
 static int cmd_status(struct ctl *c, int argc, char **argv)
 {
-	struct bpf_link_info so, sso;
+	struct bpf_link_info so, sso, rel;
 	char names[64][64], err[512];
 	int i, loaded, attached, nusdt;
 	struct hs_config cfg = { 0 };
@@ -538,7 +553,8 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 		lat_stats_get(&m, &st);
 		lat_maps_close(&m);
 	}
-	attached = !link_info(HS_PIN_SOCKOPS, &so) && !link_info(HS_PIN_SOCKOPT, &sso);
+	attached = !link_info(HS_PIN_SOCKOPS, &so) && !link_info(HS_PIN_SOCKOPT, &sso) &&
+		   !link_info(HS_PIN_RELEASE, &rel);
 	nusdt = usdt_pins(names, 64);
 	if (c->json) {
 		json_object *o = json_object_new_object(), *s = json_object_new_object();
@@ -551,6 +567,7 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 					       json_object_new_int64((int64_t)so.cgroup.cgroup_id));
 			json_object_object_add(o, "sockops_link", json_object_new_int64(so.id));
 			json_object_object_add(o, "setsockopt_link", json_object_new_int64(sso.id));
+			json_object_object_add(o, "release_link", json_object_new_int64(rel.id));
 		}
 		json_object_object_add(o, "usdt", nusdt && cfg.usdt[0] ?
 				       json_object_new_string(cfg.usdt) : NULL);
@@ -573,8 +590,8 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 	}
 	if (attached)
 		printf("hs_latency attached to cgroup %s (id %llu; sockops link %u, setsockopt "
-		       "link %u)\n", cfg.cgroup, (unsigned long long)so.cgroup.cgroup_id,
-		       so.id, sso.id);
+		       "link %u, release link %u)\n", cfg.cgroup,
+		       (unsigned long long)so.cgroup.cgroup_id, so.id, sso.id, rel.id);
 	else
 		printf("hs_latency: maps pinned, not attached\n");
 	if (nusdt)

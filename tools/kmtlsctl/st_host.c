@@ -129,7 +129,7 @@ static json_object *hs_latency(int counters)
 	json_object_object_add(o, "state", json_object_new_string(ret ? absent(ret) : "loaded"));
 	if (ret)
 		return o;
-	attached = pinned(HS_PIN_SOCKOPS) && pinned(HS_PIN_SOCKOPT);
+	attached = pinned(HS_PIN_SOCKOPS) && pinned(HS_PIN_SOCKOPT) && pinned(HS_PIN_RELEASE);
 	json_object_object_add(o, "attached", json_object_new_boolean(attached));
 	if (attached && !lat_config_get(&m, &cfg))
 		json_object_object_add(o, "cgroup", json_object_new_string(cfg.cgroup));
