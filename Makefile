@@ -11,6 +11,7 @@
 #   make fuzz [FUZZ_TIME=60]  every libFuzzer target (selftests/fuzz/), seconds each
 #   make bench      kmtlsd vs nginx and stunnel: handshakes per server CPU-second;
 #                   the XDP limiter vs nftables: drops per softirq CPU-second
+#                   hs_latency's run time per connection against 1 us
 #   make bench-vm   bulk bytes per server CPU-second with kTLS, in the 6.12 guest
 #   make modules [KDIR=...] / modules-all / checkpatch
 #   make install / uninstall [DESTDIR=...] [PREFIX=/usr/local]; modules_install [KREL=...]

@@ -26,6 +26,11 @@
 # BENCH_XDP=0 skips it): ns per packet under BPF_PROG_TEST_RUN, and drops per
 # CPU-second against an nftables per-source meter on the same veth, the flood
 # as xdp_frames (as from a NIC) and as skbs, in build/bench/results-xdp.json.
+#
+# Then the handshake latency programs (scripts/bench-latency.sh, about a
+# minute; BENCH_LATENCY=0 skips it): their run time per connection against
+# issue 6's 1 us, and ring buffer drops at kmtls-bench's highest rate, in
+# build/bench/results-latency.json.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,6 +63,8 @@ main() {
 	SHARE_AFTER=("$(cpu_share "$SERVER_CPU")" "$(cpu_share "$CLIENT_CPU")")
 	summarise
 	[ "${BENCH_XDP:-1}" = 0 ] || KMTLS_OUT=$OUT "$TOP/scripts/bench-xdp.sh"
+	[ "${BENCH_LATENCY:-1}" = 0 ] || KMTLS_OUT=$OUT KMTLS_PKI=$BENCH_OUT/pki-ecdsa \
+		RESULTS=$BENCH_OUT/results-latency.json "$TOP/scripts/bench-latency.sh"
 }
 
 prepare() {
