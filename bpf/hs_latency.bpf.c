@@ -402,15 +402,36 @@ static __always_inline int hs_claim(struct hs_track *t, __u64 sk, __u64 extra, _
 	return -1;
 }
 
+struct hs_row_take {
+	__u32 want;	/* hs_rowkey() of the pair */
+	int row;	/* out: its row, or -1 */
+};
+
+/* bpf_loop() callback: row @r if it is free (taken now) or already the pair's. */
+static long hs_row_try(__u32 r, void *data)
+{
+	struct hs_row_take *take = data;
+	__u32 key = r, old, *rk = bpf_map_lookup_elem(&hs_hist_rowkey, &key);
+
+	if (!rk)
+		return 1;
+	old = *rk ? *rk : __sync_val_compare_and_swap(rk, 0, take->want);
+	if (old && old != take->want)
+		return 0;
+	take->row = (int)r;
+	return 1;
+}
+
 /*
  * The "ok" row of (@port, @active) in hs_hist_rows, taken on first use;
  * -1 when all rows are taken (see hs_latency.h).
  */
 static __always_inline int hs_row(__u16 port, int active)
 {
-	__u32 k = port, want = hs_rowkey(port, active), old, r;
+	__u32 k = port;
 	struct hs_rowix *ix = bpf_map_lookup_elem(&hs_hist_rowix, &k);
-	__u32 *rk;
+	struct hs_row_take take = { .want = hs_rowkey(port, active), .row = -1 };
+	__u32 r;
 
 	if (!ix)
 		return -1;
@@ -419,18 +440,10 @@ static __always_inline int hs_row(__u16 port, int active)
 		return -1;
 	if (r)
 		return (int)r - 1;
-	for (r = 0; r < HS_HIST_ROWS; r++) {
-		rk = bpf_map_lookup_elem(&hs_hist_rowkey, &r);
-		if (!rk)
-			return -1;
-		old = *rk ? *rk : __sync_val_compare_and_swap(rk, 0, want);
-		if (!old || old == want) {
-			ix->row1[active & 1] = (__u16)(r + 1);
-			return (int)r;
-		}
-	}
-	ix->row1[active & 1] = HS_ROW_NONE;
-	return -1;
+	/* A pair's first ok only. bpf_loop: 6.12's verifier rejects the plain loop. */
+	bpf_loop(HS_HIST_ROWS, hs_row_try, &take, 0);
+	ix->row1[active & 1] = take.row >= 0 ? (__u16)(take.row + 1) : HS_ROW_NONE;
+	return take.row;
 }
 
 static __always_inline void hs_count(const struct hs_conn *c, int passive, __u8 outcome,

@@ -51,7 +51,7 @@ PY=/usr/bin/python3
 
 if [ "${KMTLS_BENCH_LAT_INNER:-}" != 1 ]; then
 	for f in "$OUT/bin/kmtlsd" "$OUT/bin/kmtlsctl" "$OUT/bin/kmtls-bench" \
-		 "$OUT/selftests/progs/test_backend" "$PKI/client.pem"; do
+		 "$OUT/selftests/progs/test_backend" "$OUT/selftests/bpf/hs_floor" "$PKI/client.pem"; do
 		[ -e "$f" ] || { echo "bench-latency: $f missing (make; make check makes the PKI)" >&2; exit 1; }
 	done
 	[ "$(id -u)" = 0 ] || { echo "bench-latency: needs root" >&2; exit 1; }
@@ -71,6 +71,7 @@ cleanup() {
 	"$CTL" latency detach > /dev/null 2>&1 || true
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS" || true
 	[ -n "$CG" ] && rmdir "$CG" 2>/dev/null || true
+	[ -n "$CG" ] && rmdir "$CG-floor" 2>/dev/null || true
 	umount "$TMP/bpffs" 2>/dev/null || true
 	rm -rf "$TMP"
 }
@@ -244,15 +245,47 @@ bench() {
 		--duration "$DURATION" --json
 }
 
+# keys [CGROUP]: the keys driver, its server in CGROUP ($CG by default).
 keys() {
-	local srv
-	( echo "$BASHPID" > "$CG/cgroup.procs" && exec "$PY" "$TMP/keys.py" server "$SPORT" "$KEYS_CONNS" ) \
+	local srv cg=${1:-$CG}
+	( echo "$BASHPID" > "$cg/cgroup.procs" && exec "$PY" "$TMP/keys.py" server "$SPORT" "$KEYS_CONNS" ) \
 		> "$TMP/keys.server" &
 	srv=$!
 	until grep -q ready "$TMP/keys.server" 2>/dev/null; do sleep 0.05; done
 	"$PY" "$TMP/keys.py" client "$SPORT" "$KEYS_CONNS"
 	wait "$srv"
 	sed -n 2p "$TMP/keys.server" >&2
+}
+
+# floor: the keys driver once more, in a cgroup of its own with
+# selftests/bpf/hs_floor's programs (they return at once): what the runs
+# cost before any work.
+floor() {
+	local pid
+	mkdir -p "$CG-floor"
+	"$OUT/selftests/bpf/hs_floor" "$CG-floor" > "$TMP/floor.out" &
+	pid=$!
+	until grep -q ready "$TMP/floor.out" 2>/dev/null; do
+		kill -0 "$pid" 2>/dev/null || { echo "bench-latency: hs_floor failed" >&2; return 1; }
+		sleep 0.05
+	done
+	keys "$CG-floor" 2> /dev/null
+	kill -TERM "$pid"
+	wait "$pid"
+	"$PY" - "$TMP/floor.out" "$KEYS_CONNS" "$TMP/runs.jsonl" <<'EOF'
+import json, sys
+st = json.loads(open(sys.argv[1]).read().split("\n", 1)[1])
+n = int(sys.argv[2])
+total = sum(p["run_time_ns"] for p in st.values())
+print("floor: %d connections, programs that only return" % n)
+for k, p in st.items():
+    print("  %-10s %8d runs  %5.2f per conn  %6.0f ns per run  %6.0f ns per conn" %
+          (k, p["runs"], p["runs"] / n, p["run_time_ns"] / max(p["runs"], 1), p["run_time_ns"] / n))
+print("  all        %6.0f ns per connection" % (total / n))
+with open(sys.argv[3], "a") as f:
+    f.write(json.dumps({"phase": "floor", "connections": n, "ns_per_connection": round(total / n),
+                        "programs": st}) + "\n")
+EOF
 }
 
 echo "hs_latency on $(uname -r), kmtlsd $WORKERS workers, kmtls-bench $CONCURRENCY connections for ${DURATION}s"
@@ -263,13 +296,18 @@ for p in keys full resumed; do
 	full|resumed) usdt_on && phase "$p" bench "$p" ;;
 	keys)
 		for r in $(seq "$KEYS_ROUNDS"); do phase "keys$r" keys; done
+		floor
 		"$PY" - "$TMP/runs.jsonl" <<'EOF'
 import json, statistics, sys
-runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"phase": "keys')]
-per = sorted(r["ns_per_connection"] for r in runs)
+runs = [json.loads(l) for l in open(sys.argv[1])]
+per = sorted(r["ns_per_connection"] for r in runs if r["phase"].startswith("keys"))
+floor = [r["ns_per_connection"] for r in runs if r["phase"] == "floor"]
 med = statistics.median(per)
 print("keys, %d runs: %s ns per connection; median %.0f = %.2f x the 1000 ns target: %s" %
       (len(per), " ".join(map(str, per)), med, med / 1000, "ok" if med <= 1000 else "OVER"))
+if floor:
+    print("  of which the runs themselves (programs that only return): %d ns; "
+          "hs_latency's own work: %.0f ns" % (floor[0], med - floor[0]))
 EOF
 		;;
 	*) echo "bench-latency: unknown phase $p" >&2; exit 2 ;;

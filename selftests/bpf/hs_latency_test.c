@@ -386,6 +386,20 @@ static const struct hs_event *event_of(const struct evs *v, int client_port)
 	return NULL;
 }
 
+/* An event of a kmtlsd connection over IPv4 loopback: its process and addresses. */
+static void expect_kmtlsd_lo4(struct __test_metadata *_metadata, const struct hs_event *e,
+			      pid_t pid, int port)
+{
+	static const __u8 lo[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
+
+	EXPECT_EQ((__u32)pid, e->pid);
+	EXPECT_STREQ("kmtlsd", e->comm);
+	EXPECT_EQ(port, e->lport);
+	EXPECT_EQ(AF_INET, e->family);
+	EXPECT_EQ(0, memcmp(lo, e->laddr, 16));
+	EXPECT_EQ(0, memcmp(lo, e->raddr, 16));
+}
+
 static int events_of(const struct evs *v, int client_port)
 {
 	int i, n = 0;
@@ -889,7 +903,6 @@ TEST_F_TIMEOUT(hsl, handshakes, 300)
 	EXPECT_EQ(N_HANDSHAKES, ev.n);
 	for (i = 0; i < N_HANDSHAKES; i++) {
 		const struct hs_event *e = event_of(&ev, cl[i].port);
-		static const __u8 lo[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
 
 		ASSERT_NE(NULL, e) TH_LOG("no event for client port %d", cl[i].port);
 		EXPECT_EQ(1, events_of(&ev, cl[i].port));
@@ -902,12 +915,7 @@ TEST_F_TIMEOUT(hsl, handshakes, 300)
 			       (unsigned long long)lat, (unsigned long long)(cl[i].t1 - cl[i].t0));
 		EXPECT_EQ(HS_OK, e->outcome);
 		EXPECT_EQ(variant->usdt ? HS_SRC_USDT : HS_SRC_KTLS, e->source);
-		EXPECT_EQ((__u32)self->d.proc.pid, e->pid);
-		EXPECT_STREQ("kmtlsd", e->comm);
-		EXPECT_EQ(self->d.port, e->lport);
-		EXPECT_EQ(AF_INET, e->family);
-		EXPECT_EQ(0, memcmp(lo, e->laddr, 16));
-		EXPECT_EQ(0, memcmp(lo, e->raddr, 16));
+		expect_kmtlsd_lo4(_metadata, e, self->d.proc.pid, self->d.port);
 		if (variant->usdt) {
 			/* kmtlsd's own clock starts at accept(): never longer. */
 			EXPECT_GE(lat, e->agent_ns);
@@ -1064,17 +1072,10 @@ TEST_F_TIMEOUT(hsl, aborted, 120)
 		       hs_outcome_name(e->outcome), hs_source_name(e->source),
 		       e->latency_ns / 1e6, e->status);
 		if (!variant->usdt) {
-			static const __u8 lo[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
-
 			/* Counted when kmtlsd closed it: its process, the addresses. */
 			EXPECT_EQ(HS_CLOSED, e->outcome);
 			EXPECT_EQ(HS_SRC_CLOSE, e->source);
-			EXPECT_EQ((__u32)self->d.proc.pid, e->pid);
-			EXPECT_STREQ("kmtlsd", e->comm);
-			EXPECT_EQ(self->d.port, e->lport);
-			EXPECT_EQ(AF_INET, e->family);
-			EXPECT_EQ(0, memcmp(lo, e->laddr, 16));
-			EXPECT_EQ(0, memcmp(lo, e->raddr, 16));
+			expect_kmtlsd_lo4(_metadata, e, self->d.proc.pid, self->d.port);
 			continue;
 		}
 		if (i == NOCERT || i == OTHERCA) {
