@@ -110,7 +110,10 @@ TEST_F_TIMEOUT(relay, data_64m_each_way, 600)
 	}
 	ASSERT_EQ(0, end_nonblock(&self->c));
 	xfer_run(&x);
-	ASSERT_STREQ("", x.err);
+	/* Not ASSERT: an assertion aborts before the teardown prints kmtlsd's log. */
+	EXPECT_STREQ("", x.err);
+	if (x.err[0])
+		return;
 	stream_sha256(STREAM_SEED_S2C, BYTES, want);
 	EXPECT_EQ(0, memcmp(want, x.got_sha, 32));
 

@@ -141,18 +141,34 @@ int tls_handshake_pair(WOLFSSL_CTX *cctx, WOLFSSL_CTX *sctx, int cfd, int sfd,
 	return 0;
 }
 
+/* After a failed wolfSSL call: EAGAIN, or EIO with the reasons kept in @e. */
+static void end_fail(struct tls_end *e, int ret)
+{
+	int sys = errno, err = wolfSSL_get_error(e->ssl, ret);
+
+	if (err == WOLFSSL_ERROR_WANT_WRITE || err == WOLFSSL_ERROR_WANT_READ) {
+		errno = EAGAIN;
+		return;
+	}
+	e->tls_err = err;
+	e->sys_err = sys;
+	errno = EIO;
+}
+
 ssize_t end_write(struct tls_end *e, const void *buf, size_t len)
 {
-	int n, err;
+	ssize_t n;
 
-	if (e->ktls)
-		return send(e->fd, buf, len, MSG_NOSIGNAL);
+	if (e->ktls) {
+		n = send(e->fd, buf, len, MSG_NOSIGNAL);
+		e->sys_err = n < 0 ? errno : 0;
+		return n;
+	}
+	errno = 0;	/* so that end_fail() keeps no stale errno */
 	n = wolfSSL_write(e->ssl, buf, (int)len);
 	if (n > 0)
 		return n;
-	err = wolfSSL_get_error(e->ssl, n);
-	errno = err == WOLFSSL_ERROR_WANT_WRITE || err == WOLFSSL_ERROR_WANT_READ ?
-		EAGAIN : EIO;
+	end_fail(e, (int)n);
 	return -1;
 }
 
@@ -160,7 +176,6 @@ ssize_t end_read(struct tls_end *e, void *buf, size_t len)
 {
 	unsigned char type;
 	ssize_t n;
-	int err;
 
 	if (e->pend_off < e->pend.len) {
 		n = e->pend.len - e->pend_off;
@@ -170,14 +185,13 @@ ssize_t end_read(struct tls_end *e, void *buf, size_t len)
 		return n;
 	}
 	if (!e->ktls) {
+		errno = 0;
 		n = wolfSSL_read(e->ssl, buf, (int)len);
 		if (n > 0)
 			return n;
-		err = wolfSSL_get_error(e->ssl, (int)n);
-		if (err == WOLFSSL_ERROR_ZERO_RETURN)
+		if (wolfSSL_get_error(e->ssl, (int)n) == WOLFSSL_ERROR_ZERO_RETURN)
 			return 0;
-		errno = err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE ?
-			EAGAIN : EIO;
+		end_fail(e, (int)n);
 		return -1;
 	}
 	for (;;) {
@@ -211,6 +225,19 @@ void stream_sha256(uint64_t seed, size_t bytes, unsigned char out[32])
 	wc_Sha256Final(&h, out);
 }
 
+/* " (wolfSSL error N: reason; socket: strerror)" for a failure of @e, or "". */
+static const char *end_why(const struct tls_end *e)
+{
+	static __thread char why[160];
+
+	if (!e->tls_err && !e->sys_err)
+		return "";
+	snprintf(why, sizeof(why), " (wolfSSL error %d: %s; socket: %s)", e->tls_err,
+		 e->tls_err ? wolfSSL_ERR_reason_error_string(e->tls_err) : "none",
+		 e->sys_err ? strerror(e->sys_err) : "no error");
+	return why;
+}
+
 static int xfer_pending(struct xfer *x)
 {
 	return x->e->pend_off < x->e->pend.len ||
@@ -230,7 +257,8 @@ static int xfer_send(struct xfer *x, unsigned char *out, size_t *out_len,
 	}
 	n = end_write(x->e, out + *out_off, *out_len - *out_off);
 	if (n < 0 && errno != EAGAIN) {
-		snprintf(x->err, sizeof(x->err), "write after %zu bytes: %s", x->sent, strerror(errno));
+		snprintf(x->err, sizeof(x->err), "write after %zu bytes: %s%s", x->sent,
+			 strerror(errno), end_why(x->e));
 		return -1;
 	}
 	if (n > 0) {
@@ -270,8 +298,8 @@ void *xfer_run(void *p)
 			n = end_read(x->e, in, sizeof(in) < x->recv_bytes - x->got ?
 						sizeof(in) : x->recv_bytes - x->got);
 			if (n == 0 || (n < 0 && errno != EAGAIN)) {
-				snprintf(x->err, sizeof(x->err), "read after %zu bytes: %s", x->got,
-					 n == 0 ? "EOF" : strerror(errno));
+				snprintf(x->err, sizeof(x->err), "read after %zu bytes: %s%s", x->got,
+					 n == 0 ? "EOF" : strerror(errno), n ? end_why(x->e) : "");
 				return NULL;
 			}
 			if (n > 0) {

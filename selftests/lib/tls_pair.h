@@ -19,6 +19,9 @@ struct tls_end {
 	struct kmtls_pending pend;
 	size_t pend_off;
 	unsigned long ctrl_records;	/* non-appdata records seen on kTLS */
+	/* Why the last end_read/end_write failed (not EAGAIN): for messages. */
+	int tls_err;			/* wolfSSL_get_error(), 0 on kTLS */
+	int sys_err;			/* errno right after the call */
 };
 
 /* The test PKI directory ($KMTLS_PKI, else build/pki). */
