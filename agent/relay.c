@@ -211,10 +211,19 @@ static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 		return;
 	d->shut = 1;
 	if (dst == tls_fd(c)) {
-		if (c->ktls)
+		if (c->ktls) {
 			ktls_close_notify(dst);
-		else
-			wolfSSL_shutdown(c->ssl);
+			/*
+			 * No FIN here: kTLS may still hold records it accepted while
+			 * TCP's buffer was full (it sends them when the peer reads).
+			 * After shutdown(SHUT_WR) sending them fails with EPIPE: the
+			 * tail and the close_notify would be lost and the socket
+			 * errored. close_notify is the end of the stream in TLS; the
+			 * FIN follows at close().
+			 */
+			return;
+		}
+		wolfSSL_shutdown(c->ssl);
 	}
 	/*
 	 * The last direction to end: both sockets are closed right after, and
