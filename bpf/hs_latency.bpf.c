@@ -482,6 +482,22 @@ static __always_inline void hs_count(const struct hs_conn *c, int passive, __u8 
 }
 
 /*
+ * @size bytes of hs_events, counted in @s (events, or events_dropped when
+ * the ring is full: NULL); *@nth is this CPU's event count before it.
+ */
+static __always_inline void *hs_reserve(const __u32 size, struct hs_stats *s, __u64 *nth)
+{
+	void *r = bpf_ringbuf_reserve(&hs_events, size, 0);
+
+	if (!r) {
+		HS_STAT_INC(s, events_dropped);
+		return NULL;
+	}
+	*nth = s ? __sync_fetch_and_add(&s->events, 1) : 0;
+	return r;
+}
+
+/*
  * An event with the fields every source fills; NULL when the ring is full.
  * USDT's (with the cipher) only: the others write struct hs_event4 or
  * HS_EVENT_SHORT, see hs_emit(). Sets *@nth to this CPU's event count
@@ -491,13 +507,10 @@ static __always_inline struct hs_event *
 hs_event_new(const struct hs_conn *c, int passive, __u8 outcome, __u8 source, __u64 now,
 	     __u64 lat_ns, struct hs_stats *s, const __u32 size, __u64 *nth)
 {
-	struct hs_event *e = bpf_ringbuf_reserve(&hs_events, HS_EVENT_RECORD(size), 0);
+	struct hs_event *e = hs_reserve(HS_EVENT_RECORD(size), s, nth);
 
-	if (!e) {
-		HS_STAT_INC(s, events_dropped);
+	if (!e)
 		return NULL;
-	}
-	*nth = s ? __sync_fetch_and_add(&s->events, 1) : 0;
 	__builtin_memset(e, 0, size);
 	e->ts_ns = now;
 	e->latency_ns = lat_ns;
@@ -553,12 +566,9 @@ static __always_inline void hs_emit(const struct hs_conn *c, int passive, __u8 o
 		hs_event_submit(e, nth);
 		return;
 	}
-	e4 = bpf_ringbuf_reserve(&hs_events, sizeof(*e4), 0);
-	if (!e4) {
-		HS_STAT_INC(s, events_dropped);
+	e4 = hs_reserve(sizeof(*e4), s, &nth);
+	if (!e4)
 		return;
-	}
-	nth = s ? __sync_fetch_and_add(&s->events, 1) : 0;
 	e4->ts_ns = now;
 	e4->latency_ns = lat_ns;
 	e4->lport = c->lport;
