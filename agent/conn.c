@@ -136,18 +136,99 @@ void kmtls_worker_reap(struct kmtls_worker *w)
 	}
 }
 
+/*
+ * An end the relay waits for nothing on leaves the epoll set rather than
+ * staying with no events: epoll reports EPOLLHUP regardless, and once both
+ * sides have shut a socket whose data still waits for the other end (a
+ * slow reader there), level-triggered HUP would spin the worker until it
+ * drains. A reset there shows when the relay next uses the socket.
+ */
+static int relay_watch(struct conn *c, struct conn_end *end, uint32_t events)
+{
+	if (!events) {
+		kmtls_worker_unwatch(c->w, end);
+		return 0;
+	}
+	return kmtls_worker_watch(c->w, end, events);
+}
+
 int kmtls_conn_update_events(struct conn *c)
 {
-	uint32_t ce, be;
-
 	if (c->state != CS_RELAY)
 		return 0;
-	ce = kmtls_relay_client_events(c);
-	be = kmtls_relay_backend_events(c);
-	if (kmtls_worker_watch(c->w, &c->client, ce) ||
-	    kmtls_worker_watch(c->w, &c->backend, be))
+	if (relay_watch(c, &c->client, kmtls_relay_client_events(c)) ||
+	    relay_watch(c, &c->backend, kmtls_relay_backend_events(c)))
 		return -1;
 	return 0;
+}
+
+/* Without an idle timeout, how long a linger may go without progress. */
+#define LINGER_MAX_MS 30000
+
+/*
+ * Both directions ended cleanly. kTLS may still hold records that TCP had
+ * no room for, and close() would drop them, close_notify included (the
+ * peer sees a truncated stream). So while the peer has not acknowledged
+ * everything the TLS end stays open (CS_LINGER, watched by the tick) for
+ * as long as the peer keeps reading (the idle timeout between two bytes
+ * it acknowledges). The plaintext end closes now.
+ */
+static void relay_done(struct conn *c)
+{
+	struct conn_end *plain = c->originate ? &c->client : &c->backend;
+	int unacked = kmtls_relay_unacked(c);
+
+	log_debug("listener %s: client %s: closed, %lu bytes up, %lu down%s",
+		  c->l->conf->name, c->peer_str, (unsigned long)c->up.bytes,
+		  (unsigned long)c->down.bytes, unacked > 0 ? ", lingering" : "");
+	if (unacked <= 0) {
+		kmtls_conn_close(c);
+		return;
+	}
+	kmtls_worker_unwatch(c->w, plain);
+	close(plain->fd);
+	plain->fd = -1;
+	/*
+	 * Off the epoll set (see relay_watch()): only the tick looks at it
+	 * now; a reset leaves nothing unacknowledged.
+	 */
+	kmtls_worker_unwatch(c->w, tls_end(c));
+	c->state = CS_LINGER;
+	c->linger_unacked = unacked;
+	c->linger_acked = 0;
+	c->active_ms = kmtls_now_ms();
+}
+
+/*
+ * Close once nothing is unacknowledged at two ticks in a row: kTLS pushes
+ * held records from a work item when ACKs make room, an instant after the
+ * queue may have looked empty.
+ */
+static void linger_tick(struct conn *c, uint64_t now)
+{
+	unsigned int limit = c->l->conf->idle_timeout_ms;
+	int unacked = kmtls_relay_unacked(c);
+
+	if (unacked <= 0) {
+		if (unacked < 0 || c->linger_acked) {
+			kmtls_conn_close(c);
+			return;
+		}
+		c->linger_acked = 1;
+		return;
+	}
+	c->linger_acked = 0;
+	if (unacked < c->linger_unacked)
+		c->active_ms = now;
+	c->linger_unacked = unacked;
+	if (!limit)
+		limit = LINGER_MAX_MS;
+	if (now - c->active_ms >= limit) {
+		log_info("listener %s: client %s: closing with %d bytes the %s has not "
+			 "acknowledged: no progress for %u ms", c->l->conf->name, c->peer_str,
+			 unacked, c->originate ? "server" : "client", limit);
+		kmtls_conn_close(c);
+	}
 }
 
 static void relay(struct conn *c)
@@ -156,10 +237,7 @@ static void relay(struct conn *c)
 
 	switch (kmtls_relay_pump(c, &why)) {
 	case RELAY_DONE:
-		log_debug("listener %s: client %s: closed, %lu bytes up, %lu down",
-			  c->l->conf->name, c->peer_str, (unsigned long)c->up.bytes,
-			  (unsigned long)c->down.bytes);
-		kmtls_conn_close(c);
+		relay_done(c);
 		return;
 	case RELAY_ERROR:
 		log_info("listener %s: client %s: connection ended: %s (%lu bytes up, %lu down)",
@@ -670,6 +748,8 @@ void kmtls_conn_event(struct conn_end *end, uint32_t events)
 	case CS_RELAY:
 		relay(c);
 		break;
+	case CS_LINGER:
+		break;		/* not watched */
 	}
 }
 
@@ -696,6 +776,10 @@ void kmtls_conn_tick(struct conn *c, uint64_t now)
 		} else {
 			backend_failed(c, "connect timed out");
 		}
+		return;
+	}
+	if (c->state == CS_LINGER) {
+		linger_tick(c, now);
 		return;
 	}
 	if (c->state == CS_RELAY && idle && now - c->active_ms >= idle) {

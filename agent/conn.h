@@ -20,6 +20,7 @@ enum conn_state {
 	CS_CONNECTING,	/* waiting for the backend's TCP connect */
 	CS_TICKET,	/* originate: handshake done, waiting for a ticket */
 	CS_RELAY,
+	CS_LINGER,	/* relay done, kTLS end open until the peer has it all */
 };
 
 /* Which end an epoll event belongs to. */
@@ -40,6 +41,7 @@ struct relay_dir {
 	size_t prefix_len, prefix_off;
 	int eof;		/* nothing more will come from src */
 	int shut;		/* dst shut down for writing */
+	int shut_wait;		/* eof, but dst has no room for close_notify yet */
 	uint64_t bytes;
 };
 
@@ -71,6 +73,8 @@ struct conn {
 	struct timespec started;	/* for the handshake_done probe */
 	uint64_t deadline_ms;	/* handshake or connect timeout; 0 = none */
 	uint64_t active_ms;	/* last byte moved, for the idle timeout */
+	int linger_unacked;	/* CS_LINGER: unacknowledged bytes at the last tick */
+	int linger_acked;	/* CS_LINGER: none at the last tick */
 
 	char why[160];		/* the reason a relay ended, for the log */
 	struct relay_dir up;	/* client -> backend */

@@ -11,12 +11,15 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 #include <linux/tls.h>
 
 #include "ktls.h"
@@ -131,8 +134,12 @@ static int prefix_pending(const struct relay_dir *d)
 	return d->prefix_off < d->prefix_len;
 }
 
-/* kTLS sends close_notify only when asked: an alert record, then FIN. */
-static void ktls_close_notify(int fd)
+/*
+ * kTLS sends close_notify only when asked: an alert record. 0 once kTLS
+ * has taken it; -1 with errno (EAGAIN: TCP's send buffer is full, and kTLS
+ * refuses a record until there is room).
+ */
+static int ktls_close_notify(int fd)
 {
 	unsigned char alert[2] = { 1, 0 };	/* warning, close_notify */
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
@@ -147,7 +154,15 @@ static void ktls_close_notify(int fd)
 	cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
 	cmsg->cmsg_len = CMSG_LEN(sizeof(unsigned char));
 	*CMSG_DATA(cmsg) = KMTLS_REC_ALERT;
-	sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -1 : 0;
+}
+
+/* Room in @fd's send buffer now (what EPOLLOUT would report). */
+static int writable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
 }
 
 /* The end that speaks TLS: the client, or the server in originate mode. */
@@ -205,26 +220,46 @@ static int tls_failed(struct conn *c, int err, const char **why)
 	return -1;
 }
 
+/*
+ * End direction @d at @dst. On the TLS end that is close_notify, which
+ * must not be lost to a full send buffer: then the direction waits for
+ * EPOLLOUT (shut_wait, see has_data()) and this runs again.
+ */
 static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 {
 	if (d->shut)
 		return;
-	d->shut = 1;
 	if (dst == tls_fd(c)) {
 		if (c->ktls) {
-			ktls_close_notify(dst);
+			if (ktls_close_notify(dst) && would_block()) {
+				d->shut_wait = 1;
+				return;
+			}
+			d->shut = 1;
+			d->shut_wait = 0;
 			/*
 			 * No FIN here: kTLS may still hold records it accepted while
 			 * TCP's buffer was full (it sends them when the peer reads).
 			 * After shutdown(SHUT_WR) sending them fails with EPIPE: the
 			 * tail and the close_notify would be lost and the socket
 			 * errored. close_notify is the end of the stream in TLS; the
-			 * FIN follows at close().
+			 * FIN follows at close(), which waits for them
+			 * (kmtls_relay_unacked()).
 			 */
+			return;
+		}
+		/*
+		 * wolfSSL buffers an alert it could not send and only sends it
+		 * again with the next record: wait until the alert fits.
+		 */
+		if (!writable(dst)) {
+			d->shut_wait = 1;
 			return;
 		}
 		wolfSSL_shutdown(c->ssl);
 	}
+	d->shut = 1;
+	d->shut_wait = 0;
 	/*
 	 * The last direction to end: both sockets are closed right after, and
 	 * close() sends the FIN (all there was to read has been read).
@@ -452,7 +487,26 @@ static int has_room(const struct conn *c, const struct relay_dir *d)
 
 static int has_data(const struct conn *c, const struct relay_dir *d)
 {
-	return !d->shut && (prefix_pending(d) || (c->ktls ? d->in_pipe > 0 : d->len > d->off));
+	return !d->shut && (prefix_pending(d) || d->shut_wait ||
+			    (c->ktls ? d->in_pipe > 0 : d->len > d->off));
+}
+
+int kmtls_relay_unacked(const struct conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int n = 0;
+
+	if (!c->ktls)
+		return 0;
+	/*
+	 * Once reset (or gone to any state that cannot deliver), SIOCOUTQ
+	 * still counts what will never be acknowledged.
+	 */
+	if (getsockopt(tls_fd(c), IPPROTO_TCP, TCP_INFO, &ti, &len) ||
+	    (ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT))
+		return -1;
+	return ioctl(tls_fd(c), SIOCOUTQ, &n) ? -1 : n;
 }
 
 uint32_t kmtls_relay_client_events(const struct conn *c)

@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -69,6 +70,7 @@
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
+#include <linux/sockios.h>
 
 #include "addr.h"
 #include "errmsg.h"
@@ -617,6 +619,7 @@ static int sc_build(struct sc_prog *p)
 {
 	static const __u32 families[] = { AF_UNIX, AF_INET, AF_INET6 };
 	static const __u32 glibc_signals[] = { 32, 33 };	/* __SIGRTMIN, +1 */
+	static const __u32 ioctls[] = { SIOCOUTQ };
 	size_t i;
 	int calls = 0;
 
@@ -639,12 +642,14 @@ static int sc_build(struct sc_prog *p)
 	 * (SIGCANCEL, SIGSETXID); no other handler may change, SIGSYS's above all.
 	 */
 	sc_nr_oneof(p, __NR_rt_sigaction, 0, glibc_signals, 2);
+	/* The relay's lingering close asks what the peer has not acknowledged. */
+	sc_nr_oneof(p, __NR_ioctl, 1, ioctls, 1);
 	/* Memory is never made executable. */
 	sc_nr_mask(p, __NR_mmap, 2, PROT_EXEC, SC_DENY, SECCOMP_RET_ALLOW);
 	sc_nr_mask(p, __NR_mprotect, 2, PROT_EXEC, SC_DENY, SECCOMP_RET_ALLOW);
 	/* Threads only: clone3 hides its flags in memory, so glibc falls back. */
 	sc_nr_ret(p, __NR_clone3, SECCOMP_RET_ERRNO | ENOSYS);
-	calls += 5;	/* socket, rt_sigaction, mmap, mprotect, clone3 */
+	calls += 6;	/* socket, rt_sigaction, ioctl, mmap, mprotect, clone3 */
 	/* Threads, not processes (with ASan, clone matched above already). */
 	sc_nr_mask(p, __NR_clone, 0, CLONE_THREAD, SECCOMP_RET_ALLOW, SC_DENY);
 	calls += !KMTLS_ASAN;

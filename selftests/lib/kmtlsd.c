@@ -107,9 +107,20 @@ int kmtlsd_run(struct kmtlsd *d, int port, const char *const *args)
 
 int kmtlsd_stop(struct kmtlsd *d)
 {
+	int rc;
+
 	if (d->proc.pid <= 0)
 		return 0;
-	return proc_stop(&d->proc, kmtlsd_start_timeout_ms());
+	rc = proc_stop(&d->proc, kmtlsd_start_timeout_ms());
+	/* Its log says why; a teardown that checks the status prints nothing else. */
+	if (rc < 0)
+		fprintf(stderr, "# kmtlsd: still running %d ms after SIGTERM: killed\n",
+			kmtlsd_start_timeout_ms());
+	else if (rc)
+		fprintf(stderr, "# kmtlsd: exit status %d after SIGTERM\n", rc);
+	if (rc)
+		kmtlsd_dump_log(d);
+	return rc;
 }
 
 int kmtlsd_wait_log(struct kmtlsd *d, const char *needle, int timeout_ms)

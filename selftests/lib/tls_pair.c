@@ -225,8 +225,7 @@ void stream_sha256(uint64_t seed, size_t bytes, unsigned char out[32])
 	wc_Sha256Final(&h, out);
 }
 
-/* " (wolfSSL error N: reason; socket: strerror)" for a failure of @e, or "". */
-static const char *end_why(const struct tls_end *e)
+const char *end_why(const struct tls_end *e)
 {
 	static __thread char why[160];
 

@@ -46,6 +46,12 @@ int tls_handshake_pair(WOLFSSL_CTX *cctx, WOLFSSL_CTX *sctx, int cfd, int sfd,
 ssize_t end_write(struct tls_end *e, const void *buf, size_t len);
 ssize_t end_read(struct tls_end *e, void *buf, size_t len);
 
+/*
+ * " (wolfSSL error N: reason; socket: strerror)" for the last failure of
+ * end_read/end_write on @e, or "". Per thread, until the next call.
+ */
+const char *end_why(const struct tls_end *e);
+
 /* Non-blocking I/O on this end from now on. */
 int end_nonblock(struct tls_end *e);
 
