@@ -183,15 +183,18 @@ int lat_reset(const struct lat_maps *m)
 	return ret;
 }
 
-/* Add the per-CPU values @pc of @key to its entry of @l (a new one if none). */
+/*
+ * Add the per-CPU values @pc of @key to its entry of @l, a new one if none
+ * or if @unique (the hash map's keys are: only the rows are looked up).
+ */
 static int hist_add(struct lat_hist **l, size_t *cnt, size_t *cap, const struct hs_hist_key *key,
-		    const struct hs_hist *pc, int ncpu)
+		    const struct hs_hist *pc, int ncpu, int unique)
 {
 	struct lat_hist *e = NULL, *nv;
 	size_t j;
 	int c, i;
 
-	for (j = 0; j < *cnt && !e; j++)
+	for (j = 0; !unique && j < *cnt && !e; j++)
 		if (!memcmp(&(*l)[j].key, key, sizeof(*key)))
 			e = &(*l)[j];
 	if (!e) {
@@ -236,7 +239,7 @@ int lat_hist_read(const struct lat_maps *m, struct lat_hist **out, size_t *n)
 		prev = &k;
 		if (bpf_map_lookup_elem(m->hist, &k, pc))
 			continue;	/* deleted meanwhile (reset) */
-		ret = hist_add(&v, &cnt, &cap, &k, pc, ncpu);
+		ret = hist_add(&v, &cnt, &cap, &k, pc, ncpu, 1);
 		if (ret)
 			break;
 	}
@@ -247,7 +250,7 @@ int lat_hist_read(const struct lat_maps *m, struct lat_hist **out, size_t *n)
 		k.port = (__u16)rk;
 		k.active = (__u8)((rk >> 16) & 1);
 		k.outcome = HS_OK;
-		ret = hist_add(&v, &cnt, &cap, &k, pc, ncpu);
+		ret = hist_add(&v, &cnt, &cap, &k, pc, ncpu, 0);
 	}
 	free(pc);
 	if (ret) {
