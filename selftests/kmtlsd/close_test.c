@@ -39,10 +39,35 @@
 #define ROUNDS 3
 #define STALL_BYTES_STR "262144"	/* more than a client's first window */
 
-FIXTURE(close) {
+/* kmtlsd, its backend sending @bytes, and our client end. */
+struct env {
 	struct backend be;
 	struct kmtlsd d;
 	struct tls_end c;
+};
+
+static int env_start(struct env *e, const char *bytes, const char *const *d_args)
+{
+	const char *be_args[] = { "--mode", "duplex", "--bytes", bytes, NULL };
+
+	signal(SIGPIPE, SIG_IGN);
+	e->c.fd = -1;
+	if (backend_start(&e->be, be_args))
+		return -1;
+	return kmtlsd_start(&e->d, e->be.port, d_args);
+}
+
+static void env_stop(struct __test_metadata *_metadata, struct env *e)
+{
+	if (!__test_passed(_metadata))
+		kmtlsd_dump_log(&e->d);
+	tls_end_close(&e->c);
+	EXPECT_EQ(0, kmtlsd_stop(&e->d));
+	backend_stop(&e->be);
+}
+
+FIXTURE(close) {
+	struct env e;
 };
 
 FIXTURE_VARIANT(close) {
@@ -54,22 +79,12 @@ FIXTURE_VARIANT_ADD(close, open) { .half_close = 0 };
 
 FIXTURE_SETUP(close)
 {
-	const char *be_args[] = { "--mode", "duplex", "--bytes", BYTES_STR, NULL };
-	const char *d_args[] = { "--log-level", "debug", NULL };
-
-	signal(SIGPIPE, SIG_IGN);
-	self->c.fd = -1;
-	ASSERT_EQ(0, backend_start(&self->be, be_args));
-	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, d_args));
+	ASSERT_EQ(0, env_start(&self->e, BYTES_STR, NULL));
 }
 
 FIXTURE_TEARDOWN(close)
 {
-	if (!__test_passed(_metadata))
-		kmtlsd_dump_log(&self->d);
-	tls_end_close(&self->c);
-	EXPECT_EQ(0, kmtlsd_stop(&self->d));
-	backend_stop(&self->be);
+	env_stop(_metadata, &self->e);
 }
 
 /*
@@ -100,11 +115,11 @@ static int read_slowly(struct tls_end *e, wc_Sha256 *h, size_t *got)
 }
 
 /* One connection: 0 when it passed (EXPECTs report the rest). */
-static int one_round(struct __test_metadata *_metadata, FIXTURE_DATA(close) *self,
+static int one_round(struct __test_metadata *_metadata, struct env *e,
 		     const FIXTURE_VARIANT(close) *variant, int round)
 {
 	struct tls_client_opts o = {
-		.port = self->d.port, .cert = pki("client.pem"), .key = pki("client.key"),
+		.port = e->d.port, .cert = pki("client.pem"), .key = pki("client.key"),
 		.ciphers = "TLS13-AES128-GCM-SHA256",
 	};
 	unsigned char want[32], got_sha[32];
@@ -114,7 +129,7 @@ static int one_round(struct __test_metadata *_metadata, FIXTURE_DATA(close) *sel
 	json_object *r;
 	wc_Sha256 h;
 
-	if (tls_client_open(&o, &self->c, err, sizeof(err))) {
+	if (tls_client_open(&o, &e->c, err, sizeof(err))) {
 		EXPECT_STREQ("", err);
 		return -1;
 	}
@@ -122,18 +137,18 @@ static int one_round(struct __test_metadata *_metadata, FIXTURE_DATA(close) *sel
 	 * A small, fixed receive window: kmtlsd's send buffer stays small and
 	 * full, rather than the whole stream fitting into socket buffers.
 	 */
-	EXPECT_EQ(0, setsockopt(self->c.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)));
+	EXPECT_EQ(0, setsockopt(e->c.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)));
 	/* wolfSSL keeps reading after it sent close_notify: a TLS half-close. */
 	if (variant->half_close)
-		EXPECT_NE(WOLFSSL_SUCCESS, wolfSSL_shutdown(self->c.ssl));
-	EXPECT_EQ(0, end_nonblock(&self->c));
+		EXPECT_NE(WOLFSSL_SUCCESS, wolfSSL_shutdown(e->c.ssl));
+	EXPECT_EQ(0, end_nonblock(&e->c));
 	wc_InitSha256(&h);
-	rc = read_slowly(&self->c, &h, &got);
+	rc = read_slowly(&e->c, &h, &got);
 	wc_Sha256Final(&h, got_sha);
 	wc_Sha256Free(&h);
 	EXPECT_EQ(0, rc) TH_LOG("round %d: after %zu of %u bytes: %s", round, got, BYTES,
 				rc == -2 ? "nothing more came (no close_notify)" :
-				end_why(&self->c));
+				end_why(&e->c));
 	EXPECT_EQ((size_t)BYTES, got);
 	stream_sha256(STREAM_SEED_S2C, BYTES, want);
 	EXPECT_EQ(0, memcmp(want, got_sha, 32));
@@ -142,19 +157,19 @@ static int one_round(struct __test_metadata *_metadata, FIXTURE_DATA(close) *sel
 
 	/* Our close_notify now, if not sent before: the backend sees EOF. */
 	if (!variant->half_close)
-		wolfSSL_shutdown(self->c.ssl);
-	if (backend_wait_conns(&self->be, round + 1, 30000)) {
+		wolfSSL_shutdown(e->c.ssl);
+	if (backend_wait_conns(&e->be, round + 1, 30000)) {
 		EXPECT_EQ(0, round + 1) TH_LOG("the backend did not finish connection %d", round + 1);
 		return -1;
 	}
-	r = backend_report_line(&self->be, round);
+	r = backend_report_line(&e->be, round);
 	if (!r)
 		return -1;
 	ok &= jint(r, "bytes_sent") == (long)BYTES && !strcmp(jstr(r, "end"), "eof");
 	EXPECT_EQ((long)BYTES, jint(r, "bytes_sent"));
 	EXPECT_STREQ("eof", jstr(r, "end"));
 	json_object_put(r);
-	tls_end_close(&self->c);
+	tls_end_close(&e->c);
 	return ok ? 0 : -1;
 }
 
@@ -164,10 +179,10 @@ TEST_F_TIMEOUT(close, slow_reader_gets_every_byte_and_close_notify, 300)
 	int i;
 
 	for (i = 0; i < ROUNDS; i++)
-		if (one_round(_metadata, self, variant, i))
+		if (one_round(_metadata, &self->e, variant, i))
 			return;
 	/* Ended as closes, never as errors. */
-	EXPECT_EQ(0, proc_log_count(&self->d.proc, "connection ended"));
+	EXPECT_EQ(0, proc_log_count(&self->e.d.proc, "connection ended"));
 }
 
 /*
@@ -176,35 +191,25 @@ TEST_F_TIMEOUT(close, slow_reader_gets_every_byte_and_close_notify, 300)
  * closes and says so.
  */
 FIXTURE(stall) {
-	struct backend be;
-	struct kmtlsd d;
-	struct tls_end c;
+	struct env e;
 };
 
 FIXTURE_SETUP(stall)
 {
-	const char *be_args[] = { "--mode", "duplex", "--bytes", STALL_BYTES_STR, NULL };
 	const char *d_args[] = { "--idle-timeout", "1s", NULL };
 
-	signal(SIGPIPE, SIG_IGN);
-	self->c.fd = -1;
-	ASSERT_EQ(0, backend_start(&self->be, be_args));
-	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, d_args));
+	ASSERT_EQ(0, env_start(&self->e, STALL_BYTES_STR, d_args));
 }
 
 FIXTURE_TEARDOWN(stall)
 {
-	if (!__test_passed(_metadata))
-		kmtlsd_dump_log(&self->d);
-	tls_end_close(&self->c);
-	EXPECT_EQ(0, kmtlsd_stop(&self->d));
-	backend_stop(&self->be);
+	env_stop(_metadata, &self->e);
 }
 
 TEST_F_TIMEOUT(stall, linger_ends_after_idle_timeout, 120)
 {
 	struct tls_client_opts o = {
-		.port = self->d.port, .cert = pki("client.pem"), .key = pki("client.key"),
+		.port = self->e.d.port, .cert = pki("client.pem"), .key = pki("client.key"),
 		.ciphers = "TLS13-AES128-GCM-SHA256",
 	};
 	char err[256] = "";
@@ -212,13 +217,13 @@ TEST_F_TIMEOUT(stall, linger_ends_after_idle_timeout, 120)
 	if (tls_stat("TlsCurrTxSw") < 0)
 		SKIP(return, "kernel without kTLS: kmtlsd lingers on kTLS sockets only "
 		     "(wolfSSL's records are in TCP's queue, which close() keeps)");
-	ASSERT_EQ(0, tls_client_open(&o, &self->c, err, sizeof(err))) TH_LOG("%s", err);
-	ASSERT_NE(WOLFSSL_SUCCESS, wolfSSL_shutdown(self->c.ssl));
+	ASSERT_EQ(0, tls_client_open(&o, &self->e.c, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_NE(WOLFSSL_SUCCESS, wolfSSL_shutdown(self->e.c.ssl));
 	/* Not a byte read: the backend's stream fills the window and stops. */
-	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "down, lingering", 30000));
-	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "has not acknowledged: no progress for 1000 ms",
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->e.d, "down, lingering", 30000));
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->e.d, "has not acknowledged: no progress for 1000 ms",
 				     30000));
-	EXPECT_EQ(0, proc_log_count(&self->d.proc, "idle for"));
+	EXPECT_EQ(0, proc_log_count(&self->e.d.proc, "idle for"));
 }
 
 TEST_HARNESS_MAIN
