@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Helpers of the kmtls.ko tests (kmtls_test, race_test, reload_stress):
+ * Helpers of the kmtls.ko tests (kmtls_test, race_test, reload_stress,
+ * kservice_test):
  * sysctls and counters of the current namespace, TCP pairs, the ioctls of
  * /dev/kmtls, loading and unloading the module, and the kernel log.
  *
@@ -30,6 +31,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <uapi/linux/kmtls.h>
+
+#include "../lib/proc.h"
 
 #define DEV		"/dev/kmtls"
 #define SYSCTL_DIR	"/proc/sys/net/kmtls/"
@@ -65,14 +68,13 @@ static inline int set_sysctl(const char *name, unsigned int v)
 	return write_file(path, val);
 }
 
-/* A counter of /proc/net/kmtls_stat (this namespace); -1 if missing */
-static inline long stat_get(const char *name)
+/* A "Name value" counter of @file (this namespace's); -1 if missing */
+static inline long counter(const char *file, const char *name)
 {
 	char line[128], key[64];
 	long v, ret = -1;
-	FILE *f;
+	FILE *f = fopen(file, "re");
 
-	f = fopen("/proc/net/kmtls_stat", "re");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
@@ -80,6 +82,12 @@ static inline long stat_get(const char *name)
 			ret = v;
 	fclose(f);
 	return ret;
+}
+
+/* A counter of /proc/net/kmtls_stat; -1 if missing */
+static inline long stat_get(const char *name)
+{
+	return counter("/proc/net/kmtls_stat", name);
 }
 
 /* Every submitted request is in exactly one terminal counter or gauge */
@@ -126,7 +134,7 @@ static inline int lo_up(void)
 }
 
 /* A connected TCP pair over loopback: *c connected, *s accepted */
-static inline int tcp_pair(int family, int *c, int *s)
+static inline int tcp_pair_af(int family, int *c, int *s)
 {
 	struct sockaddr_storage ss = { .ss_family = family };
 	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) :
@@ -294,19 +302,17 @@ static inline int module_refcnt_settle(int want, int ms)
 
 /* ---- the module ----------------------------------------------------------- */
 
-/* kmtls.ko for the running kernel: $KMTLS_KMOD, else $KMTLS_BUILD/kmod/<release>/ */
+/* kmtls.ko for the running kernel: $KMTLS_KMOD, else $KMTLS_OUT/../kmod/<release>/ */
 static inline const char *module_path(void)
 {
 	static char path[512];
-	const char *build = getenv("KMTLS_BUILD");
 	const char *ko = getenv("KMTLS_KMOD");
 	struct utsname u;
 
 	if (ko && *ko)
 		return ko;
 	uname(&u);
-	snprintf(path, sizeof(path), "%s/kmod/%s/kmtls.ko",
-		 build && *build ? build : "build", u.release);
+	snprintf(path, sizeof(path), "%s/%s/kmtls.ko", out_path("../kmod"), u.release);
 	return path;
 }
 

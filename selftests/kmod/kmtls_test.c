@@ -220,7 +220,7 @@ TEST_F(kmod_rt, roundtrip)
 
 	ASSERT_EQ(0, knl_open(&k));
 	ASSERT_EQ(0, knl_join(&k));
-	ASSERT_EQ(0, tcp_pair(variant->family, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(variant->family, &cfd, &sfd));
 
 	ASSERT_EQ(0, submit(self->dev, cfd, variant->role, 5000, 42, &id));
 	EXPECT_NE(0ULL, id);
@@ -288,7 +288,7 @@ TEST_F(kmod, async_poll_read)
 	ASSERT_EQ(0, knl_open(&k));
 	ASSERT_EQ(0, knl_join(&k));
 	for (i = 0; i < N; i++) {
-		ASSERT_EQ(0, tcp_pair(AF_INET, &cfd[i], &sfd[i]));
+		ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd[i], &sfd[i]));
 		ASSERT_EQ(0, submit(self->dev, cfd[i], KMTLS_ROLE_CLIENT, 10000,
 				    1000 + i, &id[i]));
 	}
@@ -353,7 +353,7 @@ TEST_F(kmod, blocking_wait_agent_process)
 
 	agent = agent_start(&o);
 	ASSERT_LT(0, agent);
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 	ASSERT_EQ(0, submit(self->dev, cfd, KMTLS_ROLE_CLIENT, 10000, 7, &id));
 	ASSERT_EQ(0, wait_req(self->dev, id, &c));
 	EXPECT_TRUE(identity_ok(&c));
@@ -382,7 +382,7 @@ TEST_F(kmod, wait_read_semantics)
 	ASSERT_LE(0, nb);
 	EXPECT_EQ(-1, read(nb, &c, sizeof(c)));
 	EXPECT_EQ(EAGAIN, errno);
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 	ASSERT_EQ(0, submit(nb, cfd, KMTLS_ROLE_CLIENT, 300, 0, &id));
 	EXPECT_EQ(-EAGAIN, wait_req(nb, id, &c));
 	EXPECT_EQ(-EAGAIN, wait_req(nb, 0, &c));
@@ -429,7 +429,7 @@ TEST_F(kmod, no_agent_esrch)
 	int cfd, sfd;
 
 	ASSERT_EQ(0, set_sysctl("agent_wait_ms", 0));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 	EXPECT_EQ(-ESRCH, submit(self->dev, cfd, KMTLS_ROLE_CLIENT, 0, 0, NULL));
 	EXPECT_TRUE(still_plain(cfd, sfd));
 	EXPECT_EQ(1, stat_get("Submitted"));
@@ -449,7 +449,7 @@ TEST_F(kmod, agent_wait_expires)
 	uint64_t id;
 
 	ASSERT_EQ(0, set_sysctl("agent_wait_ms", 300));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 	t0 = now_ms();
 	ASSERT_EQ(0, submit(self->dev, cfd, KMTLS_ROLE_CLIENT, 0, 0, &id));
 	ASSERT_EQ(0, wait_req(self->dev, id, &c));
@@ -474,7 +474,7 @@ TEST_F(kmod, agent_arrives_in_time)
 	pid_t agent;
 
 	ASSERT_EQ(0, set_sysctl("agent_wait_ms", 5000));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 	ASSERT_EQ(0, submit(self->dev, cfd, KMTLS_ROLE_SERVER, 0, 0, &id));
 	agent = agent_start(&o);
 	ASSERT_LT(0, agent);
@@ -494,7 +494,7 @@ TEST_F(kmod, max_pending_eagain)
 
 	ASSERT_EQ(0, set_sysctl("max_pending", 3));
 	for (i = 0; i < 4; i++)
-		ASSERT_EQ(0, tcp_pair(AF_INET, &cfd[i], &sfd[i]));
+		ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd[i], &sfd[i]));
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, submit(self->dev, cfd[i], KMTLS_ROLE_CLIENT, 0, 0, NULL));
 	EXPECT_EQ(-EAGAIN, submit(self->dev, cfd[3], KMTLS_ROLE_CLIENT, 0, 0, NULL));
@@ -527,7 +527,7 @@ TEST_F(kmod, deadline_pending)
 
 	ASSERT_EQ(0, knl_open(&k));
 	ASSERT_EQ(0, knl_join(&k));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 	t0 = now_ms();
 	ASSERT_EQ(0, submit(self->dev, cfd, KMTLS_ROLE_CLIENT, 300, 0, &id));
 	ASSERT_EQ(0, wait_req(self->dev, id, &c));
@@ -553,7 +553,7 @@ TEST_F(kmod, deadline_accepted)
 	struct knl k;
 
 	ASSERT_EQ(0, knl_open(&k));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 	ASSERT_EQ(0, submit(self->dev, cfd, KMTLS_ROLE_CLIENT, 300, 0, &id));
 	ASSERT_EQ(0, knl_accept(&k, &acc));
 	ASSERT_EQ(0, wait_req(self->dev, id, &c));
@@ -594,7 +594,7 @@ TEST_F_TIMEOUT(kmod, agent_killed_100, 240)
 	pa = agent_start(&a);
 	ASSERT_LT(0, pa);
 	for (i = 0; i < N; i++) {
-		ASSERT_EQ(0, tcp_pair(AF_INET, &cfd[i], &sfd[i]));
+		ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd[i], &sfd[i]));
 		ASSERT_EQ(0, submit(self->dev, cfd[i], KMTLS_ROLE_CLIENT,
 				    TIMEOUT_MS, i, &id[i]));
 	}
@@ -683,7 +683,7 @@ TEST_F_TIMEOUT(kmod, race_exactly_once, 120)
 		dev = open(DEV, O_RDWR | O_CLOEXEC);
 		ASSERT_LE(0, dev);
 		for (i = 0; i < N; i++) {
-			ASSERT_EQ(0, tcp_pair(AF_INET, &cfd[i], &sfd[i]));
+			ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd[i], &sfd[i]));
 			ASSERT_EQ(0, submit(dev, cfd[i], KMTLS_ROLE_CLIENT,
 					    close_race ? 0 : 20, i, &id[i]));
 		}
@@ -766,8 +766,8 @@ TEST_F(kmod, cancel_on_close)
 	struct knl k;
 
 	ASSERT_EQ(0, knl_open(&k));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd[0], &sfd[0]));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd[1], &sfd[1]));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd[0], &sfd[0]));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd[1], &sfd[1]));
 	dev2 = open(DEV, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, dev2);
 	ASSERT_EQ(0, submit(dev2, cfd[0], KMTLS_ROLE_CLIENT, 0, 0, NULL));
@@ -799,7 +799,7 @@ TEST_F(kmod, cancel_on_exit)
 	int cfd, sfd, status;
 	pid_t pid;
 
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -856,8 +856,8 @@ TEST_F(kmod, bad_netlink)
 
 	ASSERT_EQ(0, knl_open(&k));
 	ASSERT_EQ(0, knl_open(&k2));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &ofd, &osfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &ofd, &osfd));
 	ASSERT_EQ(0, pipe2(pfd, O_CLOEXEC));
 	ASSERT_EQ(0, submit(self->dev, cfd, KMTLS_ROLE_CLIENT, 0, 0, NULL));
 
@@ -961,7 +961,7 @@ TEST_F(kmod, bad_ioctl)
 	int cfd, sfd, fd, u[2], l, rfd;
 	char big[8192] = {};
 
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 
 #define EXPECT_SUBMIT_ERRNO(err, arg) do {				\
 		EXPECT_EQ(-1, ioctl(self->dev, KMTLS_IOC_SUBMIT, (arg)));\
@@ -1026,7 +1026,7 @@ TEST_F(kmod, bad_ioctl)
 	EXPECT_EQ(0, listen(l, 1));
 	EXPECT_EQ(-ENOTCONN, submit(self->dev, l, KMTLS_ROLE_SERVER, 0, 0, NULL));
 	close(l);
-	ASSERT_EQ(0, tcp_pair(AF_INET, &fd, &l));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &fd, &l));
 	ASSERT_EQ(0, setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")));
 	EXPECT_EQ(-EEXIST, submit(self->dev, fd, KMTLS_ROLE_CLIENT, 0, 0, NULL));
 	close(fd);
@@ -1073,7 +1073,7 @@ TEST_F(kmod, netns_isolation)
 	}
 	ASSERT_EQ(1, read(pfd[0], &c, 1));
 	ASSERT_EQ(0, set_sysctl("agent_wait_ms", 0));
-	ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+	ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 	EXPECT_EQ(-ESRCH, submit(self->dev, cfd, KMTLS_ROLE_CLIENT, 0, 0, NULL));
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
@@ -1152,7 +1152,7 @@ TEST_F(kmod, tracepoints)
 	ASSERT_EQ(0, knl_open(&k));
 	ASSERT_EQ(0, knl_open(&k2));
 	for (i = 0; i < 4; i++)
-		ASSERT_EQ(0, tcp_pair(AF_INET, &cfd[i], &sfd[i]));
+		ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd[i], &sfd[i]));
 
 	/* 0: submit, accept, done */
 	ASSERT_EQ(0, submit(self->dev, cfd[0], KMTLS_ROLE_SERVER, 0, 0, &id));

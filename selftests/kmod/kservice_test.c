@@ -42,76 +42,14 @@
 #include "../lib/proc.h"
 #include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
+#include "kmod_util.h"
 
-#define SYSCTL_DIR	"/proc/sys/net/kmtls/"
 #define NREQ		100	/* the SIGKILL test */
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -EIO;
-}
-
-static int set_sysctl(const char *name, unsigned int v)
-{
-	char path[128], val[32];
-
-	snprintf(path, sizeof(path), SYSCTL_DIR "%s", name);
-	snprintf(val, sizeof(val), "%u\n", v);
-	return write_file(path, val);
-}
-
-/* A "Name value" counter of @file; -1 if missing. */
-static long counter(const char *file, const char *name)
-{
-	char line[128], key[64];
-	long v, ret = -1;
-	FILE *f = fopen(file, "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%63s %ld", key, &v) == 2 && !strcmp(key, name))
-			ret = v;
-	fclose(f);
-	return ret;
-}
-
-#define kstat(name)	counter("/proc/net/kmtls_stat", name)
+#define kstat(name)	stat_get(name)
 #define tlsstat(name)	counter("/proc/net/tls_stat", name)
-
-static int lo_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd, ret = 0;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		ret = -errno;
-	ifr.ifr_flags |= IFF_UP;
-	if (!ret && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
 
 /* A TCP listener on 127.0.0.1, any port; *port set. */
 static int tcp_listen(int *port)
@@ -139,18 +77,6 @@ static int accept_within(int lfd, int ms)
 	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 }
 
-static int count_fds(void)
-{
-	char path[64];
-	int fd, n = 0;
-
-	for (fd = 0; fd < 4096; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		n += !access(path, F_OK);
-	}
-	return n;
-}
-
 /* TCP sockets of this namespace other than listeners and TIME_WAIT. */
 static int live_tcp_sockets(void)
 {
@@ -171,33 +97,6 @@ static int live_tcp_sockets(void)
 		fclose(f);
 	}
 	return n;
-}
-
-static int module_refcnt(void)
-{
-	char buf[32] = "";
-	int fd = open("/sys/module/kmtls/refcnt", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	if (read(fd, buf, sizeof(buf) - 1) < 0)
-		buf[0] = 0;
-	close(fd);
-	return atoi(buf);
-}
-
-static const char *module_path(void)
-{
-	static char path[512];
-	struct utsname u;
-	const char *env = getenv("KMTLS_KMOD");
-
-	if (env && *env)
-		return env;
-	uname(&u);
-	snprintf(path, sizeof(path), "%s", out_path("../kmod/"));
-	snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s/kmtls.ko", u.release);
-	return path;
 }
 
 static int run(const char *cmd)

@@ -281,7 +281,7 @@ static void *cancel_submitter(void *arg)
 		struct rec *r = &sh->rec[i];
 
 		dev = open(DEV, O_RDWR | O_CLOEXEC);
-		if (dev < 0 || tcp_pair(AF_INET, &cfd, &sfd)) {
+		if (dev < 0 || tcp_pair_af(AF_INET, &cfd, &sfd)) {
 			r->submit_ret = -errno;
 			if (dev >= 0)
 				close(dev);
@@ -311,7 +311,7 @@ static void *sock_submitter(void *arg)
 	for (i = s->first; i < s->first + s->n; i++) {
 		struct rec *r = &sh->rec[i];
 
-		if (tcp_pair(AF_INET, &cfd, &sfd)) {
+		if (tcp_pair_af(AF_INET, &cfd, &sfd)) {
 			r->submit_ret = -errno;
 			continue;
 		}
@@ -778,7 +778,7 @@ TEST_F_TIMEOUT(race, portid_reuse_vs_accept, 300)
 	ASSERT_EQ(0, pthread_create(&tb, NULL, reuse_b, &ru));
 	for (i = 0; i < N; i++) {
 		for (j = 0; j < 2; j++, n++) {
-			ASSERT_EQ(0, tcp_pair(AF_INET, &cfd, &sfd));
+			ASSERT_EQ(0, tcp_pair_af(AF_INET, &cfd, &sfd));
 			sh->rec[n].submit_ret = submit_idx(dev, cfd, 60000, n);
 			close(cfd);
 			close(sfd);

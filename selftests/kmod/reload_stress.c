@@ -100,7 +100,7 @@ static int submit_default(int dev, int fd, uint32_t timeout_ms, uint64_t *id)
 /* A connected pair: *app accepted (server role), *peer connected */
 static int app_pair(int *app, int *peer)
 {
-	return tcp_pair(AF_INET, peer, app);
+	return tcp_pair_af(AF_INET, peer, app);
 }
 
 /* The peer of the served request: a TLS client with the test PKI */
