@@ -122,13 +122,6 @@ static int settle(FIXTURE_DATA(res) *self, struct usage *u)
 	return usage_sample(self->d.proc.pid, self->ctl, u);
 }
 
-#define EXPECT_SERVING(self) do {						\
-	char _err[256] = "";							\
-	(self)->served++;							\
-	EXPECT_EQ(0, good_echo((self)->d.port, 65536, _err, sizeof(_err)))	\
-		TH_LOG("a good client failed: %s", _err);			\
-} while (0)
-
 #define BASELINE(self) ASSERT_EQ(0, settle(self, &(self)->base))
 
 #define CHECK_USAGE(self, what, times) do {					\

@@ -50,6 +50,17 @@ void fault_backend_stop(struct fault_backend *b);
 int good_echo(int port, size_t bytes, char *err, size_t errlen);
 
 /*
+ * In a kselftest: good_echo() of 64 KiB through the kmtlsd of fixture
+ * @self (its d.port), counted in its `served`.
+ */
+#define EXPECT_SERVING(self) do {						\
+	char _err[256] = "";							\
+	(self)->served++;							\
+	EXPECT_EQ(0, good_echo((self)->d.port, 65536, _err, sizeof(_err)))	\
+		TH_LOG("a good client failed: %s", _err);			\
+} while (0)
+
+/*
  * One TCP connection forwarded from @port (127.0.0.1, chosen here) to
  * 127.0.0.1:@target; everything the target sends is kept in @got.
  */
