@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #define FR_MAX_EXT 12
@@ -233,6 +234,19 @@ static inline size_t tls_client_hello(uint8_t *buf, size_t cap, uint16_t rec_ver
 	fr_put16(buf + 7, (uint16_t)body);
 	memcpy(buf + 9, b, body);
 	return 9 + body;
+}
+
+/* "aa:bb:cc:dd:ee:ff" into @mac: 0, or -1 when it is not one. */
+static inline int fr_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	int i;
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
+		return -1;
+	for (i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
 }
 
 #endif

@@ -94,18 +94,6 @@ static void send_one(struct flood *f)
 	f->errors++;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6];
-	int i;
-
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
-		return -1;
-	for (i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
-	return 0;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: hello_flood --ifname IF --dst-mac MAC --port P --count N "
@@ -142,7 +130,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i': ifname = optarg; break;
-		case 'm': have_mac = !parse_mac(optarg, dmac); break;
+		case 'm': have_mac = !fr_parse_mac(optarg, dmac); break;
 		case 'p': port = atoi(optarg); break;
 		case 'c': count = atol(optarg); break;
 		case 'r': rate = atol(optarg); break;

@@ -157,18 +157,6 @@ static int gen_run(const struct gen *g, __u64 frames, __u64 *ns)
 	return 0;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6];
-	int i;
-
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
-		return -1;
-	for (i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
-	return 0;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: hello_gen --ifname IF --dst-mac MAC --dst4 ADDR --src4 BASE "
@@ -204,7 +192,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i': ifname = optarg; break;
-		case 'm': ok |= !parse_mac(optarg, spec.dmac); break;
+		case 'm': ok |= !fr_parse_mac(optarg, spec.dmac); break;
 		case 'd': ok |= (inet_pton(AF_INET, optarg, spec.dst) == 1) << 1; break;
 		case 's': ok |= (inet_pton(AF_INET, optarg, src) == 1) << 2; break;
 		case 'n': nsrc = atoi(optarg); break;
