@@ -48,14 +48,14 @@ if cmp -s "$DIR/got" "$DIR/www/blob"; then echo "   content identical (cmp)"; el
 echo
 echo "== openssl s_client without a client certificate (must be refused)"
 if printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$TPORT" \
-	-CAfile "$PKI/ca.pem" 2>/dev/null | grep -q HTTP; then
+	-CAfile "$PKI/ca.pem" 2>/dev/null | grep HTTP > /dev/null; then
 	echo "   SERVED WITHOUT A CERTIFICATE"; exit 1
 fi
 echo "   refused"
 echo "== openssl s_client with a revoked certificate (must be refused)"
 if printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$TPORT" \
 	-CAfile "$PKI/ca.pem" -cert "$PKI/bad/revoked.pem" -key "$PKI/bad/revoked.key" \
-	-cert_chain "$PKI/intermediate.pem" 2>/dev/null | grep -q HTTP; then
+	-cert_chain "$PKI/intermediate.pem" 2>/dev/null | grep HTTP > /dev/null; then
 	echo "   SERVED A REVOKED CERTIFICATE"; exit 1
 fi
 echo "   refused"

@@ -287,7 +287,7 @@ ktap_result flood.monitor.counts_match_enforce $?
 
 rc=0
 ctl ratelimit detach "$IF_S" > "$TMP/detach.out" 2>&1 || { rc=1; say_file "$TMP/detach.out" 10; }
-if ip -n "$SRV" link show dev "$IF_S" | grep -q 'prog/xdp'; then
+if ip -n "$SRV" link show dev "$IF_S" | grep 'prog/xdp' > /dev/null; then
 	say "an XDP program is still on $IF_S"
 	rc=1
 fi

@@ -100,7 +100,9 @@ launch_kmtlsd() {
 # given client caused.
 log_mark() { wc -l < "$K_LOG"; }
 log_since() { tail -n "+$(($1 + 1))" "$K_LOG"; }
-log_has() { log_since "$1" | grep -qi -- "$2"; }
+# grep reads to the end: with -q its early exit could SIGPIPE tail, and
+# pipefail would turn a match into a failure.
+log_has() { log_since "$1" | grep -i -- "$2" > /dev/null; }
 
 # wait_log MARK PHRASE: kmtlsd sends its alert before it logs the reason, so
 # a client can be gone before the line is written.
