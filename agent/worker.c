@@ -119,14 +119,21 @@ static void shed_one(struct kmtls_worker *w, int lfd)
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static void cap_over(struct kmtls_worker *w, uint64_t now)
+/* The max-connections episode of w->capped ends: say how many it closed. */
+static void cap_end(struct kmtls_worker *w)
 {
-	if (!w->capped || (now != UINT64_MAX && now - w->capped_last_ms < SHED_QUIET_MS))
+	if (!w->capped)
 		return;
 	log_info("listener %s: below max-connections again; %lu connections closed at the cap",
 		 w->capped->conf->name, (unsigned long)w->capped_n);
 	w->capped = NULL;
 	w->capped_n = 0;
+}
+
+static void cap_over(struct kmtls_worker *w, uint64_t now)
+{
+	if (w->capped && now - w->capped_last_ms >= SHED_QUIET_MS)
+		cap_end(w);
 }
 
 static void shed_over(struct kmtls_worker *w, uint64_t now)
@@ -143,7 +150,7 @@ static void shed_over(struct kmtls_worker *w, uint64_t now)
 static void cap_one(struct kmtls_worker *w, const struct kmtls_listener *l)
 {
 	if (w->capped != l) {
-		cap_over(w, UINT64_MAX);
+		cap_end(w);	/* another listener's episode */
 		log_warn("listener %s: max-connections (%u) reached: closing new connections until some end",
 			 l->conf->name, l->conf->max_connections);
 		w->capped = l;
