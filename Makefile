@@ -178,8 +178,10 @@ $(O)/selftests/kmod/%: LIBS += $(KMTLS_LIB)
 include mk/fuzz.mk
 include mk/install.mk
 
+# The vm:*+asan lines of selftests/TESTS run the ASan + UBSan build.
 check: deps
 	@$(MAKE) --no-print-directory userspace modules-all
+	@$(MAKE) --no-print-directory SANITIZE=1 userspace
 	@scripts/check.sh all $(T)
 
 check-host: deps
@@ -188,6 +190,7 @@ check-host: deps
 
 check-vm: deps
 	@$(MAKE) --no-print-directory userspace modules-all
+	@$(MAKE) --no-print-directory SANITIZE=1 userspace
 	@scripts/check.sh vm $(T)
 
 .PHONY: check-valgrind soak

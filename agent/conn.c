@@ -396,8 +396,10 @@ static int install_ktls(struct conn *c)
 		/* Already decrypted: it goes to the plaintext side first. */
 		int ret = prefix_append(c->originate ? &c->down : &c->up, pend.data, pend.len);
 
-		explicit_bzero(pend.data, pend.len);
-		free(pend.data);
+		if (pend.data) {
+			explicit_bzero(pend.data, pend.len);
+			free(pend.data);
+		}
 		if (ret) {
 			conn_fail(c, "out of memory");
 			return -1;

@@ -38,12 +38,16 @@ if [ ${#host_tests[@]} -gt 0 ]; then
 	scripts/run-tests.sh "$RESULTS/host" "${host_tests[@]}"
 fi
 # vm:SERIES+debug: a guest of its own, booted with kmtls-vm --debug.
+# vm:SERIES+asan: the ASan + UBSan build ($BUILD/asan, make SANITIZE=1).
 for k in "${!vm_tests[@]}"; do
 	echo "# guest kernel $k"
 	vm_opts=()
+	out=$KMTLS_OUT
 	[ "${k%+debug}" != "$k" ] && vm_opts=(--debug)
+	[ "${k%+asan}" != "$k" ] && out=$BUILD/asan
 	# shellcheck disable=SC2086
-	tools/vm/kmtls-vm run --kernel "${k%+debug}" "${vm_opts[@]}" -- \
+	KMTLS_OUT=$out KMTLS_BIN=$out/bin \
+		tools/vm/kmtls-vm run --kernel "${k%+*}" "${vm_opts[@]}" -- \
 		scripts/run-tests.sh "$RESULTS/vm-$k" ${vm_tests[$k]}
 	rc=$?
 	if [ $rc -ne 0 ]; then
