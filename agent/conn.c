@@ -227,6 +227,8 @@ static void linger_tick(struct conn *c, uint64_t now)
 		log_info("listener %s: client %s: closing with %d bytes the %s has not "
 			 "acknowledged: no progress for %u ms", c->l->conf->name, c->peer_str,
 			 unacked, c->originate ? "server" : "client", limit);
+		STAT_ADD(&c->w->stats, closes_unacked, 1);
+		STAT_ADD(&c->l->stats, closes_unacked, 1);
 		kmtls_conn_close(c);
 	}
 }

@@ -34,6 +34,7 @@ void kmtls_stats_sum(const struct kmtls_worker *ws, int n, struct kmtls_stats *o
 		SUM(backend_failed);
 		SUM(key_updates);
 		SUM(conns_capped);
+		SUM(closes_unacked);
 		SUM(bytes_up);
 		SUM(bytes_down);
 		SUM(active);

@@ -23,6 +23,7 @@ struct kmtls_stats {
 	uint64_t backend_failed;
 	uint64_t key_updates;		/* peer KeyUpdate: connection ended */
 	uint64_t conns_capped;
+	uint64_t closes_unacked;	/* a kTLS linger given up: the peer stopped reading */
 	uint64_t bytes_up;		/* client -> backend */
 	uint64_t bytes_down;
 	uint64_t active;

@@ -135,6 +135,9 @@ char *kmtls_status_metrics(const struct kmtls_status_src *src)
 		"", s.key_updates, 1);
 	counter(&b, "kmtls_connections_capped_total", "Connections closed at max_connections.", "",
 		s.conns_capped, 1);
+	counter(&b, "kmtls_closes_unacknowledged_total",
+		"kTLS connections closed with bytes the peer never acknowledged (it stopped reading).",
+		"", s.closes_unacked, 1);
 	counter(&b, "kmtls_bytes_total", "Bytes relayed.", "{direction=\"client_to_backend\"}",
 		s.bytes_up, 1);
 	counter(&b, "kmtls_bytes_total", "", "{direction=\"backend_to_client\"}", s.bytes_down, 0);
@@ -195,6 +198,7 @@ static void listener_counters(json_object *lo, const struct kmtls_listener *l)
 	JADD(lo, "ktls_refused", LGET(l, ktls_refused));
 	JADD(lo, "backend_failed", LGET(l, backend_failed));
 	JADD(lo, "capped", LGET(l, conns_capped));
+	JADD(lo, "closes_unacked", LGET(l, closes_unacked));
 }
 
 /*
@@ -256,6 +260,7 @@ char *kmtls_status_json(const struct kmtls_status_src *src)
 	JADD(o, "backend_failed", s.backend_failed);
 	JADD(o, "key_updates", s.key_updates);
 	JADD(o, "capped", s.conns_capped);
+	JADD(o, "closes_unacked", s.closes_unacked);
 	JADD(o, "bytes_client_to_backend", s.bytes_up);
 	JADD(o, "bytes_backend_to_client", s.bytes_down);
 	for (i = 0; i < src->n_listeners; i++) {

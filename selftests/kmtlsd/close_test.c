@@ -26,6 +26,7 @@
 
 #include "../lib/backend.h"
 #include "../lib/kmtlsd.h"
+#include "../lib/status_http.h"
 #include "../lib/stream.h"
 #include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
@@ -192,12 +193,16 @@ TEST_F_TIMEOUT(close, slow_reader_gets_every_byte_and_close_notify, 300)
  */
 FIXTURE(stall) {
 	struct env e;
+	int sport;		/* kmtlsd's status endpoint */
 };
 
 FIXTURE_SETUP(stall)
 {
-	const char *d_args[] = { "--idle-timeout", "1s", NULL };
+	char status[32];
+	const char *d_args[] = { "--idle-timeout", "1s", "--status-listen", status, NULL };
 
+	self->sport = free_port();
+	snprintf(status, sizeof(status), "127.0.0.1:%d", self->sport);
 	ASSERT_EQ(0, env_start(&self->e, STALL_BYTES_STR, d_args));
 }
 
@@ -224,6 +229,10 @@ TEST_F_TIMEOUT(stall, linger_ends_after_idle_timeout, 120)
 	ASSERT_EQ(0, kmtlsd_wait_log(&self->e.d, "has not acknowledged: no progress for 1000 ms",
 				     30000));
 	EXPECT_EQ(0, proc_log_count(&self->e.d.proc, "idle for"));
+	/* Counted for dashboards: the client lost bytes it had been sent. */
+	EXPECT_EQ(0, status_wait(self->sport, "closes_unacked", 1, 5000))
+		TH_LOG("closes_unacked is %ld", status_int(self->sport, "closes_unacked"));
+	EXPECT_EQ(0, status_wait(self->sport, "active", 0, 5000));
 }
 
 TEST_HARNESS_MAIN

@@ -51,11 +51,11 @@ static void row(const char *name, json_object *c)
 {
 	json_object *hs = st_get(c, "handshakes");
 
-	printf("  %-14s %9lld %9lld %7lld %8lld %8lld %8lld %7lld %7lld %6lld %6lld\n", name,
-	       st_int(c, "accepted"), st_int(hs, "ok"), st_int(hs, "failed"),
+	printf("  %-14s %9lld %9lld %7lld %8lld %8lld %8lld %7lld %7lld %6lld %7lld %6lld\n",
+	       name, st_int(c, "accepted"), st_int(hs, "ok"), st_int(hs, "failed"),
 	       st_int(hs, "resumed"), st_int(c, "ktls"), st_int(c, "fallback"),
 	       st_int(c, "ktls_refused"), st_int(c, "backend_failed"), st_int(c, "capped"),
-	       st_int(c, "active"));
+	       st_int(c, "closes_unacked"), st_int(c, "active"));
 }
 
 static void print_kmtlsd(json_object *kd, const struct st_where *w)
@@ -70,9 +70,9 @@ static void print_kmtlsd(json_object *kd, const struct st_where *w)
 	printf("kmtlsd %s (%s), %lld worker%s, up %lld s\n", st_str(kd, "version"), w->addr,
 	       st_int(kd, "workers"), st_int(kd, "workers") == 1 ? "" : "s",
 	       st_int(kd, "uptime_s"));
-	printf("  %-14s %9s %9s %7s %8s %8s %8s %7s %7s %6s %6s\n", "listener", "accepted",
+	printf("  %-14s %9s %9s %7s %8s %8s %8s %7s %7s %6s %7s %6s\n", "listener", "accepted",
 	       "ok", "failed", "resumed", "kTLS", "fallback", "refused", "backend", "capped",
-	       "active");
+	       "unacked", "active");
 	row("(all)", t);
 	for (i = 0; ls && i < json_object_array_length(ls); i++) {
 		json_object *l = json_object_array_get_idx(ls, i);
