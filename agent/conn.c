@@ -398,10 +398,7 @@ static int install_ktls(struct conn *c)
 		/* Already decrypted: it goes to the plaintext side first. */
 		int ret = prefix_append(c->originate ? &c->down : &c->up, pend.data, pend.len);
 
-		if (pend.data) {
-			explicit_bzero(pend.data, pend.len);
-			free(pend.data);
-		}
+		kmtls_pending_free(&pend);
 		if (ret) {
 			conn_fail(c, "out of memory");
 			return -1;
@@ -415,7 +412,7 @@ static int install_ktls(struct conn *c)
 		c->ssl = NULL;
 		return 0;
 	}
-	free(pend.data);
+	kmtls_pending_free(&pend);
 	if (st == KMTLS_KTLS_FALLBACK && mode == KMTLS_KTLS_AUTO) {
 		STAT_ADD(&c->w->stats, ktls_fallback, 1);
 		STAT_ADD(&c->l->stats, ktls_fallback, 1);

@@ -334,10 +334,8 @@ static int install(struct conn *c)
 	size_t left;
 
 	st = kmtls_ktls_install(c->ssl, c->kreq->fd, &pend, &why);
-	if (pend.data)
-		explicit_bzero(pend.data, pend.len);
-	free(pend.data);
 	left = pend.len;
+	kmtls_pending_free(&pend);
 	if (st != KMTLS_KTLS_ON) {
 		STAT_ADD(&c->w->stats, ktls_refused, 1);
 		if (tcp_gone(c->kreq->fd))

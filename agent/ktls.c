@@ -135,6 +135,15 @@ static int set_dir(int fd, int dir, WOLFSSL *ssl, const struct ktls_cipher *c,
 	return ret;
 }
 
+void kmtls_pending_free(struct kmtls_pending *pend)
+{
+	if (pend->data)
+		explicit_bzero(pend->data, pend->len);
+	free(pend->data);
+	pend->data = NULL;
+	pend->len = 0;
+}
+
 static int drain_pending(WOLFSSL *ssl, struct kmtls_pending *pend)
 {
 	int n = wolfSSL_pending(ssl), got;

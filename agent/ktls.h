@@ -31,6 +31,9 @@ enum kmtls_ktls_status kmtls_ktls_install(WOLFSSL *ssl, int fd,
 					  struct kmtls_pending *pend,
 					  const char **why);
 
+/* Wipe and free what kmtls_ktls_install() returned in @pend (client data). */
+void kmtls_pending_free(struct kmtls_pending *pend);
+
 /* Name of the record cipher kTLS would use, for logs ("AES-128-GCM"). */
 const char *kmtls_ktls_cipher_name(WOLFSSL *ssl);
 
