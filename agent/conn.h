@@ -41,7 +41,6 @@ struct relay_dir {
 	size_t prefix_len, prefix_off;
 	int eof;		/* nothing more will come from src */
 	int shut;		/* dst shut down for writing */
-	int shut_wait;		/* eof, but dst has no room for close_notify yet */
 	uint64_t bytes;
 };
 

@@ -222,8 +222,8 @@ static int tls_failed(struct conn *c, int err, const char **why)
 
 /*
  * End direction @d at @dst. On the TLS end that is close_notify, which
- * must not be lost to a full send buffer: then the direction waits for
- * EPOLLOUT (shut_wait, see has_data()) and this runs again.
+ * must not be lost to a full send buffer: then the direction stays at eof
+ * and not shut, has_data() asks for EPOLLOUT, and this runs again.
  */
 static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 {
@@ -231,12 +231,9 @@ static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 		return;
 	if (dst == tls_fd(c)) {
 		if (c->ktls) {
-			if (ktls_close_notify(dst) && would_block()) {
-				d->shut_wait = 1;
+			if (ktls_close_notify(dst) && would_block())
 				return;
-			}
 			d->shut = 1;
-			d->shut_wait = 0;
 			/*
 			 * No FIN here: kTLS may still hold records it accepted while
 			 * TCP's buffer was full (it sends them when the peer reads).
@@ -252,14 +249,11 @@ static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 		 * wolfSSL buffers an alert it could not send and only sends it
 		 * again with the next record: wait until the alert fits.
 		 */
-		if (!writable(dst)) {
-			d->shut_wait = 1;
+		if (!writable(dst))
 			return;
-		}
 		wolfSSL_shutdown(c->ssl);
 	}
 	d->shut = 1;
-	d->shut_wait = 0;
 	/*
 	 * The last direction to end: both sockets are closed right after, and
 	 * close() sends the FIN (all there was to read has been read).
@@ -485,9 +479,10 @@ static int has_room(const struct conn *c, const struct relay_dir *d)
 	return d->len == 0;
 }
 
+/* Something for dst: bytes, or, at eof, the end itself (close_notify). */
 static int has_data(const struct conn *c, const struct relay_dir *d)
 {
-	return !d->shut && (prefix_pending(d) || d->shut_wait ||
+	return !d->shut && (d->eof || prefix_pending(d) ||
 			    (c->ktls ? d->in_pipe > 0 : d->len > d->off));
 }
 
