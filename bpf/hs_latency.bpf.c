@@ -85,14 +85,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } hs_addrs SEC(".maps");
 
-/* Scratch: where a socket pointer becomes a number (see hs_sk_addr()). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} hs_scratch SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, HS_MAX_HIST);
@@ -106,7 +98,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct hs_stats);
+	__type(value, struct hs_pcpu);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } hs_stats SEC(".maps");
 
@@ -202,11 +194,13 @@ static __always_inline void hs_task(__u32 *pid, char *comm)
 	__builtin_memcpy(comm, t->comm, HS_COMM_LEN);
 }
 
+/* This CPU's counters; the scratch word before them is hs_sk_addr()'s. */
 static __always_inline struct hs_stats *hs_stats_get(void)
 {
 	__u32 zero = 0;
+	struct hs_pcpu *p = bpf_map_lookup_elem(&hs_stats, &zero);
 
-	return bpf_map_lookup_elem(&hs_stats, &zero);
+	return p ? &p->stats : NULL;
 }
 
 /* Per-CPU counters, but atomic: a softirq may interrupt a syscall's run. */
@@ -311,15 +305,17 @@ static __always_inline int hs_port_in(const __u16 *ports, __u32 n, __u16 port)
 /*
  * The address of a socket as a number, for hashing. The verifier forbids
  * arithmetic on a socket pointer but lets a privileged program store one
- * in a map; a load from there is a plain scalar. Never dereferenced.
+ * in a map; a load from there is a plain scalar. Never dereferenced. The
+ * word sits next to this CPU's counters (@s, from hs_stats_get()): one
+ * cache line less to fetch than a map of its own.
  */
-static __always_inline __u64 hs_sk_addr(const void *sk)
+static __always_inline __u64 hs_sk_addr(struct hs_stats *s, const void *sk)
 {
-	__u32 zero = 0;
-	__u64 *v = bpf_map_lookup_elem(&hs_scratch, &zero);
+	__u64 *v;
 
-	if (!v)
+	if (!s)
 		return 0;
+	v = (__u64 *)s - 1;	/* struct hs_pcpu's sk_addr */
 	*(const void *volatile *)v = sk;
 	return *(volatile __u64 *)v;
 }
@@ -607,7 +603,7 @@ static __always_inline int hs_established(struct bpf_sock_ops *skops, int passiv
 		return 1;
 	}
 	s = hs_stats_get();
-	addr = hs_sk_addr(sk);
+	addr = hs_sk_addr(s, sk);
 	now = bpf_ktime_get_ns();
 	idx = addr ? hs_insert(addr, passive ? HS_K_PASSIVE : 0, now, s) : -1;
 	if (idx < 0) {
@@ -655,7 +651,8 @@ int hs_release(struct bpf_sock *sk)
 
 	if (sk->protocol != IPPROTO_TCP)
 		return 1;
-	addr = hs_sk_addr(sk);
+	s = hs_stats_get();
+	addr = hs_sk_addr(s, sk);
 	t = addr ? hs_find(addr, &idx) : NULL;
 	if (!t)
 		return 1;
@@ -670,7 +667,6 @@ int hs_release(struct bpf_sock *sk)
 	if ((key & ~HS_K_BITS) != addr ||
 	    __sync_val_compare_and_swap(&t->key, key, 0) != key || (key & HS_K_CLAIMED))
 		return 1;
-	s = hs_stats_get();
 	now = bpf_ktime_get_ns();
 	hs_conn_kernel(&c, addr);
 	hs_count(&c, !!(key & HS_K_PASSIVE), HS_CLOSED, now - est, s);
@@ -701,7 +697,7 @@ int hs_setsockopt(struct bpf_sockopt *ctx)
 	if (ctx->level != SOL_TLS || (ctx->optname != TLS_TX && ctx->optname != TLS_RX) || !sk)
 		return 1;
 	s = hs_stats_get();
-	addr = hs_sk_addr(sk);
+	addr = hs_sk_addr(s, sk);
 	t = addr ? hs_find(addr, &idx) : NULL;
 	first = t ? hs_claim(t, addr, HS_K_SOCKOPT, &est, &passive, &key) : -1;
 	if (first < 0) {

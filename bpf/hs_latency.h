@@ -198,21 +198,33 @@ struct hs_rowix {
 	__u16 row1[2];		/* [active]: row + 1, 0 unknown, HS_ROW_NONE */
 };
 
-/* hs_stats[0], per CPU. */
+/*
+ * Counters, per CPU (in struct hs_pcpu, the value of hs_stats[0]). Those
+ * every tracked connection moves come first, next to the scratch word:
+ * together they span one cache line, or two.
+ */
 struct hs_stats {
 	__u64 tracked;		/* connections given a slot in hs_conns */
-	__u64 table_full;	/* not tracked: its HS_PROBES slots all in use */
-	__u64 stale;		/* tracked, then its slot was taken after HS_STALE_NS */
 	__u64 by_ktls;		/* counted at setsockopt(SOL_TLS) */
 	__u64 by_usdt;		/* counted at kmtls:handshake_done */
 	__u64 by_close;		/* counted when they closed first */
+	__u64 events;		/* events written to hs_events */
+	__u64 table_full;	/* not tracked: its HS_PROBES slots all in use */
+	__u64 stale;		/* tracked, then its slot was taken after HS_STALE_NS */
 	__u64 ktls_untracked;	/* setsockopt(SOL_TLS) on a connection not tracked */
 	__u64 usdt_untracked;	/* handshake_done on a connection not tracked */
 	__u64 late;		/* markers after the first one (not counted again) */
 	__u64 hist_full;	/* hs_hist had no room for a new key */
-	__u64 events;		/* events written to hs_events */
-	__u64 events_dropped;	/* ... that did not fit */
+	__u64 events_dropped;	/* events that did not fit */
 };
+
+/* The value of hs_stats: the programs' scratch word, then the counters. */
+struct hs_pcpu {
+	__u64 sk_addr;		/* not a counter: see hs_sk_addr() */
+	struct hs_stats stats;
+};
+_Static_assert(__builtin_offsetof(struct hs_pcpu, stats) == sizeof(__u64),
+	       "hs_sk_addr() finds sk_addr just before the counters");
 
 /* hs_event.flags */
 #define HS_EV_PASSIVE	(1u << 0)

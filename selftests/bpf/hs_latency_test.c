@@ -311,7 +311,7 @@ static void wait_counts(int port, long want, int ms, struct counts *c)
 static int hs_stats_sum(struct hs_stats *s)
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = pinned(HS_MAP_STATS), i, j;
-	struct hs_stats v[ncpu > 0 ? ncpu : 1];
+	struct hs_pcpu v[ncpu > 0 ? ncpu : 1];
 	__u32 zero = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -323,7 +323,7 @@ static int hs_stats_sum(struct hs_stats *s)
 	close(fd);
 	for (i = 0; i < ncpu; i++)
 		for (j = 0; j < (int)(sizeof(*s) / sizeof(__u64)); j++)
-			((__u64 *)s)[j] += ((__u64 *)&v[i])[j];
+			((__u64 *)s)[j] += ((__u64 *)&v[i].stats)[j];
 	return 0;
 }
 

@@ -103,7 +103,7 @@ t_pins() {
 	expect_eq "hs_config ports (by field name)" \
 		"$(jget "$j" 0.formatted.value.ports | cut -c1-7)" "[8443,0" &&
 	j=$(bpftool -j map dump pinned "$KMTLS_BPF_PIN_DIR/hs_stats") &&
-	expect_eq "hs_stats.tracked" "$(jget "$j" 0.formatted.values.0.value.tracked)" 0 &&
+	expect_eq "hs_stats.tracked" "$(jget "$j" 0.formatted.values.0.value.stats.tracked)" 0 &&
 	j=$(bpftool -j link show pinned "$KMTLS_BPF_PIN_DIR/hs_link_sockops") &&
 	expect_eq "sockops link type" "$(jget "$j" type)" cgroup &&
 	j=$(bpftool -j link show pinned "$KMTLS_BPF_PIN_DIR/hs_link_release") &&

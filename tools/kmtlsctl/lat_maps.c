@@ -19,8 +19,8 @@
 #include "hs_latency.skel.h"
 
 const char *const lat_stat_names[] = {
-	"tracked", "table_full", "stale", "by_ktls", "by_usdt", "by_close",
-	"ktls_untracked", "usdt_untracked", "late", "hist_full", "events",
+	"tracked", "by_ktls", "by_usdt", "by_close", "events", "table_full",
+	"stale", "ktls_untracked", "usdt_untracked", "late", "hist_full",
 	"events_dropped",
 };
 _Static_assert(sizeof(struct hs_stats) / sizeof(__u64) == 12, "a name per counter");
@@ -39,7 +39,7 @@ static const struct kmtls_pinned_map wanted[] = {
 	{ HS_MAP_ROWKEY, BPF_MAP_TYPE_ARRAY, 4, 4, offsetof(struct lat_maps, rowkey) },
 	{ HS_MAP_ROWIX, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct hs_rowix),
 	  offsetof(struct lat_maps, rowix) },
-	{ HS_MAP_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct hs_stats),
+	{ HS_MAP_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct hs_pcpu),
 	  offsetof(struct lat_maps, stats) },
 	{ HS_MAP_EVENTS, BPF_MAP_TYPE_RINGBUF, 0, 0, offsetof(struct lat_maps, events) },
 };
@@ -109,7 +109,7 @@ int lat_config_put(const struct lat_maps *m, const struct hs_config *c)
 int lat_stats_get(const struct lat_maps *m, struct hs_stats *s)
 {
 	int ncpu = libbpf_num_possible_cpus(), i, j, ret = 0;
-	struct hs_stats *v;
+	struct hs_pcpu *v;
 	__u32 zero = 0;
 
 	if (ncpu < 1)
@@ -122,7 +122,7 @@ int lat_stats_get(const struct lat_maps *m, struct hs_stats *s)
 	memset(s, 0, sizeof(*s));
 	for (i = 0; !ret && i < ncpu; i++)
 		for (j = 0; j < LAT_NSTATS; j++)
-			((__u64 *)s)[j] += ((__u64 *)&v[i])[j];
+			((__u64 *)s)[j] += ((__u64 *)&v[i].stats)[j];
 	free(v);
 	return ret;
 }
@@ -161,7 +161,7 @@ int lat_reset(const struct lat_maps *m)
 {
 	int ncpu = libbpf_num_possible_cpus(), ret;
 	struct hs_hist *h;
-	struct hs_stats *v;
+	struct hs_pcpu *v;
 	__u32 zero = 0, r;
 
 	ret = map_clear(m->hist, sizeof(struct hs_hist_key));
