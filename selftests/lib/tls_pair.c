@@ -196,12 +196,14 @@ ssize_t end_read(struct tls_end *e, void *buf, size_t len)
 	}
 	for (;;) {
 		n = kmtls_ktls_recv(e->fd, buf, len, 0, &type);
+		/* As end_write(): the socket's errno for end_why(). */
+		e->sys_err = n < 0 ? errno : 0;
 		if (n <= 0 || type == KMTLS_REC_APPDATA)
 			return n;
 		/* NewSessionTicket after the switch: not data, keep reading. */
 		e->ctrl_records++;
 		if (type != KMTLS_REC_HANDSHAKE) {
-			errno = EPROTO;
+			e->sys_err = errno = EPROTO;
 			return -1;
 		}
 	}
