@@ -300,6 +300,23 @@ static __always_inline int hs_port_in(const __u16 *ports, __u32 n, __u16 port)
 	return 0;
 }
 
+/*
+ * Whether connection @c is one the configuration watches on its side: a
+ * connected socket (a listener has no remote port) on a watched port.
+ */
+static __always_inline int hs_watched(const struct hs_conn *c, int passive)
+{
+	__u32 zero = 0;
+	const struct hs_config *cfg = bpf_map_lookup_elem(&hs_config, &zero);
+
+	if (!cfg || !c->rport)
+		return 0;
+	if (passive)
+		return (cfg->flags & HS_CFG_ALL_PASSIVE) ||
+		       hs_port_in(cfg->ports, cfg->nports, c->lport);
+	return hs_port_in(cfg->active_ports, cfg->nactive, c->rport);
+}
+
 /* ---- the table of handshakes in progress ------------------------------------ */
 
 /*
@@ -311,13 +328,28 @@ static __always_inline int hs_port_in(const __u16 *ports, __u32 n, __u16 port)
  */
 static __always_inline __u64 hs_sk_addr(struct hs_stats *s, const void *sk)
 {
-	__u64 *v;
+	__u64 *v, a, b;
+	int i;
 
 	if (!s)
 		return 0;
 	v = (__u64 *)s - 1;	/* struct hs_pcpu's sk_addr */
-	*(const void *volatile *)v = sk;
-	return *(volatile __u64 *)v;
+	/*
+	 * Another program on this CPU may store between our store and load
+	 * (a softirq's sockops run interrupting a syscall's program), and
+	 * kmtlsctl's reset rewrites the whole value: keep only what compares
+	 * equal to @sk (a privileged program may compare a pointer).
+	 */
+	for (i = 0; i < 3; i++) {
+		*(const void *volatile *)v = sk;
+		a = *(volatile __u64 *)v;
+		/* An opaque copy: clang must not return @sk itself for "a". */
+		b = a;
+		asm volatile("" : "+r"(b));
+		if (a == (__u64)sk)
+			return b;
+	}
+	return 0;
 }
 
 /* The slot of the connection on socket @sk (its index in @idx), or NULL. */
@@ -338,9 +370,12 @@ static __always_inline struct hs_track *hs_find(__u64 sk, __u32 *idx)
 
 /*
  * Take a slot for socket @sk (HS_K_PASSIVE in @bits) established at @now:
- * its index, or -1 when all HS_PROBES are in use. The time is written
- * before the key, so whoever sees the key sees the time (a stale check
- * must not see the previous tenant's time under a new key).
+ * its index, or -1 when all HS_PROBES are in use. The key goes in with
+ * HS_K_BUSY first, then the time, then the key without it: another CPU
+ * taking a slot in the same bucket skips a busy one, so neither a loser of
+ * the race nor a stale check ever sees one tenant's key with another's
+ * time. (The connection's own markers come after accept() or connect(),
+ * when the key is complete.)
  */
 static __always_inline int hs_insert(__u64 sk, __u64 bits, __u64 now, struct hs_stats *s)
 {
@@ -355,12 +390,17 @@ static __always_inline int hs_insert(__u64 sk, __u64 bits, __u64 now, struct hs_
 		if (!t)
 			continue;
 		old = t->key;
+		if (old & HS_K_BUSY)
+			continue;	/* another CPU is taking it */
+		/* Signed: a time after ours (taken meanwhile) is fresh, not stale. */
 		if (old && !(old & HS_K_CLAIMED) && (old & ~HS_K_BITS) != sk &&
-		    now - t->est_ns < HS_STALE_NS)
+		    (__s64)(now - t->est_ns) < (__s64)HS_STALE_NS)
 			continue;	/* a handshake in progress */
-		t->est_ns = now;
-		if (__sync_val_compare_and_swap(&t->key, old, sk | bits) != old)
+		if (__sync_val_compare_and_swap(&t->key, old, sk | bits | HS_K_BUSY) != old)
 			continue;	/* another CPU took it first */
+		t->est_ns = now;
+		/* Only a clear by kmtlsctl (attach, detach) can come between. */
+		__sync_val_compare_and_swap(&t->key, sk | bits | HS_K_BUSY, sk | bits);
 		if (old && !(old & HS_K_CLAIMED) && (old & ~HS_K_BITS) != sk)
 			HS_STAT_INC(s, stale);
 		return (int)idx;
@@ -667,8 +707,17 @@ int hs_release(struct bpf_sock *sk)
 	if ((key & ~HS_K_BITS) != addr ||
 	    __sync_val_compare_and_swap(&t->key, key, 0) != key || (key & HS_K_CLAIMED))
 		return 1;
-	now = bpf_ktime_get_ns();
 	hs_conn_kernel(&c, addr);
+	if (!hs_watched(&c, !!(key & HS_K_PASSIVE))) {
+		/*
+		 * The slot of a socket that died without a release (a child
+		 * still in the accept queue when its listener closed), found
+		 * by another socket the allocator put at its address.
+		 */
+		HS_STAT_INC(s, stale);
+		return 1;
+	}
+	now = bpf_ktime_get_ns();
 	hs_count(&c, !!(key & HS_K_PASSIVE), HS_CLOSED, now - est, s);
 	HS_STAT_INC(s, by_close);
 	hs_emit(&c, !!(key & HS_K_PASSIVE), HS_CLOSED, HS_SRC_CLOSE, now, now - est, s);

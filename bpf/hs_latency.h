@@ -116,7 +116,9 @@ struct hs_config {
 #define HS_K_CLAIMED		1ull	/* counted by its first marker */
 #define HS_K_SOCKOPT		2ull	/* setsockopt(SOL_TLS) came: later ones are TLS_RX/TX */
 #define HS_K_PASSIVE		4ull	/* accepted (server side) */
-#define HS_K_BITS		7ull	/* socket addresses are 8-byte aligned at least */
+#define HS_K_BUSY		8ull	/* being taken: its time is not written yet */
+/* TCP sockets come from cache-line-aligned slabs: 4 low bits are free. */
+#define HS_K_BITS		15ull
 struct hs_track {
 	__u64 key;		/* socket address | HS_K_*; 0: free */
 	__u64 est_ns;		/* CLOCK_MONOTONIC when it became ESTABLISHED */
@@ -210,7 +212,8 @@ struct hs_stats {
 	__u64 by_close;		/* counted when they closed first */
 	__u64 events;		/* events written to hs_events */
 	__u64 table_full;	/* not tracked: its HS_PROBES slots all in use */
-	__u64 stale;		/* tracked, then its slot was taken after HS_STALE_NS */
+	__u64 stale;		/* slots given up: in progress for HS_STALE_NS, or
+				 * left by a socket that died unreleased */
 	__u64 ktls_untracked;	/* setsockopt(SOL_TLS) on a connection not tracked */
 	__u64 usdt_untracked;	/* handshake_done on a connection not tracked */
 	__u64 late;		/* markers after the first one (not counted again) */
