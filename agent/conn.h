@@ -35,6 +35,7 @@ struct conn_end {
 struct relay_dir {
 	int pipe[2];		/* splice mode, -1 while empty (pooled) */
 	size_t pipe_cap, in_pipe;
+	int pipe_full;		/* every pipe slot taken, in_pipe < pipe_cap or not */
 	unsigned char *buf;	/* userspace mode: one record's worth */
 	size_t len, off;
 	unsigned char *prefix;	/* sent to dst before anything else */

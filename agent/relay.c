@@ -316,6 +316,21 @@ static int ktls_control(struct conn *c, struct relay_dir *d, int src,
 	}
 }
 
+/*
+ * A pipe holds pipe_cap bytes only in whole pages: each small record or
+ * segment spliced in takes a slot of its own, so the slots can run out with
+ * far fewer bytes inside. splice() then says EAGAIN, as for a source with
+ * nothing to read, while the source is still readable: the relay must stop
+ * watching it until bytes leave the pipe, or epoll wakes it at once, again
+ * and again.
+ */
+static int pipe_slots_full(const struct relay_dir *d)
+{
+	struct pollfd p = { .fd = d->pipe[1], .events = POLLOUT };
+
+	return d->in_pipe && poll(&p, 1, 0) == 0;
+}
+
 static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 		       int src_ktls, const char **why)
 {
@@ -326,7 +341,7 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 		progress = 0;
 		if (send_prefix(d, dst, &progress))
 			return end_failed(c, dst, errno, why);
-		if (!d->eof && (d->pipe[0] < 0 || d->in_pipe < d->pipe_cap)) {
+		if (!d->eof && !d->pipe_full && (d->pipe[0] < 0 || d->in_pipe < d->pipe_cap)) {
 			if (pipe_get(c->w, d))
 				return *why = "no descriptor for a relay pipe (RLIMIT_NOFILE)", -1;
 			n = splice(src, NULL, d->pipe[1], NULL, d->pipe_cap - d->in_pipe,
@@ -343,6 +358,8 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 				progress = 1;
 			} else if (!would_block()) {
 				return end_failed(c, src, errno, why);
+			} else {
+				d->pipe_full = pipe_slots_full(d);
 			}
 		}
 		if (d->in_pipe && !prefix_pending(d)) {
@@ -351,6 +368,7 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 			if (n > 0) {
 				d->in_pipe -= n;
 				d->bytes += n;
+				d->pipe_full = 0;
 				progress = 1;
 			} else if (n < 0 && !would_block()) {
 				return end_failed(c, dst, errno, why);
@@ -475,7 +493,7 @@ static int has_room(const struct conn *c, const struct relay_dir *d)
 	if (d->eof)
 		return 0;
 	if (c->ktls)
-		return d->pipe[0] < 0 || d->in_pipe < d->pipe_cap;
+		return !d->pipe_full && (d->pipe[0] < 0 || d->in_pipe < d->pipe_cap);
 	return d->len == 0;
 }
 

@@ -268,24 +268,6 @@ TEST_F_TIMEOUT(res, ktls_required_but_failing_refuses, 900)
 
 /* ---- EMFILE -------------------------------------------------------- */
 
-/* kmtlsd's CPU time so far, in clock ticks (utime + stime). */
-static long cpu_ticks(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long ut = 0, st = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (long)(ut + st);
-}
-
 #define PRESSURE 40
 #define RECOVERED "accepting connections again"
 #define ROOM 4		/* descriptors kmtlsd may open under pressure */
@@ -340,9 +322,9 @@ static int emfile_episode(struct __test_metadata *_metadata, FIXTURE_DATA(res) *
 	prlimit(self->d.proc.pid, RLIMIT_NOFILE, &none, NULL);
 	tcp_connect_port(self->sport, &scrape);
 	send(scrape, "GET /status HTTP/1.0\r\n\r\n", 24, MSG_NOSIGNAL);
-	cpu0 = cpu_ticks(self->d.proc.pid);
+	cpu0 = proc_cpu_ticks(self->d.proc.pid);
 	usleep(1000000);
-	cpu1 = cpu_ticks(self->d.proc.pid);
+	cpu1 = proc_cpu_ticks(self->d.proc.pid);
 	/* 1 s of wall clock: well under half a CPU second. */
 	EXPECT_GT(sysconf(_SC_CLK_TCK) / 2, cpu1 - cpu0)
 		TH_LOG("kmtlsd spent %ld of %ld ticks in 1 s while out of descriptors",

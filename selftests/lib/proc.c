@@ -110,6 +110,24 @@ int proc_signal(struct proc *p, int sig)
 	return p->pid > 0 ? kill(p->pid, sig) : -1;
 }
 
+long proc_cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	/* After the command's ")": state, then fields 4-13, then utime, stime. */
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
 int proc_stop(struct proc *p, int grace_ms)
 {
 	struct timespec ts = { 0, 10 * 1000000 };

@@ -27,6 +27,9 @@ int proc_stop(struct proc *p, int grace_ms);
 /* Send a signal. */
 int proc_signal(struct proc *p, int sig);
 
+/* CPU time of process @pid so far, in clock ticks (utime + stime), or -1. */
+long proc_cpu_ticks(pid_t pid);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int free_port(void);
 
