@@ -445,6 +445,7 @@ static void handshake_done(struct conn *c)
 	/* Our tickets re-check the client (resume.h); nothing else may resume. */
 	if (resumed && !tls_client(c) && !c->verify.resumed_checked) {
 		STAT_ADD(&c->w->stats, handshakes_failed, 1);
+		STAT_ADD(&c->l->stats, handshakes_failed, 1);
 		kernel_status(c, EKEYREJECTED);
 		conn_fail(c, "resumed a session whose client certificate was not re-checked: refused");
 		return;
@@ -490,7 +491,7 @@ static void handshake_done(struct conn *c)
 static void handshake(struct conn *c)
 {
 	char reason[600];
-	int ret, err;
+	int ret, err, ended;
 
 	ret = tls_client(c) ? wolfSSL_connect(c->ssl) : wolfSSL_accept(c->ssl);
 	if (ret == WOLFSSL_SUCCESS) {
@@ -506,9 +507,12 @@ static void handshake(struct conn *c)
 	}
 	STAT_ADD(&c->w->stats, handshakes_failed, 1);
 	STAT_ADD(&c->l->stats, handshakes_failed, 1);
-	KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, err, elapsed_ns(c), 0, "", 0);
 	kmtls_verify_reason(c->ssl, err, &c->verify, reason, sizeof(reason));
-	switch (c->kreq ? kmtls_kservice_ended(c) : 0) {
+	ended = c->kreq ? kmtls_kservice_ended(c) : 0;
+	/* A kernel request ended at its deadline is a timeout, as conn_tick()'s. */
+	KMTLS_PROBE_HANDSHAKE_DONE(tls_end(c)->fd, ended == ETIMEDOUT ? ETIMEDOUT : err,
+				   elapsed_ns(c), 0, "", 0);
+	switch (ended) {
 	case ETIMEDOUT:	/* kmtls.ko ended it at the deadline, shut the socket down */
 		kernel_status(c, ETIMEDOUT);
 		conn_fail(c, "handshake timeout: not done within %u ms (kmtls.ko ended the request; here: %s)",
