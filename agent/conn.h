@@ -36,6 +36,7 @@ struct relay_dir {
 	int pipe[2];		/* splice mode, -1 while empty (pooled) */
 	size_t pipe_cap, in_pipe;
 	int pipe_full;		/* every pipe slot taken, in_pipe < pipe_cap or not */
+	size_t hs_left;		/* kTLS: bytes of a handshake message still to come */
 	unsigned char *buf;	/* userspace mode: one record's worth */
 	size_t len, off;
 	unsigned char *prefix;	/* sent to dst before anything else */

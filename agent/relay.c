@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -264,15 +265,50 @@ static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 }
 
 /*
- * splice() refuses a non-data record at the head of a kTLS socket (EINVAL);
- * read it with its type. Alerts end the direction or the connection; a
- * KeyUpdate cannot be honoured before Linux 6.14, so it ends the connection
- * cleanly rather than letting records decrypt with stale keys.
+ * The handshake messages of one record after the switch, @d->hs_left the
+ * bytes of a message begun in an earlier record. A KeyUpdate cannot be
+ * honoured before Linux 6.14: 1 to end the connection cleanly rather than
+ * let records decrypt with stale keys; 0 for anything else (a
+ * NewSessionTicket we can no longer use).
+ */
+static int ktls_handshake_msgs(struct conn *c, struct relay_dir *d,
+			       const unsigned char *p, size_t n)
+{
+	size_t len, skip;
+
+	while (n) {
+		skip = d->hs_left < n ? d->hs_left : n;
+		p += skip;
+		n -= skip;
+		d->hs_left -= skip;
+		if (n < 4)	/* a header split across records: ignored */
+			return 0;
+		if (p[0] == TLS_HS_KEY_UPDATE)
+			return 1;
+		len = (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+		log_debug("%s: ignoring post-handshake message type %u", c->peer_str, p[0]);
+		p += 4;
+		n -= 4;
+		d->hs_left = len;
+	}
+	return 0;
+}
+
+/*
+ * splice() refuses a non-data record at the head of a kTLS socket (EINVAL)
+ * and returns 0 for an empty data record as for the end: read the next
+ * record whole, with its type. Alerts end the direction or the connection;
+ * data goes into the pipe (the caller made sure it has a free slot).
  */
 static int ktls_control(struct conn *c, struct relay_dir *d, int src,
 			const char **why)
 {
-	unsigned char rec[512], type;
+	/*
+	 * PIPE_BUF: a data record read here goes into the pipe in one write
+	 * that cannot be cut short. A longer record comes in parts, its
+	 * handshake messages followed by hs_left.
+	 */
+	unsigned char rec[PIPE_BUF], type;
 	ssize_t n;
 
 	n = kmtls_ktls_recv(src, rec, sizeof(rec), MSG_DONTWAIT, &type);
@@ -299,7 +335,7 @@ static int ktls_control(struct conn *c, struct relay_dir *d, int src,
 		*why = c->why;
 		return -1;
 	case KMTLS_REC_HANDSHAKE:
-		if (rec[0] == TLS_HS_KEY_UPDATE) {
+		if (ktls_handshake_msgs(c, d, rec, (size_t)n)) {
 			STAT_ADD(&c->w->stats, key_updates, 1);
 			snprintf(c->why, sizeof(c->why),
 				 "%s sent KeyUpdate, which kTLS before Linux 6.14 cannot follow: closed cleanly",
@@ -307,8 +343,6 @@ static int ktls_control(struct conn *c, struct relay_dir *d, int src,
 			*why = c->why;
 			return -1;
 		}
-		/* NewSessionTicket after the switch: we cannot use it any more. */
-		log_debug("%s: ignoring post-handshake message type %u", c->peer_str, rec[0]);
 		return 0;
 	default:
 		*why = "unexpected TLS record type";
@@ -348,6 +382,12 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 			if (n > 0) {
 				d->in_pipe += n;
+				progress = 1;
+			} else if (n == 0 && src_ktls) {
+				/* The end, or an empty record (RFC 8446 5.4 allows them). */
+				d->pipe_full = pipe_slots_full(d);
+				if (!d->pipe_full && ktls_control(c, d, src, why))
+					return -1;
 				progress = 1;
 			} else if (n == 0) {
 				d->eof = 1;
