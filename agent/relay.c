@@ -224,16 +224,21 @@ static int tls_failed(struct conn *c, int err, const char **why)
 /*
  * End direction @d at @dst. On the TLS end that is close_notify, which
  * must not be lost to a full send buffer: then the direction stays at eof
- * and not shut, has_data() asks for EPOLLOUT, and this runs again.
+ * and not shut, has_data() asks for EPOLLOUT, and this runs again. 0, or
+ * -1 with @why when kTLS could not send it (a reset: the stream's end may
+ * not have arrived, which is no clean close).
  */
-static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
+static int shut_dst(struct conn *c, struct relay_dir *d, int dst, const char **why)
 {
 	if (d->shut)
-		return;
+		return 0;
 	if (dst == tls_fd(c)) {
 		if (c->ktls) {
-			if (ktls_close_notify(dst) && would_block())
-				return;
+			if (ktls_close_notify(dst)) {
+				if (would_block())
+					return 0;
+				return end_failed(c, dst, errno, why);
+			}
 			d->shut = 1;
 			/*
 			 * No FIN here: kTLS may still hold records it accepted while
@@ -244,14 +249,14 @@ static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 			 * FIN follows at close(), which waits for them
 			 * (kmtls_relay_unacked()).
 			 */
-			return;
+			return 0;
 		}
 		/*
 		 * wolfSSL buffers an alert it could not send and only sends it
 		 * again with the next record: wait until the alert fits.
 		 */
 		if (!writable(dst))
-			return;
+			return 0;
 		wolfSSL_shutdown(c->ssl);
 	}
 	d->shut = 1;
@@ -260,8 +265,9 @@ static void shut_dst(struct conn *c, struct relay_dir *d, int dst)
 	 * close() sends the FIN (all there was to read has been read).
 	 */
 	if (c->up.shut && c->down.shut)
-		return;
+		return 0;
 	shutdown(dst, SHUT_WR);
+	return 0;
 }
 
 /*
@@ -417,7 +423,7 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 	} while (progress);
 	pipe_put(c->w, d);
 	if (d->eof && !d->in_pipe && !prefix_pending(d))
-		shut_dst(c, d, dst);
+		return shut_dst(c, d, dst, why);
 	return 0;
 }
 
@@ -462,7 +468,7 @@ static int pump_tls_read(struct conn *c, struct relay_dir *d, int dst,
 		}
 	} while (progress);
 	if (d->eof && !d->len && !prefix_pending(d))
-		shut_dst(c, d, dst);
+		return shut_dst(c, d, dst, why);
 	return 0;
 }
 
@@ -501,7 +507,7 @@ static int pump_tls_write(struct conn *c, struct relay_dir *d, int src,
 		}
 	} while (progress);
 	if (d->eof && !d->len)
-		shut_dst(c, d, tls_fd(c));
+		return shut_dst(c, d, tls_fd(c), why);
 	return 0;
 }
 
