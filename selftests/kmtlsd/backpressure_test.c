@@ -12,9 +12,6 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include "../lib/kmtlsd.h"
 #include "../lib/tls_pair.h"
@@ -26,24 +23,6 @@
 #define WATCH_MS 1500		/* kmtlsd's CPU time measured over this */
 /* Clock ticks of kmtlsd in WATCH_MS: a spinning worker burns all ~150. */
 #define TICKS_MAX 30
-
-/* A listener on 127.0.0.1 nobody accepts from: a backend that never reads. */
-static int deaf_backend(int *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4) ||
-	    getsockname(fd, (struct sockaddr *)&a, &al)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
 
 /* Small records until the client's socket stays full: the bytes sent, or -1. */
 static long fill(struct tls_end *c)
@@ -80,7 +59,8 @@ FIXTURE_SETUP(bp)
 
 	signal(SIGPIPE, SIG_IGN);
 	self->c.fd = -1;
-	self->backend = deaf_backend(&port);
+	/* A listener nobody accepts from: a backend that never reads. */
+	self->backend = listen_lo(&port);
 	ASSERT_LE(0, self->backend);
 	ASSERT_EQ(0, kmtlsd_start(&self->d, port, NULL));
 }

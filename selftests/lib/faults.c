@@ -58,23 +58,6 @@ void rst_close(int fd)
 	close(fd);
 }
 
-static int listen_any(int *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 128) ||
-	    getsockname(fd, (struct sockaddr *)&a, &len)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 /* ---- the misbehaving backend ---------------------------------------- */
 
 struct fb_conn {
@@ -165,7 +148,7 @@ static void *fb_main(void *arg)
 int fault_backend_start(struct fault_backend *b)
 {
 	memset(b, 0, sizeof(*b));
-	b->lfd = listen_any(&b->port);
+	b->lfd = listen_lo(&b->port);
 	if (b->lfd < 0)
 		return -1;
 	if (pthread_create(&b->thread, NULL, fb_main, b)) {
@@ -300,7 +283,7 @@ int wiretap_start(struct wiretap *t, int target)
 {
 	memset(t, 0, sizeof(*t));
 	t->target = target;
-	t->lfd = listen_any(&t->port);
+	t->lfd = listen_lo(&t->port);
 	if (t->lfd < 0)
 		return -1;
 	if (pthread_create(&t->thread, NULL, tap_main, t)) {

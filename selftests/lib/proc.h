@@ -33,6 +33,9 @@ long proc_cpu_ticks(pid_t pid);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int free_port(void);
 
+/* A TCP listener on 127.0.0.1, port chosen by the kernel: fd (port in @port), or -1. */
+int listen_lo(int *port);
+
 /* "$KMTLS_OUT/<rel>" (default build/out) in a rotating static buffer. */
 const char *out_path(const char *rel);
 
