@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -70,6 +71,38 @@ static int crl_check(WOLFSSL *ssl, unsigned char *der, int len, char *why,
 	return -1;
 }
 
+/*
+ * The certificate's dates, as now: a resumption issues the next ticket, so
+ * a client that keeps reconnecting would otherwise resume past notAfter.
+ */
+static int date_check(const struct kmtls_identity *id, char *why, size_t whylen)
+{
+	time_t t = time(NULL);
+	char now[32];
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+		snprintf(why, whylen, "cannot read the clock");
+		return -1;
+	}
+	/* UTC times written at one width ("?" if unreadable) compare as strings. */
+	if (id->not_before[0] == '?' || id->not_after[0] == '?') {
+		snprintf(why, whylen, "its validity dates do not decode");
+		return -1;
+	}
+	if (strcmp(now, id->not_before) < 0) {
+		snprintf(why, whylen, "certificate not yet valid (not before %s; check NTP)",
+			 id->not_before);
+		return -1;
+	}
+	if (strcmp(now, id->not_after) > 0) {
+		snprintf(why, whylen, "certificate expired (not after %s; check NTP)",
+			 id->not_after);
+		return -1;
+	}
+	return 0;
+}
+
 /* "subject \"...\": " before the reason, escaped for the log. */
 static void say(char *why, size_t whylen, const struct kmtls_identity *id,
 		const char *reason)
@@ -102,10 +135,13 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 	/* The DER is kept either way: PROXY v2 and the next ticket carry it. */
 	if (der_len > 0 && wc_Sha256Hash(der, (word32)der_len, sha) == 0 &&
 	    !kmtls_resume_cache_get(sha, ctx, v->policy, &id)) {
+		if (date_check(&id, reason, sizeof(reason))) {
+			say(why, whylen, &id, reason);
+			goto no;
+		}
 		if (kmtls_verify_keep_der(v, der, der_len)) {
 			say(why, whylen, &id, "out of memory");
-			kmtls_identity_free(&id);
-			return -1;
+			goto no;
 		}
 		take(v, &id);
 		return 0;
@@ -114,6 +150,10 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 		kmtls_identity_free(&id);
 		snprintf(why, whylen, "the certificate in it does not decode");
 		return -1;
+	}
+	if (date_check(&id, reason, sizeof(reason))) {
+		say(why, whylen, &id, reason);
+		goto no;
 	}
 	if (!kmtls_policy_allows(v->policy, &id)) {
 		say(why, whylen, &id, "not allowed by policy");

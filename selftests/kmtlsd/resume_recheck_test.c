@@ -19,6 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+
 #include "../../agent/resume.h"
 #include "../lib/backend.h"
 #include "../lib/client.h"
@@ -389,6 +392,58 @@ TEST(leaf_trailer)
 	len = n - 20;	/* the trailer claims 5 bytes; only its own 6 and 5 are there */
 	EXPECT_EQ(0, kmtls_resume_find_leaf(buf + 20, len, &got, &got_len));
 	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf + 21, len - 1, &got, &got_len));
+}
+
+/*
+ * The dates are checked again on every resumption, the cached pass
+ * included: each resumption issues the next ticket, so a client that keeps
+ * reconnecting would otherwise resume past its notAfter.
+ */
+TEST(dates_are_rechecked)
+{
+	struct kmtls_tls_conf conf = {
+		.cert = pki("server.pem"), .key = pki("server.key"), .ca = pki("ca.pem"),
+	};
+	static const struct {
+		const char *pem, *want;
+	} c[] = {
+		{ "client.pem", NULL },
+		{ "client.pem", NULL },		/* the cached pass */
+		{ "bad/expired.pem", "certificate expired (not after " },
+		{ "bad/notyet.pem", "certificate not yet valid (not before " },
+	};
+	unsigned char pem[16384], der[8192];
+	char err[256], why[512];
+	WOLFSSL_CTX *ctx;
+	WOLFSSL *ssl;
+	size_t i;
+
+	ctx = kmtls_tls_ctx_new(&conf, err, sizeof(err));
+	ASSERT_NE(NULL, ctx) TH_LOG("%s", err);
+	ssl = wolfSSL_new(ctx);
+	ASSERT_NE(NULL, ssl);
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct kmtls_verify v = { 0 };
+		FILE *f = fopen(pki(c[i].pem), "r");
+		int n, len, ret;
+
+		ASSERT_NE(NULL, f);
+		n = (int)fread(pem, 1, sizeof(pem), f);
+		fclose(f);
+		len = wc_CertPemToDer(pem, n, der, sizeof(der), CERT_TYPE);
+		ASSERT_LT(0, len) TH_LOG("%s", c[i].pem);
+		why[0] = 0;
+		ret = kmtls_resume_check(ssl, &v, der, len, why, sizeof(why));
+		if (c[i].want) {
+			EXPECT_EQ(-1, ret) TH_LOG("%s resumed", c[i].pem);
+			EXPECT_NE(NULL, strstr(why, c[i].want)) TH_LOG("%s: %s", c[i].pem, why);
+		} else {
+			EXPECT_EQ(0, ret) TH_LOG("%s: %s", c[i].pem, why);
+		}
+		kmtls_verify_reset(&v);
+	}
+	wolfSSL_free(ssl);
+	wolfSSL_CTX_free(ctx);
 }
 
 TEST_HARNESS_MAIN
