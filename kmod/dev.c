@@ -100,14 +100,22 @@ void kmtls_file_deliver(struct kmtls_file *kf, struct kmtls_req *req)
 	spin_lock(&kf->kf_lock);
 	list_del_init(&req->kr_file_list);
 	keep = !kf->kf_released;
-	if (keep)
+	if (keep) {
 		list_add_tail(&req->kr_file_list, &kf->kf_done);
+		/*
+		 * Once unlocked, the submitter may read @req, free it and
+		 * close the file before the wake-up below: hold @kf for it.
+		 */
+		kmtls_file_get(kf);
+	}
 	spin_unlock(&kf->kf_lock);
 
-	if (keep)
+	if (keep) {
 		wake_up_interruptible_poll(&kf->kf_wq, EPOLLIN | EPOLLRDNORM);
-	else
+		kmtls_file_put(kf);
+	} else {
 		kmtls_req_put(req);
+	}
 }
 
 /*
