@@ -336,7 +336,8 @@ static int cert_reason(char *buf, size_t len, int err, const struct bad_cert *b,
 			 b->serial[0] ? b->serial : "?", q(b->issuer, n, sizeof(n)));
 		break;
 	case CRL_MISSING:
-		snprintf(buf, len, "no CRL for issuer %s: CRL checking is on, add that CA's CRL",
+		/* wolfSSL says this also for a CRL past its nextUpdate or badly signed. */
+		snprintf(buf, len, "no usable CRL for issuer %s: none loaded, or past its nextUpdate, or its signature does not verify (CRL checking is on: load a fresh CRL signed by that CA)",
 			 q(b->issuer, n, sizeof(n)));
 		break;
 	case CRL_CERT_DATE_ERR:

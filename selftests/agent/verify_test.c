@@ -423,6 +423,50 @@ TEST_F(raw, reason)
 	EXPECT_EQ(variant->kerr, kmtls_verify_errno(wolfSSL_get_error(self->s, ret), &self->v));
 }
 
+/*
+ * CRL checking on, the root's CRL not loaded: the intermediate has no CRL
+ * to be checked against. wolfSSL reports a stale or badly signed CRL the
+ * same way, so the reason names all three.
+ */
+TEST(crl_missing)
+{
+	struct kmtls_tls_conf conf = {
+		.server = 1, .cert = pki("server.pem"), .key = pki("server.key"),
+		.ca = pki("ca.pem"), .tls_min = 0x0304,
+	};
+	struct kmtls_verify v = { .policy = &test_policy };
+	WOLFSSL_CTX *sctx, *cctx;
+	WOLFSSL *c = NULL, *s = NULL;
+	WOLFSSL_X509_LOOKUP *lk;
+	char err[256], why[512];
+	int cfd, sfd;
+
+	sctx = kmtls_tls_ctx_new(&conf, err, sizeof(err));
+	ASSERT_NE(NULL, sctx) TH_LOG("%s", err);
+	kmtls_verify_setup(sctx, 1);
+	ASSERT_EQ(WOLFSSL_SUCCESS, wolfSSL_CTX_EnableCRL(sctx, WOLFSSL_CRL_CHECKALL));
+	lk = wolfSSL_X509_STORE_add_lookup(wolfSSL_CTX_get_cert_store(sctx),
+					   wolfSSL_X509_LOOKUP_file());
+	ASSERT_NE(NULL, lk);
+	ASSERT_EQ(WOLFSSL_SUCCESS, wolfSSL_X509_LOOKUP_load_file(lk, pki("crl.pem"),
+								 WOLFSSL_FILETYPE_PEM));
+	cctx = client_ctx(0, "client.pem");
+	ASSERT_NE(NULL, cctx);
+	ASSERT_EQ(0, tcp_pair(&cfd, &sfd));
+	EXPECT_EQ(-1, bound_handshake(cctx, sctx, cfd, sfd, &v, &c, &s));
+	kmtls_verify_reason(s, wolfSSL_get_error(s, WOLFSSL_FATAL_ERROR), &v, why, sizeof(why));
+	TH_LOG("%s", why);
+	EXPECT_NE(NULL, strstr(why, "no usable CRL for issuer \"/O=kmtls test/CN=kmtls test root"));
+	EXPECT_NE(NULL, strstr(why, "none loaded, or past its nextUpdate, or its signature does not verify"));
+	wolfSSL_free(c);
+	wolfSSL_free(s);
+	close(cfd);
+	close(sfd);
+	wolfSSL_CTX_free(cctx);
+	wolfSSL_CTX_free(sctx);
+	kmtls_verify_reset(&v);
+}
+
 /* A TLS 1.2-only client against a TLS 1.3-only server. */
 TEST(version_mismatch)
 {
