@@ -54,6 +54,7 @@ struct kmtls_policy *kmtls_policy_new(const struct kmtls_listener_conf *l,
 	if (!p)
 		return NULL;
 	atomic_init(&p->refs, 1);
+	p->ca_digest_ok = !kmtls_ca_digest(l->ca, p->ca_digest);
 	if (strs_copy(&p->uri, &p->n_uri, &l->allow_uri) ||
 	    strs_copy(&p->dns, &p->n_dns, &l->allow_dns) ||
 	    strs_copy(&p->cn, &p->n_cn, &l->allow_cn))

@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 
+#include "ca_digest.h"
 #include "config.h"
 #include "identity.h"
 
@@ -23,6 +24,9 @@ struct kmtls_policy {
 	int n_cn;
 	unsigned int *uid;	/* kernel profiles: allow-uid; none: any uid */
 	int n_uid;
+	/* Of the listener's CA bundle (ca_digest.h); tickets carry it. */
+	unsigned char ca_digest[KMTLS_CA_DIGEST_LEN];
+	int ca_digest_ok;	/* 0: unreadable, no ticket resumes */
 	atomic_uint refs;
 };
 

@@ -17,35 +17,48 @@
 #include "resume.h"
 #include "resume_cache.h"
 
-static const unsigned char magic[4] = { 'k', 'm', 'I', '1' };
+static const unsigned char magic[4] = { 'k', 'm', 'I', '2' };
+static const unsigned char no_ca[KMTLS_CA_DIGEST_LEN];
+
+/* The CA digest of @v's policy; zeros without one (tests). */
+static const unsigned char *ca_of(const struct kmtls_verify *v)
+{
+	return v && v->policy ? v->policy->ca_digest : no_ca;
+}
 
 int kmtls_resume_seal_leaf(const struct kmtls_verify *v, unsigned char *buf,
 			   int len, int cap)
 {
 	int n = v ? v->leaf_der_len : 0;
+	unsigned char *p = buf + len + n;
 
 	if (!n || n > 0xffff || n + KMTLS_RESUME_TRAILER > cap - len)
 		return len;
 	memcpy(buf + len, v->leaf_der, n);
-	buf[len + n] = (unsigned char)(n >> 8);
-	buf[len + n + 1] = (unsigned char)n;
-	memcpy(buf + len + n + 2, magic, sizeof(magic));
+	memcpy(p, ca_of(v), KMTLS_CA_DIGEST_LEN);
+	p += KMTLS_CA_DIGEST_LEN;
+	p[0] = (unsigned char)(n >> 8);
+	p[1] = (unsigned char)n;
+	memcpy(p + 2, magic, sizeof(magic));
 	return len + n + KMTLS_RESUME_TRAILER;
 }
 
 int kmtls_resume_find_leaf(const unsigned char *buf, int len,
-			   const unsigned char **der, int *der_len)
+			   const unsigned char **der, int *der_len,
+			   const unsigned char **ca)
 {
+	const unsigned char *t = buf + len - KMTLS_RESUME_TRAILER;
 	int n;
 
 	if (len <= KMTLS_RESUME_TRAILER ||
 	    memcmp(buf + len - sizeof(magic), magic, sizeof(magic)))
 		return -1;
-	n = buf[len - KMTLS_RESUME_TRAILER] << 8 | buf[len - KMTLS_RESUME_TRAILER + 1];
+	n = t[KMTLS_CA_DIGEST_LEN] << 8 | t[KMTLS_CA_DIGEST_LEN + 1];
 	if (!n || n > len - KMTLS_RESUME_TRAILER)
 		return -1;
-	*der = buf + len - KMTLS_RESUME_TRAILER - n;
+	*der = t - n;
 	*der_len = n;
+	*ca = t;
 	return len - KMTLS_RESUME_TRAILER - n;
 }
 
@@ -124,13 +137,19 @@ static void take(struct kmtls_verify *v, struct kmtls_identity *id)
 }
 
 int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
-		       const unsigned char *der, int der_len, char *why,
-		       size_t whylen)
+		       const unsigned char *der, int der_len,
+		       const unsigned char *ca, char *why, size_t whylen)
 {
 	const void *ctx = wolfSSL_get_SSL_CTX(ssl);
 	struct kmtls_identity id;
 	unsigned char sha[32];
 	char reason[200];
+
+	if ((v->policy && !v->policy->ca_digest_ok) ||
+	    memcmp(ca, ca_of(v), KMTLS_CA_DIGEST_LEN)) {
+		snprintf(why, whylen, "issued under another CA bundle (another listener or node, or before a reload changed it)");
+		return -1;
+	}
 
 	/* The DER is kept either way: PROXY v2 and the next ticket carry it. */
 	if (der_len > 0 && wc_Sha256Hash(der, (word32)der_len, sha) == 0 &&

@@ -24,8 +24,14 @@
  * which verifies its certificate and, if it is refused, logs and counts it
  * like any other refusal. Nothing reaches the backend before that.
  *
- * Sealed layout: wolfSSL's ticket | leaf DER | DER length (u16, big
- * endian) | "kmI1".
+ * The leaf is not its chain, so a resumption cannot check the issuer
+ * again: the ticket also carries the digest of the CA bundle it was issued
+ * under (the listener's policy has it, ca_digest.h), and resumes only
+ * where that digest is the same: not at a listener or node trusting other
+ * CAs, nor after a reload changed the bundle.
+ *
+ * Sealed layout: wolfSSL's ticket | leaf DER | CA digest (8 bytes) | DER
+ * length (u16, big endian) | "kmI2".
  */
 
 /* wolfSSL's room for our bytes after its own (scripts/wolfssl.sh sets it). */
@@ -36,7 +42,7 @@
 #error "wolfSSL has no room for a client certificate in session tickets: rebuild it with scripts/wolfssl.sh (WOLFSSL_TICKET_EXTRA_PADDING_SZ)"
 #endif
 
-#define KMTLS_RESUME_TRAILER 6	/* length + magic */
+#define KMTLS_RESUME_TRAILER 14	/* CA digest + length + magic */
 
 /*
  * Append @v's peer leaf after the @len bytes of wolfSSL's ticket in @buf
@@ -47,20 +53,23 @@ int kmtls_resume_seal_leaf(const struct kmtls_verify *v, unsigned char *buf,
 			   int len, int cap);
 
 /*
- * In an opened ticket of @len bytes, find the leaf: sets @der and @der_len
- * and returns the length of wolfSSL's part, or -1 when there is none.
+ * In an opened ticket of @len bytes, find the leaf: sets @der and @der_len,
+ * @ca to the CA digest sealed with it, and returns the length of wolfSSL's
+ * part, or -1 when there is none.
  */
 int kmtls_resume_find_leaf(const unsigned char *buf, int len,
-			   const unsigned char **der, int *der_len);
+			   const unsigned char **der, int *der_len,
+			   const unsigned char **ca);
 
 /*
- * Server side, a ticket came back with leaf @der: may the session resume
- * under the current CRLs (of @ssl's context) and @v's policy? 0: yes, and
+ * Server side, a ticket came back with leaf @der, issued under CA digest
+ * @ca: may the session resume under @v's policy (its CA bundle and
+ * allow-lists) and the current CRLs (of @ssl's context), today? 0: yes, and
  * @v holds the leaf as if the client had sent it (resumed_checked set).
  * -1: no, with the reason in @why.
  */
 int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
-		       const unsigned char *der, int der_len, char *why,
-		       size_t whylen);
+		       const unsigned char *der, int der_len,
+		       const unsigned char *ca, char *why, size_t whylen);
 
 #endif

@@ -194,16 +194,16 @@ static int accept_ticket(WOLFSSL *ssl, unsigned char *ticket, int len,
 			 int *out_len)
 {
 	struct kmtls_verify *v = kmtls_verify_of(ssl);
-	const unsigned char *der;
+	const unsigned char *der, *ca;
 	int it_len, der_len;
 	char why[400];
 
-	it_len = kmtls_resume_find_leaf(ticket, len, &der, &der_len);
+	it_len = kmtls_resume_find_leaf(ticket, len, &der, &der_len, &ca);
 	if (it_len < 0) {
 		log_debug("session ticket declined (full handshake): it carries no client certificate");
 		return -1;
 	}
-	if (!v || kmtls_resume_check(ssl, v, der, der_len, why, sizeof(why))) {
+	if (!v || kmtls_resume_check(ssl, v, der, der_len, ca, why, sizeof(why))) {
 		log_debug("session ticket declined (full handshake): %s",
 			  v ? why : "no verification record");
 		return -1;

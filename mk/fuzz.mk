@@ -25,7 +25,7 @@ FUZZ_CFLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -Wall -Wextr
 FUZZ_SRCS_config := agent/config.c agent/addr.c
 FUZZ_LIBS_config := -linih
 FUZZ_SRCS_proxy_v2 := agent/proxy_v2.c selftests/lib/proxy_parse.c
-FUZZ_SRCS_identity := agent/identity.c agent/policy.c agent/sha256_shani.c
+FUZZ_SRCS_identity := agent/identity.c agent/policy.c agent/ca_digest.c agent/sha256_shani.c
 FUZZ_LIBS_identity := $(WOLFSSL_LIB) -lm -lpthread
 FUZZ_SRCS_netlink := agent/upcall.c agent/log.c
 FUZZ_LIBS_netlink := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null || echo -lnl-genl-3 -lnl-3)

@@ -37,6 +37,7 @@ FIXTURE(rr) {
 	char crl[300], keys[300];
 	WOLFSSL_CTX *good, *revoked, *intruder;
 	char conf[300];
+	char ca[300];		/* write_conf()'s CA bundle; "" for ca.pem */
 };
 
 static int copy_file(const char *from, const char *to)
@@ -141,7 +142,8 @@ static int write_conf(FIXTURE_DATA(rr) *self, int port, const char *allow_uri)
 	fprintf(f, "[listener rr]\nlisten = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\n"
 		"cert = %s\nkey = %s\nca = %s\ncrl = %s\nproxy-protocol = v2-cert\n"
 		"ticket-keys = %s\n%s", port, self->be.port, pki("server.pem"),
-		pki("server.key"), pki("ca.pem"), self->crl, self->keys, allow_uri);
+		pki("server.key"), self->ca[0] ? self->ca : pki("ca.pem"), self->crl, self->keys,
+		allow_uri);
 	return fclose(f);
 }
 
@@ -282,6 +284,42 @@ TEST_F(rr, ticket_from_other_policy_is_refused)
 }
 
 /*
+ * Two kmtlsd share ticket keys and policy but not their CA bundle (B's has
+ * the intermediate too: it trusts the client as well). A ticket carries
+ * its leaf, not the chain: it resumes only under the bundle it was issued
+ * under, and at B the client gets a full handshake instead.
+ */
+TEST_F(rr, ticket_from_other_ca_bundle_is_not_resumed)
+{
+	WOLFSSL_SESSION *s = NULL;
+	char buf[8192];
+	FILE *in, *out;
+	size_t n;
+	int i;
+
+	snprintf(self->ca, sizeof(self->ca), "%s/bundle.pem", test_tmpdir());
+	out = fopen(self->ca, "w");
+	ASSERT_NE(NULL, out);
+	for (i = 0; i < 2; i++) {
+		in = fopen(pki(i ? "intermediate.pem" : "ca.pem"), "r");
+		ASSERT_NE(NULL, in);
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			ASSERT_EQ(n, fwrite(buf, 1, n, out));
+		fclose(in);
+	}
+	ASSERT_EQ(0, fclose(out));
+	ASSERT_EQ(0, start(self, &self->a, "spiffe://example.org/*"));
+	ASSERT_EQ(0, start_conf(self, &self->b, ONE_ALLOWED));
+	ASSERT_EQ(0, client_visit(self->good, self->a.port, NULL, &s));
+	ASSERT_NE(NULL, s);
+	EXPECT_EQ(0, client_visit(self->good, self->b.port, s, NULL));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->b, "issued under another CA bundle", 2000));
+	/* Under the bundle it was issued under, the same ticket resumes. */
+	EXPECT_EQ(1, client_visit(self->good, self->a.port, s, NULL));
+	wolfSSL_SESSION_free(s);
+}
+
+/*
  * The config file narrows the policy, SIGHUP: a client no longer allowed
  * is refused from its next handshake on, with nothing at the backend; one
  * still allowed is served; a connection that was already open keeps
@@ -372,26 +410,28 @@ TEST(leaf_trailer)
 {
 	struct kmtls_verify v = { .leaf_der_len = 5 };
 	unsigned char buf[64], der[5] = { 1, 2, 3, 4, 5 };
-	const unsigned char *got;
+	const unsigned char *got, *ca;
+	static const unsigned char zeros[KMTLS_CA_DIGEST_LEN];
 	int n, len, got_len;
 
 	v.leaf_der = der;
 	memset(buf, 0xaa, sizeof(buf));
 	n = kmtls_resume_seal_leaf(&v, buf, 20, sizeof(buf));
 	ASSERT_EQ(20 + 5 + KMTLS_RESUME_TRAILER, n);
-	ASSERT_EQ(20, kmtls_resume_find_leaf(buf, n, &got, &got_len));
+	ASSERT_EQ(20, kmtls_resume_find_leaf(buf, n, &got, &got_len, &ca));
 	EXPECT_EQ(5, got_len);
 	EXPECT_EQ(0, memcmp(der, got, 5));
+	EXPECT_EQ(0, memcmp(zeros, ca, sizeof(zeros)));	/* no policy: no bundle */
 	/* No room: the ticket goes out without it. */
 	EXPECT_EQ(60, kmtls_resume_seal_leaf(&v, buf, 60, sizeof(buf)));
 	/* wolfSSL's bytes alone, a bad magic, a length past the start. */
-	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, 20, &got, &got_len));
+	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, 20, &got, &got_len, &ca));
 	buf[n - 1] ^= 1;
-	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, n, &got, &got_len));
+	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, n, &got, &got_len, &ca));
 	buf[n - 1] ^= 1;
 	len = n - 20;	/* the trailer claims 5 bytes; only its own 6 and 5 are there */
-	EXPECT_EQ(0, kmtls_resume_find_leaf(buf + 20, len, &got, &got_len));
-	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf + 21, len - 1, &got, &got_len));
+	EXPECT_EQ(0, kmtls_resume_find_leaf(buf + 20, len, &got, &got_len, &ca));
+	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf + 21, len - 1, &got, &got_len, &ca));
 }
 
 /*
@@ -412,6 +452,7 @@ TEST(dates_are_rechecked)
 		{ "bad/expired.pem", "certificate expired (not after " },
 		{ "bad/notyet.pem", "certificate not yet valid (not before " },
 	};
+	static const unsigned char no_ca[KMTLS_CA_DIGEST_LEN];	/* no policy */
 	unsigned char pem[16384], der[8192];
 	char err[256], why[512];
 	WOLFSSL_CTX *ctx;
@@ -433,7 +474,7 @@ TEST(dates_are_rechecked)
 		len = wc_CertPemToDer(pem, n, der, sizeof(der), CERT_TYPE);
 		ASSERT_LT(0, len) TH_LOG("%s", c[i].pem);
 		why[0] = 0;
-		ret = kmtls_resume_check(ssl, &v, der, len, why, sizeof(why));
+		ret = kmtls_resume_check(ssl, &v, der, len, no_ca, why, sizeof(why));
 		if (c[i].want) {
 			EXPECT_EQ(-1, ret) TH_LOG("%s resumed", c[i].pem);
 			EXPECT_NE(NULL, strstr(why, c[i].want)) TH_LOG("%s: %s", c[i].pem, why);
