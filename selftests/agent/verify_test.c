@@ -264,6 +264,18 @@ static void *accept_thread(void *p)
 	return NULL;
 }
 
+/* The two ends of a test connection and their contexts. */
+static void pair_free(WOLFSSL *c, WOLFSSL *s, int cfd, int sfd, WOLFSSL_CTX *cctx,
+		      WOLFSSL_CTX *sctx)
+{
+	wolfSSL_free(c);
+	wolfSSL_free(s);
+	close(cfd);
+	close(sfd);
+	wolfSSL_CTX_free(cctx);
+	wolfSSL_CTX_free(sctx);
+}
+
 /* Handshake with a per-connection binding, as the daemon does it. */
 static int bound_handshake(WOLFSSL_CTX *cctx, WOLFSSL_CTX *sctx, int cfd, int sfd,
 			   struct kmtls_verify *v, WOLFSSL **c, WOLFSSL **s)
@@ -309,12 +321,7 @@ TEST(bind_per_connection)
 	kmtls_verify_reset(&conn_v);
 	EXPECT_FALSE(conn_v.have_leaf);
 	EXPECT_EQ(&test_policy, conn_v.policy);
-	wolfSSL_free(c);
-	wolfSSL_free(s);
-	close(cfd);
-	close(sfd);
-	wolfSSL_CTX_free(cctx);
-	wolfSSL_CTX_free(sctx);
+	pair_free(c, s, cfd, sfd, cctx, sctx);
 }
 
 /* Client side: a server certificate made for clients only. */
@@ -337,12 +344,7 @@ TEST(client_side_key_usage)
 	EXPECT_EQ(EXTKEYUSE_AUTH_E, v.err);
 	EXPECT_NE(NULL, strstr(why, "not for server authentication")) TH_LOG("%s", why);
 	kmtls_verify_reset(&v);
-	wolfSSL_free(c);
-	wolfSSL_free(s);
-	close(cfd);
-	close(sfd);
-	wolfSSL_CTX_free(cctx);
-	wolfSSL_CTX_free(sctx);
+	pair_free(c, s, cfd, sfd, cctx, sctx);
 }
 
 /* The server alone against raw bytes from a "client". */
@@ -458,12 +460,7 @@ TEST(crl_missing)
 	TH_LOG("%s", why);
 	EXPECT_NE(NULL, strstr(why, "no usable CRL for issuer \"/O=kmtls test/CN=kmtls test root"));
 	EXPECT_NE(NULL, strstr(why, "none loaded, or past its nextUpdate, or its signature does not verify"));
-	wolfSSL_free(c);
-	wolfSSL_free(s);
-	close(cfd);
-	close(sfd);
-	wolfSSL_CTX_free(cctx);
-	wolfSSL_CTX_free(sctx);
+	pair_free(c, s, cfd, sfd, cctx, sctx);
 	kmtls_verify_reset(&v);
 }
 
@@ -486,12 +483,7 @@ TEST(version_mismatch)
 	TH_LOG("wolfSSL %d: %s", serr, why);
 	EXPECT_NE(NULL, strstr(why, "no shared protocol version")) TH_LOG("%s", why);
 	EXPECT_EQ(EPROTO, kmtls_verify_errno(serr, &v));
-	wolfSSL_free(c);
-	wolfSSL_free(s);
-	close(cfd);
-	close(sfd);
-	wolfSSL_CTX_free(cctx);
-	wolfSSL_CTX_free(sctx);
+	pair_free(c, s, cfd, sfd, cctx, sctx);
 }
 
 TEST_HARNESS_MAIN
