@@ -371,6 +371,12 @@ static int pipe_slots_full(const struct relay_dir *d)
 	return d->in_pipe && poll(&p, 1, 0) == 0;
 }
 
+/* Room for more from the source: a pipe to get, or bytes and slots free in it. */
+static int pipe_has_room(const struct relay_dir *d)
+{
+	return !d->pipe_full && (d->pipe[0] < 0 || d->in_pipe < d->pipe_cap);
+}
+
 static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 		       int src_ktls, const char **why)
 {
@@ -381,7 +387,7 @@ static int pump_splice(struct conn *c, struct relay_dir *d, int src, int dst,
 		progress = 0;
 		if (send_prefix(d, dst, &progress))
 			return end_failed(c, dst, errno, why);
-		if (!d->eof && !d->pipe_full && (d->pipe[0] < 0 || d->in_pipe < d->pipe_cap)) {
+		if (!d->eof && pipe_has_room(d)) {
 			if (pipe_get(c->w, d))
 				return *why = "no descriptor for a relay pipe (RLIMIT_NOFILE)", -1;
 			n = splice(src, NULL, d->pipe[1], NULL, d->pipe_cap - d->in_pipe,
@@ -539,7 +545,7 @@ static int has_room(const struct conn *c, const struct relay_dir *d)
 	if (d->eof)
 		return 0;
 	if (c->ktls)
-		return !d->pipe_full && (d->pipe[0] < 0 || d->in_pipe < d->pipe_cap);
+		return pipe_has_room(d);
 	return d->len == 0;
 }
 
