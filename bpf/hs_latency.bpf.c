@@ -300,21 +300,26 @@ static __always_inline int hs_port_in(const __u16 *ports, __u32 n, __u16 port)
 	return 0;
 }
 
+/* Whether @cfg watches a connection on its side: the local or remote port. */
+static __always_inline int hs_cfg_watches(const struct hs_config *cfg, int passive,
+					  __u16 lport, __u16 rport)
+{
+	if (passive)
+		return (cfg->flags & HS_CFG_ALL_PASSIVE) ||
+		       hs_port_in(cfg->ports, cfg->nports, lport);
+	return hs_port_in(cfg->active_ports, cfg->nactive, rport);
+}
+
 /*
- * Whether connection @c is one the configuration watches on its side: a
- * connected socket (a listener has no remote port) on a watched port.
+ * Whether connection @c is one the configuration watches: a connected
+ * socket (a listener has no remote port) on a watched port.
  */
 static __always_inline int hs_watched(const struct hs_conn *c, int passive)
 {
 	__u32 zero = 0;
 	const struct hs_config *cfg = bpf_map_lookup_elem(&hs_config, &zero);
 
-	if (!cfg || !c->rport)
-		return 0;
-	if (passive)
-		return (cfg->flags & HS_CFG_ALL_PASSIVE) ||
-		       hs_port_in(cfg->ports, cfg->nports, c->lport);
-	return hs_port_in(cfg->active_ports, cfg->nactive, c->rport);
+	return cfg && c->rport && hs_cfg_watches(cfg, passive, c->lport, c->rport);
 }
 
 /* ---- the table of handshakes in progress ------------------------------------ */
@@ -634,14 +639,9 @@ static __always_inline int hs_established(struct bpf_sock_ops *skops, int passiv
 	cfg = bpf_map_lookup_elem(&hs_config, &zero);
 	if (!cfg || !sk)
 		return 1;
-	if (passive) {
-		if (!(cfg->flags & HS_CFG_ALL_PASSIVE) &&
-		    !hs_port_in(cfg->ports, cfg->nports, (__u16)skops->local_port))
-			return 1;
-	} else if (!hs_port_in(cfg->active_ports, cfg->nactive,
-			       (__u16)bpf_ntohl(skops->remote_port))) {
+	if (!hs_cfg_watches(cfg, passive, (__u16)skops->local_port,
+			    (__u16)bpf_ntohl(skops->remote_port)))
 		return 1;
-	}
 	s = hs_stats_get();
 	addr = hs_sk_addr(s, sk);
 	now = bpf_ktime_get_ns();
