@@ -144,6 +144,7 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 	struct kmtls_identity id;
 	unsigned char sha[32];
 	char reason[200];
+	int cached;
 
 	if ((v->policy && !v->policy->ca_digest_ok) ||
 	    memcmp(ca, ca_of(v), KMTLS_CA_DIGEST_LEN)) {
@@ -151,21 +152,10 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 		return -1;
 	}
 
-	/* The DER is kept either way: PROXY v2 and the next ticket carry it. */
-	if (der_len > 0 && wc_Sha256Hash(der, (word32)der_len, sha) == 0 &&
-	    !kmtls_resume_cache_get(sha, ctx, v->policy, &id)) {
-		if (date_check(&id, reason, sizeof(reason))) {
-			say(why, whylen, &id, reason);
-			goto no;
-		}
-		if (kmtls_verify_keep_der(v, der, der_len)) {
-			say(why, whylen, &id, "out of memory");
-			goto no;
-		}
-		take(v, &id);
-		return 0;
-	}
-	if (kmtls_identity_from_der(der, der_len, &id)) {
+	/* A pass remembered from the last few seconds: policy and CRLs done. */
+	cached = der_len > 0 && wc_Sha256Hash(der, (word32)der_len, sha) == 0 &&
+		 !kmtls_resume_cache_get(sha, ctx, v->policy, &id);
+	if (!cached && kmtls_identity_from_der(der, der_len, &id)) {
 		kmtls_identity_free(&id);
 		snprintf(why, whylen, "the certificate in it does not decode");
 		return -1;
@@ -174,20 +164,23 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 		say(why, whylen, &id, reason);
 		goto no;
 	}
-	if (!kmtls_policy_allows(v->policy, &id)) {
+	if (!cached && !kmtls_policy_allows(v->policy, &id)) {
 		say(why, whylen, &id, "not allowed by policy");
 		goto no;
 	}
-	/* wolfSSL wants a writable buffer: check the copy we keep. */
+	/* Kept either way: PROXY v2 and the next ticket carry it. */
 	if (kmtls_verify_keep_der(v, der, der_len)) {
 		say(why, whylen, &id, "out of memory");
 		goto no;
 	}
-	if (crl_check(ssl, v->leaf_der, v->leaf_der_len, reason, sizeof(reason), &id)) {
-		say(why, whylen, &id, reason);
-		goto no;
+	if (!cached) {
+		/* wolfSSL wants a writable buffer: check the copy we keep. */
+		if (crl_check(ssl, v->leaf_der, v->leaf_der_len, reason, sizeof(reason), &id)) {
+			say(why, whylen, &id, reason);
+			goto no;
+		}
+		kmtls_resume_cache_put(ctx, v->policy, &id);
 	}
-	kmtls_resume_cache_put(ctx, v->policy, &id);
 	take(v, &id);
 	return 0;
 no:
