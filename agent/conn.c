@@ -535,9 +535,18 @@ static void handshake(struct conn *c)
  * The session of the last full handshake is kept per worker and listener,
  * so the next connection resumes (psk_dhe_ke: a fresh key exchange still).
  */
-static WOLFSSL_SESSION **session_slot(struct conn *c)
+static struct saved_session *session_slot(struct conn *c)
 {
 	return &c->w->sessions[c->l - c->w->listeners];
+}
+
+static void session_drop(struct saved_session *s)
+{
+	if (s->sess)
+		wolfSSL_SESSION_free(s->sess);
+	kmtls_policy_put(s->policy);
+	s->sess = NULL;
+	s->policy = NULL;
 }
 
 /*
@@ -572,12 +581,21 @@ static int tls_server_name(struct conn *c, const char *name)
 
 static void originate_handshake(struct conn *c)
 {
-	WOLFSSL_SESSION *sess = *session_slot(c);
+	struct saved_session *saved = session_slot(c);
 
 	if (tls_new(c) || tls_server_name(c, c->l->conf->server_name))
 		return;
-	if (sess)
-		wolfSSL_set_session(c->ssl, sess);
+	/*
+	 * Resuming skips the server's certificate: after a reload (CA
+	 * bundle, CRL, allow-lists) a full handshake checks it again.
+	 */
+	if (saved->sess && saved->policy != c->policy) {
+		log_debug("listener %s: server %s: reloaded since the last full handshake, "
+			  "not resuming", c->l->conf->name, c->l->conf->backend);
+		session_drop(saved);
+	}
+	if (saved->sess)
+		wolfSSL_set_session(c->ssl, saved->sess);
 	c->state = CS_HANDSHAKE;
 	c->deadline_ms = kmtls_now_ms() + c->l->conf->handshake_timeout_ms;
 	handshake(c);
@@ -585,13 +603,14 @@ static void originate_handshake(struct conn *c)
 
 static void keep_session(struct conn *c)
 {
-	WOLFSSL_SESSION **slot = session_slot(c), *sess = wolfSSL_get1_session(c->ssl);
+	struct saved_session *saved = session_slot(c);
+	WOLFSSL_SESSION *sess = wolfSSL_get1_session(c->ssl);
 
 	if (!sess)
 		return;
-	if (*slot)
-		wolfSSL_SESSION_free(*slot);
-	*slot = sess;
+	session_drop(saved);
+	saved->sess = sess;
+	saved->policy = kmtls_policy_get(c->policy);
 }
 
 static void originate_relay(struct conn *c)

@@ -274,9 +274,11 @@ void kmtls_worker_destroy(struct kmtls_worker *w)
 			close(w->lfds[i]);
 	free(w->lfds);
 	free(w->sigcache);
-	for (i = 0; w->sessions && i < w->n_listeners; i++)
-		if (w->sessions[i])
-			wolfSSL_SESSION_free(w->sessions[i]);
+	for (i = 0; w->sessions && i < w->n_listeners; i++) {
+		if (w->sessions[i].sess)
+			wolfSSL_SESSION_free(w->sessions[i].sess);
+		kmtls_policy_put(w->sessions[i].policy);
+	}
 	free(w->sessions);
 	if (w->epfd >= 0)
 		close(w->epfd);

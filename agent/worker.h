@@ -23,6 +23,17 @@ struct pipe_slot {
 	size_t cap;
 };
 
+/*
+ * Originate: the session of a listener's last full handshake, and the
+ * policy (which comes with the TLS context, its CA bundle and CRLs) that
+ * verified the server then: a resumption skips that check, so after a
+ * reload the session is only used under the policy it was checked by.
+ */
+struct saved_session {
+	WOLFSSL_SESSION *sess;
+	struct kmtls_policy *policy;	/* a reference */
+};
+
 /* One thread with its own epoll, listening sockets and connections. */
 struct kmtls_worker {
 	int id;
@@ -44,7 +55,7 @@ struct kmtls_worker {
 	struct pipe_slot pipes[PIPE_POOL_MAX];
 	int n_pipes;
 	struct kmtls_sigcache *sigcache;
-	WOLFSSL_SESSION **sessions;	/* originate: last session per listener */
+	struct saved_session *sessions;	/* originate: one per listener */
 	struct kmtls_kservice *ks;	/* kernel service, NULL without [kernel] */
 	struct kmtls_stats stats;
 };

@@ -3,12 +3,15 @@
  * Originate mode end to end: a plain client -> kmtlsd (originate) -> mTLS
  * -> kmtlsd (terminate) -> the test backend. Data checked by SHA-256 both
  * ways, the second connection resumed on both sides, the server's name
- * verified, and a unix-socket listener on the plain side.
+ * verified, and a unix-socket listener on the plain side. A reload that
+ * narrows the policy for the server is not skipped by resuming the session
+ * saved before it.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -181,6 +184,97 @@ TEST(wrong_server_name_refused)
 	EXPECT_EQ(0, kmtlsd_stop(&term));
 	backend_stop(&be);
 	EXPECT_EQ(0, backend_total_bytes(&be));
+}
+
+/* An originate listener from a config file: what a reload re-reads. */
+static int write_orig_conf(const char *path, int port, int term_port, const char *allow_dns)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "[listener o]\nmode = originate\nlisten = 127.0.0.1:%d\n"
+		"backend = 127.0.0.1:%d\nserver-name = localhost\ncert = %s\nkey = %s\n"
+		"ca = %s\nallow-dns = %s\n", port, term_port, pki("client.pem"),
+		pki("client.key"), pki("ca.pem"), allow_dns);
+	return fclose(f);
+}
+
+/* "ping" through the chain and back (echo backend): 0 when it came back. */
+static int ping(int port)
+{
+	char listen[32], buf[4];
+	struct pollfd p;
+	int fd, got = 0;
+	ssize_t n;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	fd = plain_connect(listen);
+	if (fd < 0)
+		return -1;
+	p.fd = fd;
+	p.events = POLLIN;
+	if (send(fd, "ping", 4, MSG_NOSIGNAL) == 4)
+		while (got < 4 && poll(&p, 1, 5000) == 1) {
+			n = recv(fd, buf + got, sizeof(buf) - got, 0);
+			if (n <= 0)
+				break;
+			got += n;
+		}
+	close(fd);
+	return got == 4 && !memcmp(buf, "ping", 4) ? 0 : -1;
+}
+
+static int reload(struct kmtlsd *d, int nth)
+{
+	int i;
+
+	proc_signal(&d->proc, SIGHUP);
+	for (i = 0; i < 250 && proc_log_count(&d->proc, "reloaded certificates") < nth; i++)
+		usleep(20000);
+	return proc_log_count(&d->proc, "reloaded certificates") == nth ? 0 : -1;
+}
+
+TEST(reload_checks_the_server_again)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	struct backend be;
+	struct kmtlsd term, orig;
+	char conf[300];
+	int port = free_port();
+	const char *args[] = { "-c", conf, NULL };
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(conf, sizeof(conf), "%s/orig.conf", test_tmpdir());
+	ASSERT_EQ(0, backend_start(&be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&term, be.port, NULL));
+	ASSERT_EQ(0, write_orig_conf(conf, port, term.port, "localhost"));
+	ASSERT_EQ(0, kmtlsd_run(&orig, port, args));
+	ASSERT_EQ(0, ping(port));
+	ASSERT_EQ(0, ping(port));
+	EXPECT_EQ(1, proc_log_count(&orig.proc, ", resumed"));
+
+	/* The server's name is no longer allowed: its saved session must not do. */
+	ASSERT_EQ(0, write_orig_conf(conf, port, term.port, "elsewhere.example"));
+	ASSERT_EQ(0, reload(&orig, 1));
+	EXPECT_NE(0, ping(port));
+	EXPECT_EQ(0, kmtlsd_wait_log(&orig, "not allowed by policy", 5000));
+	EXPECT_EQ(1, proc_log_count(&orig.proc, ", resumed"));
+
+	/* Allowed again: a full handshake, then resumption as before. */
+	ASSERT_EQ(0, write_orig_conf(conf, port, term.port, "localhost"));
+	ASSERT_EQ(0, reload(&orig, 2));
+	EXPECT_EQ(0, ping(port));
+	EXPECT_EQ(1, proc_log_count(&orig.proc, ", resumed"));
+	EXPECT_EQ(0, ping(port));
+	EXPECT_EQ(2, proc_log_count(&orig.proc, ", resumed"));
+	if (!__test_passed(_metadata)) {
+		kmtlsd_dump_log(&orig);
+		kmtlsd_dump_log(&term);
+	}
+	EXPECT_EQ(0, kmtlsd_stop(&orig));
+	EXPECT_EQ(0, kmtlsd_stop(&term));
+	backend_stop(&be);
 }
 
 TEST_HARNESS_MAIN
