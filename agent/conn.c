@@ -328,8 +328,12 @@ static void backend_ready(struct conn *c)
 		relay_start(c);
 }
 
-/* Queue bytes for the backend ahead of the relay (PROXY header, drained data). */
-static int prefix_append(struct relay_dir *d, const void *p, size_t n)
+/*
+ * Queue bytes for @d's destination ahead of the relay: a PROXY header
+ * (@meta: not payload, so not in the byte counts; it goes in first), or
+ * payload read before the relay started.
+ */
+static int prefix_append(struct relay_dir *d, const void *p, size_t n, int meta)
 {
 	unsigned char *b;
 
@@ -341,6 +345,8 @@ static int prefix_append(struct relay_dir *d, const void *p, size_t n)
 	memcpy(b + d->prefix_len, p, n);
 	d->prefix = b;
 	d->prefix_len += n;
+	if (meta)
+		d->prefix_meta = d->prefix_len;
 	return 0;
 }
 
@@ -376,7 +382,7 @@ static int proxy_header(struct conn *c)
 					  (struct sockaddr *)&c->peer,
 					  (struct sockaddr *)&local, &tls);
 		if (n > 0)
-			ret = prefix_append(&c->up, hdr, n);
+			ret = prefix_append(&c->up, hdr, n, 1);
 	}
 	free(hdr);
 	wolfSSL_X509_free(peer);
@@ -396,7 +402,8 @@ static int install_ktls(struct conn *c)
 	st = kmtls_ktls_install(c->ssl, tls_end(c)->fd, &pend, &why);
 	if (st == KMTLS_KTLS_ON) {
 		/* Already decrypted: it goes to the plaintext side first. */
-		int ret = prefix_append(c->originate ? &c->down : &c->up, pend.data, pend.len);
+		int ret = prefix_append(c->originate ? &c->down : &c->up, pend.data,
+					 pend.len, 0);
 
 		kmtls_pending_free(&pend);
 		if (ret) {
@@ -654,7 +661,7 @@ static void originate_ticket(struct conn *c)
 
 	n = wolfSSL_read(c->ssl, buf, sizeof(buf));
 	if (n > 0) {
-		if (prefix_append(&c->down, buf, n)) {
+		if (prefix_append(&c->down, buf, n, 0)) {
 			conn_fail(c, "out of memory");
 			return;
 		}

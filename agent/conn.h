@@ -41,6 +41,7 @@ struct relay_dir {
 	size_t len, off;
 	unsigned char *prefix;	/* sent to dst before anything else */
 	size_t prefix_len, prefix_off;
+	size_t prefix_meta;	/* its first bytes that are no payload: PROXY header */
 	int eof;		/* nothing more will come from src */
 	int shut;		/* dst shut down for writing */
 	uint64_t bytes;

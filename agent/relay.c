@@ -114,9 +114,13 @@ static int would_block(void)
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
-/* Prefix bytes (PROXY header, plaintext drained before kTLS) go first. */
+/*
+ * Prefix bytes (PROXY header, plaintext drained before kTLS) go first;
+ * those after the header count as payload.
+ */
 static int send_prefix(struct relay_dir *d, int dst, int *progress)
 {
+	size_t from;
 	ssize_t n;
 
 	while (d->prefix_off < d->prefix_len) {
@@ -124,7 +128,10 @@ static int send_prefix(struct relay_dir *d, int dst, int *progress)
 			 MSG_NOSIGNAL);
 		if (n < 0)
 			return would_block() ? 0 : -1;
+		from = d->prefix_off > d->prefix_meta ? d->prefix_off : d->prefix_meta;
 		d->prefix_off += n;
+		if (d->prefix_off > from)
+			d->bytes += d->prefix_off - from;
 		*progress = 1;
 	}
 	return 0;

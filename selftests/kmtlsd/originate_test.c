@@ -5,11 +5,13 @@
  * ways, the second connection resumed on both sides, the server's name
  * verified, and a unix-socket listener on the plain side. A reload that
  * narrows the policy for the server is not skipped by resuming the session
- * saved before it.
+ * saved before it. What a server sends first, read before the relay
+ * starts, reaches the client and is counted.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 
 #include "../lib/backend.h"
 #include "../lib/kmtlsd.h"
+#include "../lib/proc.h"
 #include "../lib/stream.h"
 #include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
@@ -275,6 +278,94 @@ TEST(reload_checks_the_server_again)
 	EXPECT_EQ(0, kmtlsd_stop(&orig));
 	EXPECT_EQ(0, kmtlsd_stop(&term));
 	backend_stop(&be);
+}
+
+#define BANNER "220 server speaks first\r\n"
+
+/* A TLS 1.3 server without tickets that greets, then reads to the end. */
+struct greeter {
+	int lfd, port;
+	WOLFSSL_CTX *ctx;
+	int ok;		/* the handshake completed and the banner went out */
+};
+
+static void *greeter_run(void *arg)
+{
+	struct greeter *g = arg;
+	WOLFSSL *ssl = NULL;
+	char buf[256];
+	int fd = accept(g->lfd, NULL, NULL);
+
+	if (fd >= 0)
+		ssl = wolfSSL_new(g->ctx);
+	if (ssl && wolfSSL_set_fd(ssl, fd) == WOLFSSL_SUCCESS &&
+	    wolfSSL_accept(ssl) == WOLFSSL_SUCCESS &&
+	    wolfSSL_write(ssl, BANNER, sizeof(BANNER) - 1) == sizeof(BANNER) - 1) {
+		g->ok = 1;
+		while (wolfSSL_read(ssl, buf, sizeof(buf)) > 0)
+			;
+	}
+	wolfSSL_free(ssl);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+TEST(server_first_bytes_are_counted)
+{
+	struct kmtls_tls_conf sconf = {
+		.server = 1, .cert = pki("server.pem"), .key = pki("server.key"),
+		.ca = pki("ca.pem"), .tls_min = 0x0304,
+	};
+	struct greeter g = { .lfd = -1 };
+	struct kmtlsd orig;
+	char olisten[64], backend[64], err[256], buf[64];
+	pthread_t th;
+	struct pollfd p;
+	int fd, got = 0;
+	ssize_t n;
+
+	signal(SIGPIPE, SIG_IGN);
+	ASSERT_EQ(0, kmtls_tls_global_init());
+	g.ctx = kmtls_tls_ctx_new(&sconf, err, sizeof(err));
+	ASSERT_NE(NULL, g.ctx) TH_LOG("%s", err);
+	/* No ticket to wait for: the banner is what kmtlsd reads first. */
+	ASSERT_EQ(0, wolfSSL_CTX_no_ticket_TLSv13(g.ctx));
+	g.lfd = listen_lo(&g.port);
+	ASSERT_LE(0, g.lfd);
+	ASSERT_EQ(0, pthread_create(&th, NULL, greeter_run, &g));
+	snprintf(backend, sizeof(backend), "127.0.0.1:%d", g.port);
+	snprintf(olisten, sizeof(olisten), "127.0.0.1:%d", free_port());
+	{
+		const char *args[] = {
+			"--mode", "originate", "--listen", olisten, "--backend", backend,
+			"--server-name", "localhost", "--cert", pki("client.pem"),
+			"--key", pki("client.key"), "--ca", pki("ca.pem"), NULL,
+		};
+
+		ASSERT_EQ(0, kmtlsd_run(&orig, 0, args));
+	}
+	fd = plain_connect(olisten);
+	ASSERT_LE(0, fd);
+	p.fd = fd;
+	p.events = POLLIN;
+	while (got < (int)sizeof(BANNER) - 1 && poll(&p, 1, 5000) == 1) {
+		n = recv(fd, buf + got, sizeof(buf) - got, 0);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	pthread_join(th, NULL);
+	EXPECT_EQ(1, g.ok);
+	ASSERT_EQ((int)sizeof(BANNER) - 1, got);
+	EXPECT_EQ(0, memcmp(buf, BANNER, got));
+	EXPECT_EQ(0, kmtlsd_wait_log(&orig, "closed, 0 bytes up, 25 down", 5000));
+	if (!__test_passed(_metadata))
+		kmtlsd_dump_log(&orig);
+	EXPECT_EQ(0, kmtlsd_stop(&orig));
+	close(g.lfd);
+	wolfSSL_CTX_free(g.ctx);
 }
 
 TEST_HARNESS_MAIN
