@@ -29,16 +29,11 @@ static void copy_field(char *dst, size_t dlen, const char *src, size_t max)
 	dst[n] = '\0';
 }
 
-/*
- * Copy @len bytes that must form one C string. A NUL inside would let
- * "evil.example\0.example.org" print and match as its prefix: refuse it.
- */
+/* Copy @len bytes (checked by name_ok()) into a C string. */
 static char *dup_name(const char *src, int len)
 {
 	char *s;
 
-	if (!src || len < 0 || memchr(src, '\0', len))
-		return NULL;
 	s = malloc((size_t)len + 1);
 	if (s) {
 		memcpy(s, src, len);
@@ -60,13 +55,23 @@ static int list_add(struct kmtls_strlist *l, char *s)
 	return 0;
 }
 
+/*
+ * Whether @len bytes at @src can stand for the name: a NUL inside would
+ * let "evil.example\0.example.org" print and match as its prefix.
+ */
+static int name_ok(const char *src, int len)
+{
+	return src && len >= 0 && !memchr(src, '\0', len);
+}
+
 static int take_cn(struct kmtls_identity *id, const DecodedCert *dc)
 {
 	if (!dc->subjectCN || dc->subjectCNLen <= 0)
 		return 0;
+	/* A truncated CN could equal an allowed one. */
 	if ((size_t)dc->subjectCNLen >= sizeof(id->cn) ||
-	    memchr(dc->subjectCN, '\0', dc->subjectCNLen))
-		return -1;	/* a truncated CN could equal an allowed one */
+	    !name_ok(dc->subjectCN, dc->subjectCNLen))
+		return KMTLS_IDENTITY_BAD_NAMES;
 	memcpy(id->cn, dc->subjectCN, dc->subjectCNLen);
 	id->cn[dc->subjectCNLen] = '\0';
 	return 0;
@@ -82,6 +87,8 @@ static int take_sans(struct kmtls_identity *id, const DecodedCert *dc)
 		if ((e->type != ASN_URI_TYPE && e->type != ASN_DNS_TYPE) ||
 		    e->len == 0)
 			continue;
+		if (!name_ok(e->name, e->len))
+			return KMTLS_IDENTITY_BAD_NAMES;
 		s = dup_name(e->name, e->len);
 		if (!s)
 			return -1;
@@ -158,9 +165,7 @@ static int take_all(struct kmtls_identity *id, const DecodedCert *dc)
 		    dc->beforeDateLen);
 	format_time(id->not_after, sizeof(id->not_after), dc->afterDate,
 		    dc->afterDateLen);
-	if (take_cn(id, dc) || take_sans(id, dc))
-		return -1;
-	return 0;
+	return take_cn(id, dc) ?: take_sans(id, dc);
 }
 
 int kmtls_identity_from_der(const unsigned char *der, int len,
@@ -177,8 +182,10 @@ int kmtls_identity_from_der(const unsigned char *der, int len,
 	    wc_Sha256Hash(der, (word32)len, id->sha256) == 0)
 		ret = take_all(id, &dc);
 	wc_FreeDecodedCert(&dc);
-	if (ret)
+	if (ret) {
 		kmtls_identity_free(id);
+		id->cn[0] = '\0';
+	}
 	return ret;
 }
 

@@ -26,11 +26,15 @@ struct kmtls_identity {
 };
 
 /*
- * Decode @der (@len bytes) without verifying it. Returns 0, or -1 for
- * anything that is not a certificate, and for names that would match
- * differently than they print (a NUL inside a CN or SAN, a CN that does not
- * fit). @id is always safe to kmtls_identity_free() afterwards.
+ * Decode @der (@len bytes) without verifying it. Returns 0; -1 for
+ * anything that is not a certificate (or out of memory);
+ * KMTLS_IDENTITY_BAD_NAMES for names that would match differently than
+ * they print (a NUL inside a CN or SAN, a CN that does not fit): then the
+ * subject, issuer, serial and dates are filled, the CN and SANs empty.
+ * @id is always safe to kmtls_identity_free() afterwards.
  */
+#define KMTLS_IDENTITY_BAD_NAMES (-2)
+
 int kmtls_identity_from_der(const unsigned char *der, int len,
 			    struct kmtls_identity *id);
 

@@ -144,7 +144,7 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 	struct kmtls_identity id;
 	unsigned char sha[32];
 	char reason[200];
-	int cached;
+	int cached, ret;
 
 	if ((v->policy && !v->policy->ca_digest_ok) ||
 	    memcmp(ca, ca_of(v), KMTLS_CA_DIGEST_LEN)) {
@@ -155,7 +155,12 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 	/* A pass remembered from the last few seconds: policy and CRLs done. */
 	cached = der_len > 0 && wc_Sha256Hash(der, (word32)der_len, sha) == 0 &&
 		 !kmtls_resume_cache_get(sha, ctx, v->policy, &id);
-	if (!cached && kmtls_identity_from_der(der, der_len, &id)) {
+	ret = cached ? 0 : kmtls_identity_from_der(der, der_len, &id);
+	if (ret == KMTLS_IDENTITY_BAD_NAMES && !kmtls_policy_empty(v->policy)) {
+		say(why, whylen, &id, "not allowed by policy: a name that cannot be matched");
+		goto no;
+	}
+	if (ret && ret != KMTLS_IDENTITY_BAD_NAMES) {
 		kmtls_identity_free(&id);
 		snprintf(why, whylen, "the certificate in it does not decode");
 		return -1;

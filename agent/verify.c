@@ -95,9 +95,13 @@ int kmtls_verify_keep_der(struct kmtls_verify *v, const unsigned char *der,
 
 static void take_leaf(struct kmtls_verify *v, const unsigned char *der, int len)
 {
+	int ret;
+
 	if (v->have_leaf)	/* a second Certificate message: keep the newest */
 		kmtls_identity_free(&v->leaf);
-	v->have_leaf = !kmtls_identity_from_der(der, len, &v->leaf);
+	ret = kmtls_identity_from_der(der, len, &v->leaf);
+	v->have_leaf = !ret;
+	v->leaf_names_bad = ret == KMTLS_IDENTITY_BAD_NAMES;
 	/* For the session ticket: without it the ticket resumes nothing. */
 	if (kmtls_verify_keep_der(v, der, len)) {
 		free(v->leaf_der);
@@ -111,12 +115,16 @@ static int cert_failed(struct kmtls_verify *v, WOLFSSL_X509_STORE_CTX *store,
 		       const unsigned char *der, int len)
 {
 	struct kmtls_identity id, *idp = NULL;
-	int depth = store->error_depth;
+	int depth = store->error_depth, ret;
 
-	if (depth == 0 && v->have_leaf)
+	if (depth == 0 && (v->have_leaf || v->leaf_names_bad)) {
 		idp = &v->leaf;
-	else if (der && !kmtls_identity_from_der(der, len, &id))
-		idp = &id;
+	} else if (der) {
+		/* Names or not, the subject and dates are there for the message. */
+		ret = kmtls_identity_from_der(der, len, &id);
+		if (!ret || ret == KMTLS_IDENTITY_BAD_NAMES)
+			idp = &id;
+	}
 	record_failure(v, store->error ? store->error : VERIFY_CERT_ERROR,
 		       depth, idp);
 	if (idp == &id)
@@ -132,7 +140,8 @@ static int leaf_ok(struct kmtls_verify *v)
 	if (v->err)		/* an earlier certificate failed: stay failed */
 		return 0;
 	if (!kmtls_policy_allows(v->policy, id)) {
-		record_failure(v, KMTLS_VERIFY_POLICY, 0, id);
+		record_failure(v, KMTLS_VERIFY_POLICY, 0,
+			       v->leaf_names_bad ? &v->leaf : id);
 		return 0;
 	}
 	return 1;
@@ -211,6 +220,7 @@ struct bad_cert {
 	const char *subject, *issuer, *serial, *not_before, *not_after;
 	int depth, chain_len;
 	const struct kmtls_identity *leaf;	/* for SANs, may be NULL */
+	int names_bad;		/* the leaf's names could not be read */
 };
 
 static void bad_cert_from(struct bad_cert *b, const struct kmtls_verify *v,
@@ -225,6 +235,7 @@ static void bad_cert_from(struct bad_cert *b, const struct kmtls_verify *v,
 		return;
 	b->chain_len = v->chain_len;
 	b->leaf = v->have_leaf ? &v->leaf : NULL;
+	b->names_bad = v->leaf_names_bad;
 	if (recorded) {
 		b->subject = v->bad_subject;
 		b->issuer = v->bad_issuer;
@@ -303,6 +314,12 @@ static void policy_denied(char *buf, size_t len, const struct bad_cert *b)
 {
 	char n[320], sans[512] = "none";
 
+	if (b->names_bad) {
+		snprintf(buf, len, "not allowed by policy: certificate %s has a name that cannot be matched "
+			 "(a NUL byte inside its CN or a SAN, or a CN of 128 bytes or more)",
+			 q(b->subject, n, sizeof(n)));
+		return;
+	}
 	if (b->leaf)
 		kmtls_identity_sans(b->leaf, sans, sizeof(sans));
 	snprintf(buf, len, "not allowed by policy: subject %s, SANs %s",

@@ -164,6 +164,10 @@ CASE(nointer, "bad/nointer.pem", ASN_NO_SIGNER_E,
 CASE(policy, "bad/policy.pem", KMTLS_VERIFY_POLICY,
      "not allowed by policy: subject \"/CN=intruder",
      "SANs URI:spiffe://other.org/intruder, DNS:intruder.other.org");
+/* Its URI SAN is an allowed name, a NUL, then more: no name to match. */
+CASE(nulsan, "bad/nulsan.pem", KMTLS_VERIFY_POLICY,
+     "not allowed by policy: certificate \"/CN=nulsan-client/O=kmtls test\" has a name that cannot be matched",
+     "(a NUL byte inside its CN or a SAN");
 CASE(none, NULL, NO_PEER_CERT, "client sent no certificate");
 
 FIXTURE_SETUP(verify)

@@ -15,12 +15,14 @@
 # DIR/crl-empty.pem     the intermediate's earlier CRL, revoking nothing
 # DIR/bad/*             expired, notyet, revoked (+ crl.pem), serveronly,
 #                       selfsigned, otherca, nointer, policy, badsig (the
-#                       client's certificate with a corrupted signature)
+#                       client's certificate with a corrupted signature),
+#                       nulsan (a URI SAN with a NUL byte inside: an allowed
+#                       prefix, then more)
 set -euo pipefail
 
 DIR=${1:?usage: mkpki.sh DIR}
 # Bump when the set of files changes, so old directories are rebuilt.
-PKI_VERSION=4
+PKI_VERSION=5
 [ "$(cat "$DIR/.complete" 2>/dev/null)" = "$PKI_VERSION" ] && exit 0
 rm -rf "$DIR"
 mkdir -p "$DIR/work" "$DIR/bad"
@@ -90,6 +92,14 @@ extendedKeyUsage = clientAuth
 subjectAltName = URI:spiffe://other.org/intruder, DNS:intruder.other.org
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[ nulsan ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+# subjectAltName, raw: URI "spiffe://example.org/client" NUL ".evil"
+2.5.29.17 = DER:302386217370696666653a2f2f6578616d706c652e6f72672f636c69656e74002e6576696c
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 CNF
 }
 
@@ -137,6 +147,7 @@ leaf bad/notyet client notyet-client 20990101000000Z 21000101000000Z
 leaf bad/revoked client revoked-client
 leaf bad/serveronly server serveronly-client
 leaf bad/policy policy intruder
+leaf bad/nulsan nulsan nulsan-client
 # Without the intermediate the chain cannot be built from the root.
 sign bad/nointer inter client nointer-client
 sign bad/otherca other client otherca-client

@@ -4,8 +4,9 @@
  * and the allow-list matcher (agent/policy.c). The input is taken as a DER
  * certificate, as it arrives from the network before any verification.
  *
- * For every input: kmtls_identity_from_der() must return 0 or -1 and leave
- * an identity kmtls_identity_free() takes. For a decoded one:
+ * For every input: kmtls_identity_from_der() must return 0, -1 or
+ * KMTLS_IDENTITY_BAD_NAMES (then with no CN and no SANs) and leave an
+ * identity kmtls_identity_free() takes. For a decoded one:
  *
  *  - every string field is NUL-terminated inside its array; CN and SAN
  *    entries hold no byte the escaper would have to hide behind a NUL;
@@ -224,13 +225,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct kmtls_policy empty = { 0 };
 	struct kmtls_identity id;
-	int i;
+	int i, ret;
 
 	if (size > 1 << 16)
 		return 0;	/* a TLS certificate message carries less */
-	if (kmtls_identity_from_der(data, (int)size, &id)) {
-		if (id.uris.n || id.dns.n || id.uris.v || id.dns.v)
+	ret = kmtls_identity_from_der(data, (int)size, &id);
+	if (ret) {
+		if ((ret != -1 && ret != KMTLS_IDENTITY_BAD_NAMES) || id.cn[0] ||
+		    id.uris.n || id.dns.n || id.uris.v || id.dns.v)
 			abort();
+		if (ret == KMTLS_IDENTITY_BAD_NAMES) {
+			check_field(id.subject, sizeof(id.subject));
+			check_field(id.issuer, sizeof(id.issuer));
+		}
 		kmtls_identity_free(&id);
 		return 0;
 	}
