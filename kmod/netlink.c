@@ -72,7 +72,8 @@ static const struct nla_policy kmtls_accept_nl_policy[KMTLS_A_ACCEPT_MAX + 1] = 
 };
 
 static const struct nla_policy kmtls_done_nl_policy[KMTLS_A_DONE_MAX + 1] = {
-	[KMTLS_A_DONE_STATUS]		= NLA_POLICY_MAX(NLA_U32, MAX_ERRNO),
+	/* 512 (ERESTARTSYS) and up are kernel-internal: never for an application */
+	[KMTLS_A_DONE_STATUS]		= NLA_POLICY_MAX(NLA_U32, KMTLS_STATUS_MAX),
 	[KMTLS_A_DONE_SOCKFD]		= { .type = NLA_S32, },
 	[KMTLS_A_DONE_TLS_VERSION]	= NLA_POLICY_RANGE(NLA_U16, 0x0303, 0x0304),
 	[KMTLS_A_DONE_CIPHER]		= { .type = NLA_U16, },

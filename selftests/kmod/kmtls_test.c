@@ -891,6 +891,8 @@ TEST_F(kmod, bad_netlink)
 
 	/* Out of policy */
 	EXPECT_EQ(-ERANGE, knl_done(&k, acc.sockfd, &(struct kdone){ .status = 4096 }));
+	/* ERESTARTSYS and its kin are the kernel's, not for applications */
+	EXPECT_EQ(-ERANGE, knl_done(&k, acc.sockfd, &(struct kdone){ .status = 512 }));
 	ASSERT_EQ(0, fake_ktls(acc.sockfd));
 	d.tls_version = 0x0302;
 	EXPECT_EQ(-ERANGE, knl_done(&k, acc.sockfd, &d));

@@ -33,6 +33,9 @@
 #define KMTLS_SAN_LIST_MAX	1024	/* completion: all SAN URIs, or all DNS names */
 #define KMTLS_FINGERPRINT_LEN	32	/* SHA-256 of the peer certificate (DER) */
 
+/* The highest errno an agent may report; 512 (ERESTARTSYS) on are the kernel's */
+#define KMTLS_STATUS_MAX	511
+
 /**
  * enum kmtls_role - the side of the handshake the agent plays for the socket
  * @KMTLS_ROLE_CLIENT: the application connected; the agent sends the
@@ -259,7 +262,7 @@ enum {
  */
 enum {
 	KMTLS_A_DONE_UNSPEC,
-	KMTLS_A_DONE_STATUS,		/* u32: 0 or a positive errno (max 4095) */
+	KMTLS_A_DONE_STATUS,		/* u32: 0 or a positive errno (max KMTLS_STATUS_MAX) */
 	KMTLS_A_DONE_SOCKFD,		/* s32: the fd ACCEPT installed */
 	KMTLS_A_DONE_TLS_VERSION,	/* u16: 0x0303 or 0x0304 */
 	KMTLS_A_DONE_CIPHER,		/* u16: IANA cipher suite */
