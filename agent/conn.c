@@ -299,8 +299,15 @@ static void backend_connect(struct conn *c)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	c->state = CS_CONNECTING;
 	c->deadline_ms = kmtls_now_ms() + c->l->conf->connect_timeout_ms;
-	/* Stop listening to the client until the backend is there. */
-	kmtls_worker_watch(c->w, &c->client, 0);
+	/*
+	 * Stop listening to the client until the backend is there (and, in
+	 * originate mode, until the server's handshake is done), but hear
+	 * of a reset: nothing is worth finishing for a client that is gone.
+	 */
+	if (kmtls_worker_watch_hangup(c->w, &c->client)) {
+		conn_fail(c, "epoll: %s", strerror(errno));
+		return;
+	}
 	if (connect(fd, sa, c->l->backend_len) == 0) {
 		backend_ready(c);
 		return;
@@ -762,7 +769,10 @@ void kmtls_conn_event(struct conn_end *end, uint32_t events)
 		return;
 	switch (c->state) {
 	case CS_HANDSHAKE:
-		handshake(c);
+		if (end == tls_end(c))
+			handshake(c);
+		else if (events & (EPOLLHUP | EPOLLERR))
+			conn_fail(c, "client went away during the handshake with the server");
 		break;
 	case CS_TICKET:
 		if (end == &c->backend)

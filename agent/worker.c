@@ -83,6 +83,19 @@ int kmtls_worker_watch(struct kmtls_worker *w, struct conn_end *end,
 	return 0;
 }
 
+int kmtls_worker_watch_hangup(struct kmtls_worker *w, struct conn_end *end)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = end };
+
+	if (end->registered)
+		return kmtls_worker_watch(w, end, 0);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, end->fd, &ev))
+		return -1;
+	end->registered = 1;
+	end->events = 0;
+	return 0;
+}
+
 void kmtls_worker_unwatch(struct kmtls_worker *w, struct conn_end *end)
 {
 	if (end->registered)

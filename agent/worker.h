@@ -77,4 +77,7 @@ int kmtls_worker_watch(struct kmtls_worker *w, struct conn_end *end,
 		       uint32_t events);
 void kmtls_worker_unwatch(struct kmtls_worker *w, struct conn_end *end);
 
+/* Registered, or kept, with no interest: epoll still reports EPOLLHUP and EPOLLERR. */
+int kmtls_worker_watch_hangup(struct kmtls_worker *w, struct conn_end *end);
+
 #endif

@@ -6,7 +6,8 @@
  * verified, and a unix-socket listener on the plain side. A reload that
  * narrows the policy for the server is not skipped by resuming the session
  * saved before it. What a server sends first, read before the relay
- * starts, reaches the client and is counted.
+ * starts, reaches the client and is counted. A client that resets while
+ * the server has not answered the ClientHello ends the attempt at once.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -366,6 +368,64 @@ TEST(server_first_bytes_are_counted)
 	EXPECT_EQ(0, kmtlsd_stop(&orig));
 	close(g.lfd);
 	wolfSSL_CTX_free(g.ctx);
+}
+
+/* Clock ticks of CPU a idle-waiting kmtlsd may use in a second. */
+#define IDLE_TICKS_MAX	20
+
+TEST(client_reset_during_server_handshake)
+{
+	struct linger lin = { .l_onoff = 1, .l_linger = 0 };
+	struct kmtlsd orig;
+	char olisten[64], backend[64], buf[64];
+	struct pollfd p;
+	long t0, t1;
+	int lfd, port, fd, bfd;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* A server that takes the connection and never answers the ClientHello. */
+	lfd = listen_lo(&port);
+	ASSERT_LE(0, lfd);
+	snprintf(backend, sizeof(backend), "127.0.0.1:%d", port);
+	snprintf(olisten, sizeof(olisten), "127.0.0.1:%d", free_port());
+	{
+		const char *args[] = {
+			"--mode", "originate", "--listen", olisten, "--backend", backend,
+			"--server-name", "localhost", "--cert", pki("client.pem"),
+			"--key", pki("client.key"), "--ca", pki("ca.pem"), NULL,
+		};
+
+		ASSERT_EQ(0, kmtlsd_run(&orig, 0, args));
+	}
+	fd = plain_connect(olisten);
+	ASSERT_LE(0, fd);
+	p.fd = lfd;
+	p.events = POLLIN;
+	ASSERT_EQ(1, poll(&p, 1, 5000));
+	bfd = accept(lfd, NULL, NULL);
+	ASSERT_LE(0, bfd);
+	/* The ClientHello is there: kmtlsd waits for the server now. */
+	p.fd = bfd;
+	ASSERT_EQ(1, poll(&p, 1, 5000));
+	ASSERT_LT(0, recv(bfd, buf, sizeof(buf), 0));
+	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin)));
+	close(fd);
+	EXPECT_EQ(0, kmtlsd_wait_log(&orig, "client went away during the handshake with the server",
+				     3000));
+	/* The server's end is closed too, long before the handshake timeout. */
+	while (poll(&p, 1, 3000) == 1 && recv(bfd, buf, sizeof(buf), 0) > 0)
+		;
+	EXPECT_EQ(0, recv(bfd, buf, sizeof(buf), MSG_DONTWAIT));
+	t0 = proc_cpu_ticks(orig.proc.pid);
+	usleep(1000 * 1000);
+	t1 = proc_cpu_ticks(orig.proc.pid);
+	ASSERT_LE(0, t0);
+	EXPECT_GT(IDLE_TICKS_MAX, t1 - t0) TH_LOG("kmtlsd used %ld clock ticks in 1 s", t1 - t0);
+	if (!__test_passed(_metadata))
+		kmtlsd_dump_log(&orig);
+	EXPECT_EQ(0, kmtlsd_stop(&orig));
+	close(bfd);
+	close(lfd);
 }
 
 TEST_HARNESS_MAIN
