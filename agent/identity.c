@@ -186,6 +186,7 @@ int kmtls_identity_from_der(const unsigned char *der, int len,
 		kmtls_identity_free(id);
 		id->cn[0] = '\0';
 	}
+	id->names_bad = ret == KMTLS_IDENTITY_BAD_NAMES;
 	return ret;
 }
 

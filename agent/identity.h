@@ -23,6 +23,7 @@ struct kmtls_identity {
 	char not_before[32];	/* "2026-01-01T00:00:00Z", "?" if unreadable */
 	char not_after[32];
 	unsigned char sha256[32];	/* of the DER */
+	int names_bad;		/* decoded as KMTLS_IDENTITY_BAD_NAMES */
 };
 
 /*

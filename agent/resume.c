@@ -126,13 +126,17 @@ static void say(char *why, size_t whylen, const struct kmtls_identity *id,
 	snprintf(why, whylen, "subject \"%s\": %s", esc, reason);
 }
 
-/* @id passed: it is the connection's peer now. */
+/*
+ * @id passed: it is the connection's peer now, as after a full handshake
+ * (a leaf whose names cannot be matched has none to show or pass on).
+ */
 static void take(struct kmtls_verify *v, struct kmtls_identity *id)
 {
 	if (v->have_leaf)
 		kmtls_identity_free(&v->leaf);
 	v->leaf = *id;
-	v->have_leaf = 1;
+	v->have_leaf = !id->names_bad;
+	v->leaf_names_bad = id->names_bad;
 	v->resumed_checked = 1;
 }
 

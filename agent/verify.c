@@ -227,6 +227,7 @@ static void bad_cert_from(struct bad_cert *b, const struct kmtls_verify *v,
 			  int recorded)
 {
 	static const char none[] = "";
+	const struct kmtls_identity *known;
 
 	memset(b, 0, sizeof(*b));
 	b->subject = b->issuer = b->serial = none;
@@ -236,6 +237,8 @@ static void bad_cert_from(struct bad_cert *b, const struct kmtls_verify *v,
 	b->chain_len = v->chain_len;
 	b->leaf = v->have_leaf ? &v->leaf : NULL;
 	b->names_bad = v->leaf_names_bad;
+	/* Without names the subject and dates are there all the same. */
+	known = v->have_leaf || v->leaf_names_bad ? &v->leaf : NULL;
 	if (recorded) {
 		b->subject = v->bad_subject;
 		b->issuer = v->bad_issuer;
@@ -243,12 +246,12 @@ static void bad_cert_from(struct bad_cert *b, const struct kmtls_verify *v,
 		b->not_before = v->bad_not_before;
 		b->not_after = v->bad_not_after;
 		b->depth = v->depth;
-	} else if (b->leaf) {	/* wolfSSL failed the leaf without telling us */
-		b->subject = b->leaf->subject;
-		b->issuer = b->leaf->issuer;
-		b->serial = b->leaf->serial;
-		b->not_before = b->leaf->not_before;
-		b->not_after = b->leaf->not_after;
+	} else if (known) {	/* wolfSSL failed the leaf without telling us */
+		b->subject = known->subject;
+		b->issuer = known->issuer;
+		b->serial = known->serial;
+		b->not_before = known->not_before;
+		b->not_after = known->not_after;
 	}
 }
 

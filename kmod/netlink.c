@@ -520,7 +520,7 @@ out_msg:
  *   %-EINVAL: STATUS or SOCKFD missing; success without TLS_VERSION or
  *	CIPHER, or without kTLS TX and RX on the socket; an empty name;
  *	an attribute out of policy
- *   %-ERANGE: STATUS above MAX_ERRNO, TLS_VERSION not 0x0303 or 0x0304
+ *   %-ERANGE: STATUS above KMTLS_STATUS_MAX, TLS_VERSION not 0x0303 or 0x0304
  *   %-EMSGSIZE: the SAN URIs or DNS names exceed KMTLS_SAN_LIST_MAX
  *   %-EBADF: SOCKFD is not an open fd of the caller
  *   %-ENOTSOCK: SOCKFD is not a socket

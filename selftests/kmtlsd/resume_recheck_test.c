@@ -405,6 +405,42 @@ TEST_F(rr, reload_narrowed_ticket_is_refused)
 	wolfSSL_SESSION_free(gs);
 }
 
+/*
+ * A certificate whose names cannot be matched (bad/nulsan: a NUL inside a
+ * SAN) passes without an allow-list and resumes like any other, with no
+ * CN passed on either way; once a policy has entries its ticket is
+ * declined and the full handshake refused, saying why.
+ */
+TEST_F(rr, unmatchable_names_resume_only_without_policy)
+{
+	WOLFSSL_CTX *ns = client_ctx(pki("bad/nulsan.pem"), pki("bad/nulsan.key"));
+	WOLFSSL_SESSION *s = NULL;
+	json_object *o;
+	int i;
+
+	ASSERT_NE(NULL, ns);
+	ASSERT_EQ(0, start_conf(self, &self->a, ""));
+	ASSERT_EQ(0, client_visit(ns, self->a.port, NULL, &s));
+	ASSERT_NE(NULL, s);
+	EXPECT_EQ(1, client_visit(ns, self->a.port, s, NULL));
+	EXPECT_EQ(1, client_visit(ns, self->a.port, s, NULL));	/* from the cache */
+	ASSERT_EQ(0, backend_wait_conns(&self->be, 3, 3000));
+	for (i = 0; i < 3; i++) {
+		o = backend_report_line(&self->be, i);
+		ASSERT_NE(NULL, o);
+		EXPECT_EQ(NULL, jstr(o, "ssl_cn")) TH_LOG("connection %d", i + 1);
+		EXPECT_LT(0, jint(o, "cert_len"));
+		json_object_put(o);
+	}
+
+	ASSERT_EQ(0, narrow(self, &self->a, ONE_ALLOWED));
+	EXPECT_EQ(-1, client_visit(ns, self->a.port, s, NULL));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "session ticket declined (full handshake): subject \"/CN=nulsan-client/O=kmtls test\": not allowed by policy: a name that cannot be matched", 2000));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->a, "not allowed by policy: certificate \"/CN=nulsan-client/O=kmtls test\" has a name that cannot be matched", 2000));
+	wolfSSL_SESSION_free(s);
+	wolfSSL_CTX_free(ns);
+}
+
 /* The sealed layout round-trips; anything else is "no certificate". */
 TEST(leaf_trailer)
 {

@@ -5,7 +5,8 @@
  * certificate, as it arrives from the network before any verification.
  *
  * For every input: kmtls_identity_from_der() must return 0, -1 or
- * KMTLS_IDENTITY_BAD_NAMES (then with no CN and no SANs) and leave an
+ * KMTLS_IDENTITY_BAD_NAMES (then with no CN and no SANs, its other fields
+ * sound, refused by any policy with entries) and leave an
  * identity kmtls_identity_free() takes. For a decoded one:
  *
  *  - every string field is NUL-terminated inside its array; CN and SAN
@@ -234,9 +235,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((ret != -1 && ret != KMTLS_IDENTITY_BAD_NAMES) || id.cn[0] ||
 		    id.uris.n || id.dns.n || id.uris.v || id.dns.v)
 			abort();
+		if (id.names_bad != (ret == KMTLS_IDENTITY_BAD_NAMES))
+			abort();
 		if (ret == KMTLS_IDENTITY_BAD_NAMES) {
 			check_field(id.subject, sizeof(id.subject));
 			check_field(id.issuer, sizeof(id.issuer));
+			check_field(id.serial, sizeof(id.serial));
+			check_field(id.not_before, sizeof(id.not_before));
+			check_field(id.not_after, sizeof(id.not_after));
+			/* No name to match: only a policy without entries lets it in. */
+			if (kmtls_policy_allows(&fixed, &id) || !kmtls_policy_allows(&empty, &id))
+				abort();
 		}
 		kmtls_identity_free(&id);
 		return 0;
