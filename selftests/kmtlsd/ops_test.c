@@ -212,6 +212,8 @@ TEST_F(ops, proxy_v2_with_client_cert)
 	EXPECT_EQ((long)der_len, jint(r, "cert_len"));
 	EXPECT_STREQ(hex, jstr(r, "cert_sha256"));
 	json_object_put(r);
+	/* The header is kmtlsd's, not the client's: payload only in the counts. */
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "closed, 4 bytes up, 4 down", 3000));
 }
 
 TEST_F(ops, backend_down_closes_client_and_names_backend)
