@@ -106,30 +106,48 @@ static struct kmtls_kservice *kservice;
 
 /*
  * The files on disk and, with a config file, what of it may change while
- * running (reconfig.c), listener by listener: ls[i] was set up from
- * cfg->listeners[i].
+ * running (reconfig.c): ls[i] was set up from cfg->listeners[i]. All of
+ * it or nothing: every listener's and kernel profile's next context is
+ * built before any is swapped in, so one bad file never leaves some
+ * listeners on the new policy and others on the old.
  */
 static void reload(struct kmtls_config *cfg, struct kmtls_listener *ls, int n)
 {
 	struct kmtls_config *file = kmtls_reconfig_read(cfg);
-	struct kmtls_listener_conf eff, *fl;
-	char err[512];
-	int i, failed = 0;
+	struct kmtls_listener_next *next = calloc(n ? n : 1, sizeof(*next));
+	struct kmtls_kservice_next kn = { 0 };
+	struct kmtls_listener_conf eff;
+	char err[512] = "out of memory";
+	int i, ready = 0;
 
-	for (i = 0; i < n; i++) {
-		fl = kmtls_reconfig_listener(file, ls[i].conf->name);
-		kmtls_reconfig_effective_listener(&eff, &cfg->listeners[i], fl);
-		if (kmtls_listener_reload(&ls[i], &eff, err, sizeof(err))) {
-			log_err("reload: %s; keeping the previous certificates, CAs, CRLs and policy", err);
-			failed = 1;
-		} else if (fl) {
-			kmtls_reconfig_adopt_listener(&cfg->listeners[i], fl);
-		}
+	for (; next && ready < n; ready++) {
+		kmtls_reconfig_effective_listener(&eff, &cfg->listeners[ready],
+						  kmtls_reconfig_listener(file, ls[ready].conf->name));
+		if (kmtls_listener_prepare(&ls[ready], &eff, NULL, &next[ready], err, sizeof(err)))
+			break;
 	}
-	if (!failed && n)
-		log_info("reloaded certificates, keys, CAs and CRLs of %d listener(s)", n);
+	if (!next || ready < n || (kservice && kmtls_kservice_prepare(kservice, cfg, file, &kn,
+								   err, sizeof(err)))) {
+		log_err("reload: %s; keeping the previous certificates, CAs, CRLs and policy of every listener and kernel profile (nothing of this reload applies)",
+			err);
+		for (i = 0; next && i < ready && i < n; i++)
+			kmtls_listener_abort(&next[i]);
+	} else {
+		for (i = 0; i < n; i++) {
+			struct kmtls_listener_conf *fl = kmtls_reconfig_listener(file, ls[i].conf->name);
+
+			kmtls_listener_commit(&ls[i], &next[i]);
+			if (fl)
+				kmtls_reconfig_adopt_listener(&cfg->listeners[i], fl);
+		}
+		if (n)
+			log_info("reloaded certificates, keys, CAs and CRLs of %d listener(s)", n);
+		if (kservice)
+			kmtls_kservice_commit(kservice, cfg, file, &kn);
+	}
+	free(next);
 	if (kservice)
-		kmtls_kservice_reload(kservice, cfg, file);
+		kmtls_kservice_rescan(kservice);
 	kmtls_reconfig_free(file);
 	kmtls_ratelimit_reload();
 }

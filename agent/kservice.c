@@ -150,13 +150,13 @@ static struct kmtls_kprofile *profile_find(const struct kmtls_kservice *ks,
 
 /*
  * Both roles' next contexts and policy from @cur with @file's reloadable
- * keys (file NULL: the files on disk alone), swapped in together or not at
- * all; then @cur takes @file's values. 0, or -1 with err.
+ * keys (file NULL: the files on disk alone), into @next. 0, or -1 with
+ * err and nothing kept.
  */
-static int profile_reload(struct kmtls_kprofile *p, struct kmtls_kernel_conf *cur,
-			  struct kmtls_kernel_conf *file, char *err, size_t errlen)
+static int profile_prepare(struct kmtls_kprofile *p, const struct kmtls_kernel_conf *cur,
+			   const struct kmtls_kernel_conf *file,
+			   struct kmtls_listener_next next[KMTLS_KROLES], char *err, size_t errlen)
 {
-	struct kmtls_listener_next next[KMTLS_KROLES];
 	struct kmtls_listener_conf rc;
 	struct kmtls_kernel_conf eff;
 	char why[400];
@@ -167,12 +167,23 @@ static int profile_reload(struct kmtls_kprofile *p, struct kmtls_kernel_conf *cu
 		conf_for_role(&rc, &eff.tls, r);
 		if (kmtls_listener_prepare(&p->role[r], &rc, &eff.allow_uid, &next[r],
 					   why, sizeof(why))) {
-			snprintf(err, errlen, "%s: %s", role_name[r], why_of(why));
+			snprintf(err, errlen, "[kernel %s] %s: %s", p->conf->tls.name,
+				 role_name[r], why_of(why));
 			for (i = 0; i < r; i++)
 				kmtls_listener_abort(&next[i]);
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* Both roles swapped in together; then @cur takes @file's values. */
+static void profile_commit(struct kmtls_kprofile *p, struct kmtls_kernel_conf *cur,
+			   struct kmtls_kernel_conf *file,
+			   struct kmtls_listener_next next[KMTLS_KROLES])
+{
+	int r;
+
 	for (r = 0; r < KMTLS_KROLES; r++)
 		kmtls_listener_commit(&p->role[r], &next[r]);
 	if (file) {
@@ -180,29 +191,65 @@ static int profile_reload(struct kmtls_kprofile *p, struct kmtls_kernel_conf *cu
 		for (r = 0; r < KMTLS_KROLES; r++)
 			kmtls_reconfig_share_live(&p->role_conf[r], &cur->tls);
 	}
-	return 0;
 }
 
-void kmtls_kservice_reload(struct kmtls_kservice *ks, struct kmtls_config *cfg,
-			   struct kmtls_config *file)
+int kmtls_kservice_prepare(struct kmtls_kservice *ks, struct kmtls_config *cfg,
+			   struct kmtls_config *file, struct kmtls_kservice_next *kn,
+			   char *err, size_t errlen)
 {
 	struct kmtls_kprofile *p;
-	char err[512];
-	int i, failed = 0;
+	int i;
 
+	kn->n = 0;
+	kn->role = ks->n ? calloc(ks->n, sizeof(*kn->role)) : NULL;
+	if (ks->n && !kn->role) {
+		snprintf(err, errlen, "kernel profiles: out of memory");
+		return -1;
+	}
 	for (i = 0; i < ks->n; i++) {
 		p = &ks->profiles[i];
 		/* kmtls_kservice_setup() made profile i of cfg->kernels[i]. */
-		if (profile_reload(p, &cfg->kernels[i],
-				   kmtls_reconfig_kernel(file, p->conf->tls.name),
-				   err, sizeof(err))) {
-			log_err("reload: [kernel %s] %s; keeping the previous certificates, CAs, CRLs and policy",
-				p->conf->tls.name, err);
-			failed = 1;
+		if (profile_prepare(p, &cfg->kernels[i],
+				    kmtls_reconfig_kernel(file, p->conf->tls.name),
+				    kn->role[i], err, errlen)) {
+			kmtls_kservice_abort(kn);
+			return -1;
 		}
+		kn->n++;
 	}
-	if (ks->n && !failed)
-		log_info("reloaded certificates, keys, CAs and CRLs of %d kernel profile(s)", ks->n);
+	return 0;
+}
+
+void kmtls_kservice_commit(struct kmtls_kservice *ks, struct kmtls_config *cfg,
+			   struct kmtls_config *file, struct kmtls_kservice_next *kn)
+{
+	int i;
+
+	for (i = 0; i < kn->n; i++)
+		profile_commit(&ks->profiles[i], &cfg->kernels[i],
+			       kmtls_reconfig_kernel(file, ks->profiles[i].conf->tls.name),
+			       kn->role[i]);
+	if (kn->n)
+		log_info("reloaded certificates, keys, CAs and CRLs of %d kernel profile(s)", kn->n);
+	free(kn->role);
+	kn->role = NULL;
+	kn->n = 0;
+}
+
+void kmtls_kservice_abort(struct kmtls_kservice_next *kn)
+{
+	int i, r;
+
+	for (i = 0; i < kn->n; i++)
+		for (r = 0; r < KMTLS_KROLES; r++)
+			kmtls_listener_abort(&kn->role[i][r]);
+	free(kn->role);
+	kn->role = NULL;
+	kn->n = 0;
+}
+
+void kmtls_kservice_rescan(struct kmtls_kservice *ks)
+{
 	atomic_store(&ks->retry, 1);
 }
 

@@ -88,13 +88,26 @@ int kmtls_kservice_open(struct kmtls_kservice *ks, struct kmtls_worker *ws,
 void kmtls_kservice_teardown(struct kmtls_kservice *ks);
 
 /*
- * SIGHUP (main thread): reload the contexts, with the reloadable keys of
- * @file's profiles of the same names when there is one (reconfig.h; @cfg
- * is the running configuration the profiles were set up from), and look
- * for kmtls.ko again.
+ * SIGHUP (main thread), with the listeners' reload (daemon.c): prepare
+ * every profile's next contexts, with the reloadable keys of @file's
+ * profiles of the same names when there is one (reconfig.h; @cfg is the
+ * running configuration the profiles were set up from): 0, or -1 with err
+ * and nothing kept. Then commit swaps them all in, or abort drops them.
  */
-void kmtls_kservice_reload(struct kmtls_kservice *ks, struct kmtls_config *cfg,
-			   struct kmtls_config *file);
+struct kmtls_kservice_next {
+	int n;
+	struct kmtls_listener_next (*role)[KMTLS_KROLES];
+};
+
+int kmtls_kservice_prepare(struct kmtls_kservice *ks, struct kmtls_config *cfg,
+			   struct kmtls_config *file, struct kmtls_kservice_next *kn,
+			   char *err, size_t errlen);
+void kmtls_kservice_commit(struct kmtls_kservice *ks, struct kmtls_config *cfg,
+			   struct kmtls_config *file, struct kmtls_kservice_next *kn);
+void kmtls_kservice_abort(struct kmtls_kservice_next *kn);
+
+/* SIGHUP: look for kmtls.ko again. */
+void kmtls_kservice_rescan(struct kmtls_kservice *ks);
 
 /* Worker hooks: an epoll event with a KMTLS_KSERVICE_TAG_*; every loop. */
 void kmtls_kservice_event(struct kmtls_worker *w, uint64_t tag);

@@ -218,18 +218,6 @@ void kmtls_listener_commit(struct kmtls_listener *l,
 	explicit_bzero(next, sizeof(*next));
 }
 
-int kmtls_listener_reload(struct kmtls_listener *l,
-			  const struct kmtls_listener_conf *conf, char *err,
-			  size_t errlen)
-{
-	struct kmtls_listener_next next;
-
-	if (kmtls_listener_prepare(l, conf ? conf : l->conf, NULL, &next, err, errlen))
-		return -1;
-	kmtls_listener_commit(l, &next);
-	return 0;
-}
-
 WOLFSSL *kmtls_listener_new_ssl(struct kmtls_listener *l,
 				struct kmtls_policy **policy)
 {

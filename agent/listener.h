@@ -76,11 +76,6 @@ void kmtls_listener_commit(struct kmtls_listener *l,
 			   struct kmtls_listener_next *next);
 void kmtls_listener_abort(struct kmtls_listener_next *next);
 
-/* prepare and commit in one; @conf NULL: l->conf, as it is. */
-int kmtls_listener_reload(struct kmtls_listener *l,
-			  const struct kmtls_listener_conf *conf, char *err,
-			  size_t errlen);
-
 /*
  * A new WOLFSSL from the current context (holds its own reference to it)
  * and, in @policy, a reference to the policy that goes with that context

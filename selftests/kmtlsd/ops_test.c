@@ -459,6 +459,58 @@ TEST_F(ops, reload_broken_config_keeps_policy)
 }
 
 /*
+ * [listener ops] allowing the test client (and bad/policy with @widen),
+ * [listener two] on @port2 with @two_extra.
+ */
+static int write_two(const char *conf, int port, int port2, int be_port, int widen,
+		     const char *two_extra)
+{
+	char extra[900];
+
+	snprintf(extra, sizeof(extra), "allow-uri = spiffe://example.org/*\n%s\n"
+		 "[listener two]\nlisten = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\n"
+		 "cert = %s\nkey = %s\nca = %s\n%s\n",
+		 widen ? "allow-uri = spiffe://other.org/*" : "", port2, be_port,
+		 pki("server.pem"), pki("server.key"), pki("ca.pem"), two_extra);
+	return write_conf(conf, port, be_port, pki("server.key"), extra);
+}
+
+/*
+ * A reload applies to every listener or to none: a file that widens one
+ * listener's policy while another's new ciphers do not load leaves both
+ * as they were, and says so; the same widening alone then applies.
+ */
+TEST_F(ops, reload_is_all_or_nothing)
+{
+	const char *be_args[] = { "--mode", "echo", NULL };
+	char conf[300];
+	const char *args[] = { "-c", conf, NULL };
+	int port = free_port(), port2 = free_port();
+
+	snprintf(conf, sizeof(conf), "%s/ops.conf", test_tmpdir());
+	ASSERT_EQ(0, backend_start(&self->be, be_args));
+	ASSERT_EQ(0, write_two(conf, port, port2, self->be.port, 0, ""));
+	ASSERT_EQ(0, kmtlsd_run(&self->d, port, args));
+	ASSERT_EQ(1, served(port, 0));
+	ASSERT_EQ(0, served(port, 1));
+	ASSERT_EQ(1, served(port2, 0));
+
+	ASSERT_EQ(0, write_two(conf, port, port2, self->be.port, 1, "ciphers = NO-SUCH-CIPHER"));
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "(nothing of this reload applies)", 5000));
+	EXPECT_EQ(0, proc_log_count(&self->d.proc, "reloaded certificates"));
+	EXPECT_EQ(0, served(port, 1));
+	EXPECT_EQ(1, served(port, 0));
+	EXPECT_EQ(1, served(port2, 0));
+
+	ASSERT_EQ(0, write_two(conf, port, port2, self->be.port, 1, ""));
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	EXPECT_EQ(0, wait_count(&self->d, "reloaded certificates", 1, 5000));
+	EXPECT_EQ(1, served(port, 1));
+	EXPECT_EQ(1, served(port2, 0));
+}
+
+/*
  * A new listen address, and a new listener, need a restart: the log names
  * them and says so, the old address keeps serving, the new one is not
  * bound; the policy change in the same file applies.
