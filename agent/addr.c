@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sys/un.h>
 
 #include "addr.h"
@@ -120,4 +122,44 @@ const char *kmtls_addr_str(const struct sockaddr *sa, socklen_t len, char *buf,
 		snprintf(buf, buflen, "(family %d)", sa->sa_family);
 	}
 	return buf;
+}
+
+/* @path with its directory resolved (the socket itself may not exist yet). */
+static void unix_canonical(const char *path, char *out, size_t len)
+{
+	char d[PATH_MAX], b[PATH_MAX], real[PATH_MAX];
+
+	snprintf(d, sizeof(d), "%s", path);
+	snprintf(b, sizeof(b), "%s", path);
+	if (realpath(dirname(d), real))
+		snprintf(out, len, "%s/%s", real, basename(b));
+	else
+		snprintf(out, len, "%s", path);
+}
+
+int kmtls_addr_same(const char *a, const char *b)
+{
+	struct sockaddr_storage sa, sb;
+	socklen_t la, lb;
+	char err[128], ca[PATH_MAX + 2], cb[PATH_MAX + 2];
+	const struct sockaddr_in *a4 = (const void *)&sa, *b4 = (const void *)&sb;
+	const struct sockaddr_in6 *a6 = (const void *)&sa, *b6 = (const void *)&sb;
+
+	if (kmtls_addr_parse(a, 1, &sa, &la, err, sizeof(err)) ||
+	    kmtls_addr_parse(b, 1, &sb, &lb, err, sizeof(err)))
+		return !strcmp(a, b);
+	if (sa.ss_family != sb.ss_family)
+		return 0;
+	switch (sa.ss_family) {
+	case AF_INET:
+		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	case AF_INET6:
+		return a6->sin6_port == b6->sin6_port && a6->sin6_scope_id == b6->sin6_scope_id &&
+		       !memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr));
+	case AF_UNIX:
+		unix_canonical(((const struct sockaddr_un *)&sa)->sun_path, ca, sizeof(ca));
+		unix_canonical(((const struct sockaddr_un *)&sb)->sun_path, cb, sizeof(cb));
+		return !strcmp(ca, cb);
+	}
+	return 0;
 }

@@ -16,6 +16,13 @@ int kmtls_addr_parse(const char *s, int allow_unix, struct sockaddr_storage *ss,
 const char *kmtls_addr_str(const struct sockaddr *sa, socklen_t len, char *buf,
 			   size_t buflen);
 
+/*
+ * 1 when two addresses kmtls_addr_parse() accepted name the same socket
+ * address, however spelled ("127.0.0.1:443" and "127.0.0.1:0443", "[::]"
+ * and "[0::0]", "unix:/run//x.sock" and "unix:/run/x.sock"); else 0.
+ */
+int kmtls_addr_same(const char *a, const char *b);
+
 #define KMTLS_ADDRSTRLEN 128
 
 #endif

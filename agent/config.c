@@ -1140,9 +1140,12 @@ int kmtls_config_validate(const struct kmtls_config *cfg, char *err,
 			return -1;
 		/* SO_REUSEPORT would let both bind and split the traffic. */
 		for (j = 0; j < i; j++)
-			if (!strcmp(cfg->listeners[j].listen, l->listen))
+			if (kmtls_addr_same(cfg->listeners[j].listen, l->listen))
 				return fail(err, errlen, "[listener %s] listen = \"%s\" is already used by [listener %s]: each listener needs its own address",
 					    l->name, l->listen, cfg->listeners[j].name);
+		if (cfg->status_listen && kmtls_addr_same(cfg->status_listen, l->listen))
+			return fail(err, errlen, "[kmtlsd] status-listen = \"%s\" is [listener %s]'s address too: give the status endpoint its own",
+				    cfg->status_listen, l->name);
 	}
 	return 0;
 }
