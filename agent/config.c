@@ -490,6 +490,12 @@ int kmtls_listener_set(struct kmtls_listener_conf *l, const char *key,
 	return table_set(listener_keys, l, key, value, err, errlen);
 }
 
+int kmtls_config_set_global(struct kmtls_config *cfg, const char *key, const char *value,
+			    char *err, size_t errlen)
+{
+	return table_set(global_keys, cfg, key, value, err, errlen);
+}
+
 /* Table-driven, so a key added to the table cannot be forgotten here. */
 static void listener_free(struct kmtls_listener_conf *l)
 {

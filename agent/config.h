@@ -141,6 +141,10 @@ int kmtls_listener_init(struct kmtls_listener_conf *l, const char *name);
 int kmtls_listener_set(struct kmtls_listener_conf *l, const char *key,
 		       const char *value, char *err, size_t errlen);
 
+/* The same for a [kmtlsd] key (kmtlsd's --workers, --log-level, ...). */
+int kmtls_config_set_global(struct kmtls_config *cfg, const char *key, const char *value,
+			    char *err, size_t errlen);
+
 /* Parse an INI file (libinih) into cfg; errors name the file and line. */
 int kmtls_config_load(struct kmtls_config *cfg, const char *path, char *err,
 		      size_t errlen);

@@ -55,10 +55,11 @@ struct args {
 	int argc;
 	char **argv;
 	const char *config;
-	const char *status_listen;
+	struct kmtls_config global;	/* [kmtlsd] keys given as flags */
+	int has_workers, has_log_level, has_status;
 	const char *user;
 	int sandbox;			/* -1: as configured */
-	int foreground, check, workers, log_level;
+	int foreground, check;
 	struct kmtls_config flags;	/* the listener given by flags, if any */
 	struct kmtls_config file;	/* or the config file's */
 };
@@ -76,16 +77,17 @@ static int add_flag(struct args *a, const char *key, const char *value)
 	return 0;
 }
 
-static int parse_level(const char *s)
+/* A [kmtlsd] key as a flag: checked like the file's; 0, or -1 said. */
+static int global_flag(struct args *a, const char *key, const char *value, int *has)
 {
-	static const char *const names[] = { "error", "warning", "info", "debug" };
-	static const int levels[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	size_t i;
+	char err[512];
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(s, names[i]))
-			return levels[i];
-	return -1;
+	if (kmtls_config_set_global(&a->global, key, value, err, sizeof(err))) {
+		fprintf(stderr, "kmtlsd: --%s: %s\n", key, err);
+		return -1;
+	}
+	*has = 1;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -114,21 +116,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'f': a->foreground = 1; break;
 		case OPT_CHECK: a->check = 1; break;
 		case OPT_WORKERS:
-			a->workers = atoi(optarg);
-			if (a->workers < 1 || a->workers > 1024) {
-				fprintf(stderr, "kmtlsd: --workers: expected 1 to 1024\n");
+			if (global_flag(a, "workers", optarg, &a->has_workers))
 				return -1;
-			}
 			break;
 		case OPT_LOG_LEVEL:
-			a->log_level = parse_level(optarg);
-			if (a->log_level < 0) {
-				fprintf(stderr, "kmtlsd: --log-level: expected error, warning, info or debug\n");
+			if (global_flag(a, "log-level", optarg, &a->has_log_level))
 				return -1;
-			}
 			break;
 		case OPT_STATUS:
-			a->status_listen = optarg;
+			if (global_flag(a, "status-listen", optarg, &a->has_status))
+				return -1;
 			break;
 		case OPT_USER:
 			a->user = optarg;
@@ -189,19 +186,20 @@ static int load_config(struct args *a, struct kmtls_config **cfg)
 			return -1;
 		}
 	}
-	if (a->workers) {
-		(*cfg)->workers = a->workers;
+	if (a->has_workers) {
+		(*cfg)->workers = a->global.workers;
 		cmdline(*cfg, "workers");
 	}
 	if (a->flags.n_listeners && !(*cfg)->drain_timeout_ms)
 		(*cfg)->drain_timeout_ms = 30000;
-	if (a->status_listen) {
+	if (a->has_status) {
 		free((*cfg)->status_listen);
-		(*cfg)->status_listen = strdup(a->status_listen);
+		(*cfg)->status_listen = a->global.status_listen;
+		a->global.status_listen = NULL;
 		cmdline(*cfg, "status-listen");
 	}
-	if (a->log_level >= 0) {
-		(*cfg)->log_level = a->log_level;
+	if (a->has_log_level) {
+		(*cfg)->log_level = a->global.log_level;
 		cmdline(*cfg, "log-level");
 	}
 	if (a->user) {
@@ -245,7 +243,7 @@ static int run(struct args *a)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .log_level = -1, .sandbox = -1, .argc = argc, .argv = argv };
+	struct args a = { .sandbox = -1, .argc = argc, .argv = argv };
 	int ret = run(&a);
 
 	kmtls_config_free(&a.flags);

@@ -1,0 +1,81 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# kmtlsd's [kmtlsd] flags (--workers, --log-level, --status-listen) are
+# checked like the config file's keys of the same names: a bad value is
+# refused with the flag and what it expects (nothing runs), a good one
+# passes --check-config, whatever its case where the file's does too.
+# Prints KTAP.
+#
+#   KMTLS_OUT  build output with bin/kmtlsd (default: <repo>/build/out)
+#   KMTLS_PKI  test PKI (default: <repo>/build/pki)
+set -uo pipefail
+
+export LC_ALL=C
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+OUT=$(realpath -m "${KMTLS_OUT:-$TOP/build/out}")
+PKI=$(realpath -m "${KMTLS_PKI:-$TOP/build/pki}")
+KMTLSD=$OUT/bin/kmtlsd
+
+# shellcheck source=../lib/ktap.sh
+. "$(dirname "$0")/../lib/ktap.sh"
+
+TMP=$(mktemp -d /tmp/kmtls-cli.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+# shellcheck disable=SC2034  # ktap.sh writes the diagnostics there
+DIAG=$TMP/diag
+
+ktap_plan 2
+
+# check FLAGS...: kmtlsd --check-config with FLAGS and a listener given by
+# flags; its status in $rc, its stderr in $TMP/err.
+check() {
+	"$KMTLSD" --check-config "$@" --listen 127.0.0.1:1 --backend 127.0.0.1:2 \
+		--cert "$PKI/server.pem" --key "$PKI/server.key" --ca "$PKI/ca.pem" \
+		> /dev/null 2> "$TMP/err"
+	rc=$?
+}
+
+bad_values_refused() {
+	local ok=0 flag value want
+	while IFS='|' read -r flag value want; do
+		check "$flag" "$value"
+		if [ "$rc" -eq 0 ] || ! grep -qF -- "$want" "$TMP/err"; then
+			say "$flag $value: status $rc, wanted \"$want\":"
+			say_file "$TMP/err"
+			ok=1
+		fi
+	done <<'CASES'
+--workers|8x|kmtlsd: --workers: workers = "8x": expected a whole number from 0 (one per CPU) to 4096
+--workers|-1|--workers: workers = "-1": expected
+--workers|4097|--workers: workers = "4097": expected
+--log-level|loud|kmtlsd: --log-level: log-level = "loud": expected error, warning, info or debug
+--status-listen|garbage|kmtlsd: --status-listen: status-listen = "garbage": expected a local address
+--status-listen|127.0.0.1:99999|--status-listen: status-listen = "127.0.0.1:99999"
+CASES
+	return $ok
+}
+
+good_values_pass() {
+	local ok=0 flag value
+	while IFS='|' read -r flag value; do
+		check "$flag" "$value"
+		if [ "$rc" -ne 0 ]; then
+			say "$flag $value: status $rc:"
+			say_file "$TMP/err"
+			ok=1
+		fi
+	done <<'CASES'
+--workers|0
+--workers|4096
+--log-level|DEBUG
+--log-level|warning
+--status-listen|127.0.0.1:9999
+--status-listen|unix:/tmp/kmtls-cli-status.sock
+CASES
+	return $ok
+}
+
+run_case bad_values_refused bad_values_refused
+run_case good_values_pass good_values_pass
+ktap_exit
