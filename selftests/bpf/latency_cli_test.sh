@@ -55,6 +55,11 @@ t_usage() {
 	expect_eq "--interval x" "$(rc_of ctl latency --interval x)" 2 &&
 	expect_eq "--count without --interval" "$(rc_of ctl latency --count 2)" 2 &&
 	expect_eq "--port 0" "$(rc_of ctl latency --port 0)" 2 &&
+	# 2^32 + 1 must not wrap to port 1
+	expect_eq "--port 4294967297" "$(rc_of ctl latency --port 4294967297)" 2 &&
+	expect_eq "--events --port 4294967297" \
+		"$(rc_of ctl latency --events --port 4294967297)" 2 &&
+	expect_eq "--port ' 80'" "$(rc_of ctl latency --port ' 80')" 2 &&
 	expect_eq "attach --ports 0" "$(rc_of ctl latency attach --ports 0)" 2 &&
 	expect_eq "attach --ports with 17 ports" \
 		"$(rc_of ctl latency attach --ports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17)" 2 &&

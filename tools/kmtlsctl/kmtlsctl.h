@@ -37,6 +37,9 @@ int cmd_tune(struct ctl *c, int argc, char **argv);
 int ctl_fail(struct ctl *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A TCP port, 1 to 65535 in plain decimal digits: it, or -1. */
+int ctl_port(const char *s);
+
 /* Print @o compactly on stdout and drop the reference. */
 void ctl_print_json(json_object *o);
 

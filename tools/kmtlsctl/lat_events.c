@@ -160,8 +160,8 @@ int lat_events(struct ctl *c, int argc, char **argv)
 		case 'e':
 			break;
 		case 'p':
-			r.port = (int)strtol(optarg, &end, 10);
-			if (*end || r.port < 1 || r.port > 65535)
+			r.port = ctl_port(optarg);
+			if (r.port < 0)
 				return ctl_fail(c, CTL_USAGE, "bad --port '%s'", optarg);
 			break;
 		case 'n':

@@ -330,8 +330,8 @@ static int parse_show(struct ctl *c, int argc, char **argv, struct show_opts *o)
 	while ((opt = getopt_long(argc, argv, "p:i:n:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
-			o->port = (int)strtol(optarg, &end, 10);
-			if (*end || o->port < 1 || o->port > 65535)
+			o->port = ctl_port(optarg);
+			if (o->port < 0)
 				return ctl_fail(c, CTL_USAGE, "bad --port '%s'", optarg);
 			break;
 		case 'i':

@@ -7,8 +7,11 @@
  * makes every verb print one JSON object on stdout, errors included
  * ({"error": ...}). Exit status: 0 done, 1 failed, 2 usage.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kmtlsctl.h"
@@ -32,6 +35,18 @@ static void usage(FILE *f)
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\n`kmtlsctl VERB --help` for a verb's arguments.\n");
+}
+
+int ctl_port(const char *s)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;	/* strtol would take a sign or spaces */
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno || *end || v < 1 || v > 65535 ? -1 : (int)v;
 }
 
 int ctl_fail(struct ctl *c, int status, const char *fmt, ...)
