@@ -932,7 +932,15 @@ static int conf_key(struct conf_ctx *ctx, const struct key_desc *tab,
 {
 	const struct key_desc *d = key_find(tab, key);
 	char msg[sizeof(ctx->err)];
+	const char *hash = strstr(value, " #") ?: strstr(value, "\t#");
 
+	/*
+	 * inih ends a value at " ;" only: "x # note" would be the value
+	 * "x # note", an allow-list entry matching nobody.
+	 */
+	if (hash)
+		return conf_error(ctx, "%s = \"%s\": a comment after a value starts with ';' (a '#' comment needs a line of its own)",
+				  key, value);
 	if (d && d->type != K_LIST && d->type != K_CSV && d->type != K_UIDS &&
 	    d->type != K_WORDS) {
 		if (ctx->seen[d - tab])

@@ -962,6 +962,9 @@ BAD(outside_section, "workers = 2\n[kmtlsd]\n",
 BAD(syntax, LISTENER("web") "ktls auto\n",
     "kmtlsd.conf:7: syntax error");
 BAD(unclosed_section, "[kmtlsd\n", "kmtlsd.conf:1: syntax error");
+/* inih keeps " # ..." in the value: an allow-list entry matching nobody. */
+BAD_LISTENER(hash_comment, "allow-uri = spiffe://example.org/* # prod",
+	     "allow-uri = \"spiffe://example.org/* # prod\": a comment after a value starts with ';'");
 BAD(first_error_wins, "[listener web]\nktls = maybe\ntls-min = 1.0\n",
     "kmtlsd.conf:2: [listener web] ktls");
 
