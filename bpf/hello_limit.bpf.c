@@ -128,7 +128,13 @@ static __always_inline int hl_port_watched(const struct hl_config *cfg, __u16 po
 	return 0;
 }
 
-/* GCRA on one word: 1 and the word advanced, or 0 (over the limit). */
+/*
+ * GCRA on one word: 1 and the word advanced, or 0 (over the limit). Under
+ * one configuration the word never runs more than tol + interval ahead;
+ * further ahead it is debt run up under an earlier, slower one, which
+ * would keep a raised limit from working until it was paid off: the
+ * bucket starts full under this one, as a new source's does.
+ */
 static __always_inline int hl_take(__u64 *tat, __u64 now, __u64 interval, __u64 tol)
 {
 	__u64 old, base;
@@ -138,7 +144,9 @@ static __always_inline int hl_take(__u64 *tat, __u64 now, __u64 interval, __u64 
 	for (i = 0; i < HL_CAS_TRIES; i++) {
 		old = *(volatile __u64 *)tat;
 		base = old > now ? old : now;
-		if (base - now > tol)
+		if (base - now > tol + interval)
+			base = now;
+		else if (base - now > tol)
 			return 0;
 		if (__sync_val_compare_and_swap(tat, old, base + interval) == old)
 			return 1;

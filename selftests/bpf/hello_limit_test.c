@@ -537,6 +537,45 @@ TEST_F(limiter, refill_over_time)
 	EXPECT_EQ(st.seen - 11ULL, st.over_source);
 }
 
+/*
+ * A raised limit applies at once: the debt a source, or the global bucket,
+ * ran up under the slower configuration does not carry over. A lowered
+ * one applies at once too.
+ */
+TEST_F(limiter, raised_limit_applies_at_once)
+{
+	int i, passed = 0;
+	char src[32];
+
+	self->cfg.rate = 1;
+	self->cfg.burst = 60;
+	self->cfg.global_rate = 10;
+	self->cfg.global_burst = 100;
+	ASSERT_EQ(0, set_config(self->skel, &self->cfg));
+	EXPECT_EQ(60, hellos(self->skel, "198.51.100.1", 70));
+	for (i = 0; i < 60; i++) {
+		snprintf(src, sizeof(src), "10.8.0.%d", i + 1);
+		passed += hellos(self->skel, src, 1);
+	}
+	EXPECT_EQ(40, passed);		/* the global burst is spent */
+
+	self->cfg.rate = 100;
+	self->cfg.burst = 100;
+	self->cfg.global_rate = 10000;
+	self->cfg.global_burst = 10000;
+	ASSERT_EQ(0, set_config(self->skel, &self->cfg));
+	EXPECT_EQ(5, hellos(self->skel, "198.51.100.1", 5));
+	EXPECT_EQ(5, hellos(self->skel, "10.8.1.1", 5));
+
+	/* Lowered: the bucket is judged by the new limit right away. */
+	self->cfg.rate = 1;
+	self->cfg.burst = 1;
+	ASSERT_EQ(0, set_config(self->skel, &self->cfg));
+	EXPECT_EQ(0, hellos(self->skel, "10.8.1.1", 3));
+	advance(self->skel, NSEC);
+	EXPECT_EQ(1, hellos(self->skel, "10.8.1.1", 3));
+}
+
 TEST_F(limiter, ipv6_sources_share_their_64)
 {
 	EXPECT_EQ(4, hellos(self->skel, "2001:db8:1:2::1", 3) +
