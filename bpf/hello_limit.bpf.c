@@ -85,7 +85,7 @@ _Static_assert(__builtin_offsetof(struct hl_stats, over_global) -
 	       (HL_R_MAX - 1) * sizeof(__u64), "hl_stats reasons follow enum hl_reason");
 
 /* The one exit: count the packet, return the verdict. */
-static __always_inline int hl_verdict(int action, enum hl_reason reason, int odd)
+static __always_inline int hl_verdict(int action, enum hl_reason reason, int odd, int partial)
 {
 	__u32 zero = 0;
 	struct hl_stats *s = bpf_map_lookup_elem(&hl_stats, &zero);
@@ -99,6 +99,8 @@ static __always_inline int hl_verdict(int action, enum hl_reason reason, int odd
 		(&s->not_tcp)[reason]++;
 		if (odd)
 			s->hello_odd_version++;
+		if (partial)
+			s->partial++;
 	}
 	return action;
 }
@@ -253,8 +255,6 @@ static __always_inline enum hl_reason hl_payload_reason(int class)
 		return HL_R_NO_PAYLOAD;
 	case HL_NOT_TLS:
 		return HL_R_NOT_TLS;
-	case HL_PARTIAL:
-		return HL_R_PARTIAL;
 	case HL_OTHER_HANDSHAKE:
 		return HL_R_OTHER_HANDSHAKE;
 	default:
@@ -269,20 +269,28 @@ int hello_limit(struct xdp_md *ctx)
 	const void *end = (void *)(long)ctx->data_end;
 	enum hl_reason reason = HL_R_UNWATCHED_PORT;
 	const struct hl_config *cfg;
-	int action = XDP_PASS, odd = 0;
+	int action = XDP_PASS, odd = 0, partial = 0;
 	struct hl_pkt pkt;
 	__u32 zero = 0;
 	int r;
 
 	r = hl_parse_frame(data, end, &pkt);
 	if (r != HL_TCP)
-		return hl_verdict(XDP_PASS, r == HL_NOT_TCP ? HL_R_NOT_TCP : HL_R_MALFORMED, 0);
+		return hl_verdict(XDP_PASS, r == HL_NOT_TCP ? HL_R_NOT_TCP : HL_R_MALFORMED, 0, 0);
 
 	cfg = bpf_map_lookup_elem(&hl_config, &zero);
 	if (!cfg || !hl_port_watched(cfg, pkt.dport))
-		return hl_verdict(XDP_PASS, HL_R_UNWATCHED_PORT, 0);
+		return hl_verdict(XDP_PASS, HL_R_UNWATCHED_PORT, 0, 0);
 
 	r = hl_peek_payload(&pkt, end);
+	/*
+	 * Split before the handshake type, by TCP or by IP fragmentation:
+	 * charged as the ClientHello it is the start of (see hello_parse.h).
+	 */
+	if (r == HL_PARTIAL || (r == HL_NO_PAYLOAD && pkt.frag_first)) {
+		partial = 1;
+		r = HL_HELLO;
+	}
 	if (r == HL_HELLO_ODD_VERSION) {
 		odd = 1;
 		r = HL_HELLO;
@@ -291,5 +299,5 @@ int hello_limit(struct xdp_md *ctx)
 		action = hl_hello(cfg, &pkt, &reason);
 	else
 		reason = hl_payload_reason(r);
-	return hl_verdict(action, reason, odd);
+	return hl_verdict(action, reason, odd, partial);
 }

@@ -70,7 +70,9 @@ struct hl_stats {
 	__u64 no_payload;
 	__u64 malformed;	/* unparseable headers or TLS record length */
 	__u64 not_tls;
-	__u64 partial;		/* record split before its handshake type */
+	__u64 partial;		/* ClientHello starts split before the handshake
+				 * type (by TCP or IP fragments): charged as
+				 * ClientHellos, counted here as well */
 	__u64 other_handshake;
 	__u64 hello_allowed;	/* ClientHello from an allowlisted source */
 	__u64 hello_ok;		/* ClientHello within every budget */

@@ -24,10 +24,11 @@
  * (RFC 8446 5.1; wolfSSL's GetRecordHeader only logs the mismatch), so a
  * stricter test would let a flood through by changing two bytes.
  *
- * Limits (documented, not bugs): only the first segment of a record is seen;
- * a record split before its sixth byte is HL_PARTIAL, and a chain of more
- * than HL_MAX_EXTHDR IPv6 extension headers HL_MALFORMED; both pass. Either
- * takes a real TCP connection per attempt, which raw floods do not have.
+ * Only the first segment of a record is seen: a record split before its
+ * sixth byte is HL_PARTIAL, and the first fragment of an IP packet says so
+ * (hl_pkt.frag_first), so that the caller can charge either like a
+ * ClientHello: no TLS stack splits there, a client slipping by does. A
+ * chain of more than HL_MAX_EXTHDR IPv6 extension headers is HL_MALFORMED.
  */
 #ifndef KMTLS_HELLO_PARSE_H
 #define KMTLS_HELLO_PARSE_H
@@ -93,6 +94,7 @@ struct hl_pkt {
 	__u32 payload_len;	/* from the IP lengths, may exceed the frame */
 	__u16 dport;		/* host order */
 	__u8 is_v6;
+	__u8 frag_first;	/* first fragment: its TCP payload goes on apart */
 };
 
 HL_INLINE __u16 hl_get16(const __u8 *p)
@@ -213,6 +215,7 @@ HL_INLINE int hl_parse_ipv4(struct hl_cursor *c, const void *end, struct hl_pkt 
 		return HL_MALFORMED;
 	if (hl_get16(pos + 6) & 0x1fff)		/* fragment offset */
 		return HL_NOT_TCP;
+	pkt->frag_first = !!(hl_get16(pos + 6) & 0x2000);	/* more fragments */
 	if (pos[9] != HL_IPPROTO_TCP)
 		return HL_NOT_TCP;
 	pkt->saddr32[0] = 0;
@@ -257,6 +260,7 @@ HL_INLINE int hl_parse_ipv6(struct hl_cursor *c, const void *end, struct hl_pkt 
 	for (i = 0; i < 16; i++)
 		pkt->saddr[i] = pos[8 + i];
 	pkt->is_v6 = 1;
+	pkt->frag_first = 0;
 	pos += 40;
 
 	HL_UNROLL
@@ -268,6 +272,7 @@ HL_INLINE int hl_parse_ipv6(struct hl_cursor *c, const void *end, struct hl_pkt 
 		if (nh == 44) {				/* fragment */
 			if (hl_get16(pos + 2) & 0xfff8)
 				return HL_NOT_TCP;
+			pkt->frag_first = hl_get16(pos + 2) & 1;	/* M */
 			len = 8;
 		} else if (nh == 51) {			/* AH: 4-byte units */
 			len = (pos[1] + 2) * 4;

@@ -131,6 +131,7 @@ _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) ==
 #define STAT_INDEX(f) ((int)(offsetof(struct hl_stats, f) / 8))
 #define STAT_REASON0 STAT_INDEX(not_tcp)
 #define STAT_ODD STAT_INDEX(hello_odd_version)
+#define STAT_PARTIAL STAT_INDEX(partial)
 
 /* ---- frames ------------------------------------------------------------- */
 
@@ -257,16 +258,18 @@ static size_t build_case(const struct tcase *t, uint8_t *buf, size_t cap)
 /*
  * The BPF program's decision up to the buckets, in plain C from the same
  * header: the reason a frame gets when it is not a ClientHello, or
- * HL_R_HELLO_OK for a ClientHello (@odd: with an unusual record version).
+ * HL_R_HELLO_OK for a ClientHello (@odd: with an unusual record version;
+ * @partial: the start of one, split before its handshake type).
  */
 static enum hl_reason plain_reason(const uint8_t *frame, size_t len,
-				   const struct hl_config *c, int *odd)
+				   const struct hl_config *c, int *odd, int *partial)
 {
 	struct hl_pkt pkt;
 	__u32 i;
 	int r;
 
 	*odd = 0;
+	*partial = 0;
 	r = hl_parse_frame(frame, frame + len, &pkt);
 	if (r == HL_NOT_TCP)
 		return HL_R_NOT_TCP;
@@ -279,11 +282,15 @@ static enum hl_reason plain_reason(const uint8_t *frame, size_t len,
 		return HL_R_UNWATCHED_PORT;
 	switch (hl_peek_payload(&pkt, frame + len)) {
 	case HL_NO_PAYLOAD:
-		return HL_R_NO_PAYLOAD;
+		if (!pkt.frag_first)
+			return HL_R_NO_PAYLOAD;
+		*partial = 1;
+		return HL_R_HELLO_OK;
 	case HL_NOT_TLS:
 		return HL_R_NOT_TLS;
 	case HL_PARTIAL:
-		return HL_R_PARTIAL;
+		*partial = 1;
+		return HL_R_HELLO_OK;
 	case HL_OTHER_HANDSHAKE:
 		return HL_R_OTHER_HANDSHAKE;
 	case HL_HELLO_ODD_VERSION:
@@ -307,10 +314,14 @@ FIXTURE_VARIANT(table) {
 	struct tcase t;
 	enum hl_reason reason;
 	int odd;
+	int partial;	/* a ClientHello's start, split before its type */
 };
 
 #define CASE(name, why, ...) \
 	FIXTURE_VARIANT_ADD(table, name) { .t = { __VA_ARGS__ }, .reason = why }
+#define CASE_PARTIAL(name, ...) \
+	FIXTURE_VARIANT_ADD(table, name) { .t = { __VA_ARGS__ }, .reason = HL_R_HELLO_OK, \
+					   .partial = 1 }
 
 CASE(ipv4_tls13_hello, HL_R_HELLO_OK, .payload = P_HELLO13);
 CASE(ipv4_tls12_hello, HL_R_HELLO_OK, .payload = P_HELLO12);
@@ -347,9 +358,13 @@ CASE(ip_length_beyond_frame, HL_R_MALFORMED, .payload = P_NONE, .ip_len_delta = 
 CASE(ip_length_too_short_for_tcp, HL_R_MALFORMED, .payload = P_HELLO13, .ip_len = 30);
 CASE(ipv4_length_below_header, HL_R_MALFORMED, .payload = P_HELLO13, .ip_len = 12);
 CASE(tcp_data_offset_too_small, HL_R_MALFORMED, .payload = P_HELLO13, .doff = 4);
-CASE(record_split_after_first_byte, HL_R_PARTIAL, .payload = P_SPLIT1);
-CASE(record_split_after_fifth_byte, HL_R_PARTIAL, .payload = P_SPLIT5);
-CASE(ipv6_record_split_after_first_byte, HL_R_PARTIAL, .v6 = 1, .payload = P_SPLIT1);
+/* Split before the handshake type: no TLS stack does, a client slipping by does. */
+CASE_PARTIAL(record_split_after_first_byte, .payload = P_SPLIT1);
+CASE_PARTIAL(record_split_after_fifth_byte, .payload = P_SPLIT5);
+CASE_PARTIAL(ipv6_record_split_after_first_byte, .v6 = 1, .payload = P_SPLIT1);
+CASE_PARTIAL(ipv4_first_fragment_without_payload, .frag_off = 0x2000 /* MF */,
+	     .payload = P_NONE);
+CASE(ipv4_unfragmented_without_payload, HL_R_NO_PAYLOAD, .payload = P_NONE);
 CASE(application_data_record, HL_R_NOT_TLS, .payload = P_APPDATA);
 CASE(alert_record, HL_R_NOT_TLS, .payload = P_ALERT);
 CASE(change_cipher_spec_record, HL_R_NOT_TLS, .payload = P_CCS);
@@ -401,14 +416,15 @@ TEST_F(table, verdict)
 	struct hl_stats st;
 	uint8_t frame[2048];
 	size_t len;
-	int i, ret, odd;
+	int i, ret, odd, partial;
 
 	len = build_case(&variant->t, frame, sizeof(frame));
 	ASSERT_GT(len, 0U);
 
-	plain = plain_reason(frame, len, &self->cfg, &odd);
+	plain = plain_reason(frame, len, &self->cfg, &odd, &partial);
 	EXPECT_EQ(variant->reason, plain);
 	EXPECT_EQ(variant->odd, odd);
+	EXPECT_EQ(variant->partial, partial);
 
 	ret = run(self->skel, frame, len);
 	ASSERT_EQ(XDP_PASS_, ret);
@@ -422,6 +438,8 @@ TEST_F(table, verdict)
 			want = 1;
 		if (i == STAT_ODD)
 			want = (__u64)variant->odd;
+		if (i == STAT_PARTIAL)
+			want = (__u64)variant->partial;
 		if (STAT(&st, i) != want)
 			TH_LOG("%s = %llu, expected %llu", stat_names[i],
 			       (unsigned long long)STAT(&st, i), (unsigned long long)want);
@@ -574,6 +592,31 @@ TEST_F(limiter, raised_limit_applies_at_once)
 	EXPECT_EQ(0, hellos(self->skel, "10.8.1.1", 3));
 	advance(self->skel, NSEC);
 	EXPECT_EQ(1, hellos(self->skel, "10.8.1.1", 3));
+}
+
+/*
+ * A ClientHello whose record header comes in a segment of its own is
+ * charged at that segment (the rest, starting with the handshake type,
+ * is not a record start and passes): splitting does not get a client by.
+ */
+TEST_F(limiter, split_hellos_are_charged)
+{
+	static const uint8_t head[] = { 0x16, 0x03, 0x01 };
+	struct frame_spec s = { .sport = 50000, .dport = 443, .payload = head,
+				.plen = sizeof(head) };
+	uint8_t frame[256];
+	struct hl_stats st;
+	int i, passed = 0;
+
+	inet_pton(AF_INET, "198.51.100.7", s.src);
+	memcpy(s.dst, DST4, 4);
+	for (i = 0; i < 10; i++)
+		passed += run(self->skel, frame, frame_build(&s, frame, sizeof(frame))) == XDP_PASS_;
+	EXPECT_EQ(4, passed);			/* the burst */
+	EXPECT_EQ(0, hellos(self->skel, "198.51.100.7", 1));
+	ASSERT_EQ(0, read_stats(self->skel, &st));
+	EXPECT_EQ(10ULL, st.partial);
+	EXPECT_EQ(7ULL, st.over_source);
 }
 
 TEST_F(limiter, ipv6_sources_share_their_64)
