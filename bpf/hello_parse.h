@@ -259,6 +259,13 @@ HL_INLINE int hl_parse_ipv6(struct hl_cursor *c, const void *end, struct hl_pkt 
 	HL_UNROLL
 	for (i = 0; i < 16; i++)
 		pkt->saddr[i] = pos[8 + i];
+	/*
+	 * ::ffff:a.b.c.d is how IPv4 sources are keyed: as an IPv6 source it
+	 * would spend a.b.c.d's budget (TCP refuses it anyway).
+	 */
+	if (!pkt->saddr32[0] && !pkt->saddr32[1] && pkt->saddr[8] == 0 && pkt->saddr[9] == 0 &&
+	    pkt->saddr[10] == 0xff && pkt->saddr[11] == 0xff)
+		return HL_MALFORMED;
 	pkt->is_v6 = 1;
 	pkt->frag_first = 0;
 	pos += 40;

@@ -619,6 +619,22 @@ TEST_F(limiter, split_hellos_are_charged)
 	EXPECT_EQ(7ULL, st.over_source);
 }
 
+/*
+ * An IPv6 packet from ::ffff:a.b.c.d is not charged to a.b.c.d's bucket
+ * (nor allowlisted by an IPv4 entry): malformed, it passes to a kernel
+ * that refuses it.
+ */
+TEST_F(limiter, v4_mapped_ipv6_source_is_not_ipv4)
+{
+	struct hl_stats st;
+
+	EXPECT_EQ(10, hellos(self->skel, "::ffff:198.51.100.9", 10));
+	ASSERT_EQ(0, read_stats(self->skel, &st));
+	EXPECT_EQ(10ULL, st.malformed);
+	EXPECT_EQ(0ULL, st.hello_ok);
+	EXPECT_EQ(4, hellos(self->skel, "198.51.100.9", 10));
+}
+
 TEST_F(limiter, ipv6_sources_share_their_64)
 {
 	EXPECT_EQ(4, hellos(self->skel, "2001:db8:1:2::1", 3) +
