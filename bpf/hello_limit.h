@@ -50,7 +50,7 @@ struct hl_config {
 	__u32 mask4;		/* IPv4 source mask, network order */
 	__u32 pad;
 	__u64 interval_ns;	/* 1e9 / rate */
-	__u64 tolerance_ns;	/* (burst - 1) * interval_ns */
+	__u64 tolerance_ns;	/* (burst - 1) * interval_ns, a tick at least */
 	__u64 global_interval_ns;
 	__u64 global_tolerance_ns;
 };
@@ -121,6 +121,7 @@ struct hl_lpm_key {
 
 #ifndef __bpf__
 #include <arpa/inet.h>
+#include <time.h>
 
 /* Network-order mask of the top @bits (0..32) of a 32-bit word. */
 static inline __u32 hl_mask32(int bits)
@@ -132,6 +133,23 @@ static inline __u32 hl_mask32(int bits)
 	return htonl(0xffffffffu << (32 - bits));
 }
 
+/*
+ * The program's clock (CLOCK_MONOTONIC_COARSE) moves in ticks: within one
+ * tick GCRA admits at most burst. When a tick is longer than burst
+ * intervals, that would cap the rate at burst per tick (rate 1000, burst
+ * 1 at HZ=250: 250/s), so the tolerance covers a tick at least.
+ */
+static inline __u64 hl_tolerance(__u64 burst, __u64 interval)
+{
+	struct timespec res;
+	__u64 tol = burst ? (burst - 1) * interval : 0, tick;
+
+	if (!interval || clock_getres(CLOCK_MONOTONIC_COARSE, &res))
+		return tol;
+	tick = (__u64)res.tv_sec * 1000000000ull + (__u64)res.tv_nsec;
+	return tick > interval && tol < tick - interval ? tick - interval : tol;
+}
+
 /* Fill the derived fields of @c from rate, burst and prefix fields. */
 static inline void hl_config_derive(struct hl_config *c)
 {
@@ -141,10 +159,9 @@ static inline void hl_config_derive(struct hl_config *c)
 	for (i = 0; i < 4; i++)
 		c->mask[i] = hl_mask32((int)c->prefix6 - 32 * i);
 	c->interval_ns = c->rate ? 1000000000ull / c->rate : 0;
-	c->tolerance_ns = c->burst ? (c->burst - 1) * c->interval_ns : 0;
+	c->tolerance_ns = hl_tolerance(c->burst, c->interval_ns);
 	c->global_interval_ns = c->global_rate ? 1000000000ull / c->global_rate : 0;
-	c->global_tolerance_ns = c->global_burst ?
-		(c->global_burst - 1) * c->global_interval_ns : 0;
+	c->global_tolerance_ns = hl_tolerance(c->global_burst, c->global_interval_ns);
 }
 
 /* The configuration a new pin directory starts with. */
