@@ -117,29 +117,53 @@ static void settings(const struct kmtls_ratelimit_conf *r, struct hl_config *c)
 		c->prefix6 = r->prefix6;
 }
 
-static int apply_allow(const struct rl_maps *m, const struct kmtls_ratelimit_conf *old,
-		       const struct kmtls_ratelimit_conf *r, char *err, size_t errlen)
+/*
+ * The allowlist: @r's prefixes in, and out every prefix an earlier
+ * [ratelimit] put there (HL_ALLOW_CONFIG) that @r no longer lists, at
+ * start as on a reload (the pinned map outlives kmtlsd); an operator's
+ * kmtlsctl entries stay.
+ */
+static int apply_allow(const struct rl_maps *m, const struct kmtls_ratelimit_conf *r,
+		       char *err, size_t errlen)
 {
-	struct hl_lpm_key k;
-	__u8 one = 1;
-	int i;
+	struct hl_lpm_key k, next, *gone = NULL, *more;
+	__u8 tag = HL_ALLOW_CONFIG, v;
+	size_t n = 0, i;
+	char buf[64];
+	int ret = 0;
 
-	for (i = 0; i < r->allow.n; i++) {
+	for (i = 0; i < (size_t)r->allow.n; i++) {
 		rl_parse_cidr(r->allow.v[i], &k);
-		if (bpf_map_update_elem(m->allow, &k, &one, BPF_ANY))
+		if (bpf_map_update_elem(m->allow, &k, &tag, BPF_ANY))
 			return kmtls_fail(err, errlen, "[ratelimit] allow: cannot add %s: %s%s",
 					  r->allow.v[i], strerror(errno), errno == ENOSPC ?
 					  " (the allowlist is full: kmtlsctl ratelimit allow list)" : "");
 	}
-	for (i = 0; old && i < old->allow.n; i++) {
-		if (rl_parse_cidr(old->allow.v[i], &k) || has_prefix(&r->allow, &k))
+	/* Deleting breaks a walk: collect first. */
+	for (ret = bpf_map_get_next_key(m->allow, NULL, &next); !ret;
+	     ret = bpf_map_get_next_key(m->allow, &k, &next)) {
+		k = next;
+		if (bpf_map_lookup_elem(m->allow, &k, &v) || v != HL_ALLOW_CONFIG ||
+		    has_prefix(&r->allow, &k))
 			continue;
-		if (bpf_map_delete_elem(m->allow, &k) && errno != ENOENT)
-			return kmtls_fail(err, errlen, "[ratelimit] allow: cannot delete %s: %s",
-					  old->allow.v[i], strerror(errno));
-		log_info("ratelimit: %s is no longer allowlisted", old->allow.v[i]);
+		more = realloc(gone, (n + 1) * sizeof(*gone));
+		if (!more) {
+			free(gone);
+			return kmtls_fail(err, errlen, "[ratelimit] allow: out of memory");
+		}
+		gone = more;
+		gone[n++] = k;
 	}
-	return 0;
+	for (i = 0, ret = 0; i < n && !ret; i++) {
+		rl_format_prefix(gone[i].addr, gone[i].prefixlen, buf, sizeof(buf));
+		if (bpf_map_delete_elem(m->allow, &gone[i]) && errno != ENOENT)
+			ret = kmtls_fail(err, errlen, "[ratelimit] allow: cannot delete %s: %s",
+					 buf, strerror(errno));
+		else
+			log_info("ratelimit: %s is no longer allowlisted", buf);
+	}
+	free(gone);
+	return ret;
 }
 
 static const char *const xdp_names[] = {
@@ -273,7 +297,7 @@ static int apply(const struct kmtls_ratelimit_conf *old, const struct kmtls_rate
 			   kmtls_pin_dir(), ret == -EPROTO ? "it is from another kmtls version" :
 			   strerror(-ret));
 	else
-		ret = apply_allow(&m, old, r, err, errlen);
+		ret = apply_allow(&m, r, err, errlen);
 	rl_maps_close(&m);
 	for (i = 0; !ret && i < r->interfaces.n; i++)
 		ret = attach_one(r->interfaces.v[i], r, err, errlen);

@@ -114,6 +114,14 @@ struct hl_bucket {
 };
 
 /* hl_allow key: LPM trie over IPv4-mapped addresses (IPv4 /n is 96 + n). */
+/*
+ * hl_allow's values: who put the prefix there. kmtlsd removes the prefixes
+ * its [ratelimit] allow no longer lists (at start too), never an
+ * operator's; entries of earlier versions (1) count as an operator's.
+ */
+#define HL_ALLOW_MANUAL	1	/* kmtlsctl ratelimit allow add */
+#define HL_ALLOW_CONFIG	2	/* kmtlsd's [ratelimit] allow */
+
 struct hl_lpm_key {
 	__u32 prefixlen;
 	__u8 addr[16];

@@ -39,7 +39,7 @@ IF_S=krls$SUF		# A: the limiter starts here
 IF_C=krlc$SUF
 IF_S2=krlt$SUF		# B: reloads move it here
 IF_C2=krld$SUF
-NTESTS=15
+NTESTS=16
 KPID=			# the running kmtlsd
 HELPER=			# its [ratelimit] helper
 
@@ -321,6 +321,25 @@ t_restart_adopts() {
 	expect_eq "link id" "$(jget "$j" attached.0.link_id)" "$LINK"
 }
 
+# A restart with a prefix gone from allow removes it from the pinned map,
+# as a reload does; a prefix an operator added with kmtlsctl stays.
+t_restart_drops_removed() {
+	local j
+	kill -TERM "$KPID"
+	timeout 20 tail --pid="$KPID" -f /dev/null || { echo "kmtlsd did not exit"; return 1; }
+	wait "$KPID"
+	ctl ratelimit allow add 203.0.113.0/24 > /dev/null || return 1
+	conf "$TMP/kmtlsd.conf" "interfaces = $IF_S2" "xdp-mode = native" "ports = $PORT" \
+		"burst = 40" "global-rate = 0" "mode = enforce" "rate = 30" \
+		"allow = 198.51.100.0/24"
+	start_kmtlsd "$TMP/kmtlsd.conf" || return 1
+	grep -q "ratelimit: 2001:db8::/48 is no longer allowlisted" "$TMP/kmtlsd.log" ||
+		{ echo "no word of 2001:db8::/48 leaving"; return 1; }
+	j=$(status) || return 1
+	expect_eq allowlist "$("$PY" -c 'import json, sys; print(" ".join(sorted(json.loads(sys.argv[1])["allowlist"])))' "$j")" \
+		"198.51.100.0/24 203.0.113.0/24"
+}
+
 # ---- main ------------------------------------------------------------------------
 
 ktap_plan "$NTESTS"
@@ -355,6 +374,7 @@ case_ kmtlsd_ratelimit.flood_limited t_flood_limited
 case_ kmtlsd_ratelimit.sighup_moves_interfaces t_reload_moves
 case_ kmtlsd_ratelimit.exit_leaves_limiter_attached t_exit_leaves_limiter
 case_ kmtlsd_ratelimit.restart_adopts_link t_restart_adopts
+case_ kmtlsd_ratelimit.restart_drops_removed_prefixes t_restart_drops_removed
 case_ kmtlsd_ratelimit.sandboxed_as_nobody grep -q "running as user nobody" "$TMP/kmtlsd.log"
 case_ kmtlsd_ratelimit.no_sigsys eval '! grep -q "not on the seccomp allowlist" "$TMP/kmtlsd.log"'
 

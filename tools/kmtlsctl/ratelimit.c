@@ -318,7 +318,7 @@ static int cmd_allow(struct ctl *c, int argc, char **argv)
 	struct hl_lpm_key k;
 	struct rl_maps m;
 	char err[512], buf[64];
-	__u8 one = 1;
+	__u8 one = HL_ALLOW_MANUAL;
 	int ret, add;
 
 	if (argc == 2 && !strcmp(argv[1], "list")) {
