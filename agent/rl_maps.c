@@ -4,6 +4,7 @@
  * program, and the text forms of ports and prefixes (agent/rl.h).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,9 @@ int rl_parse_cidr(const char *s, struct hl_lpm_key *k)
 	max = v6 ? 128 : 32;
 	len = (unsigned long)max;
 	if (slash) {
+		/* strtoul would take "/ 8", "/+8" and "/-0", the last as /0: everyone */
+		if (!isdigit((unsigned char)slash[1]))
+			return -1;
 		errno = 0;
 		len = strtoul(slash + 1, &end, 10);
 		if (errno || *end || end == slash + 1 || len > (unsigned long)max)

@@ -822,6 +822,9 @@ TEST_F(conf, ratelimit_check)
 		{ "allow = 10.0.0.0/33", "[ratelimit] allow: \"10.0.0.0/33\" is not a prefix: expected e.g. 192.0.2.0/24" },
 		{ "allow = 10.0.0.0/8 300.1.2.3", "[ratelimit] allow: \"300.1.2.3\" is not a prefix" },
 		{ "allow = 2001:db8::/129", "\"2001:db8::/129\" is not a prefix" },
+		/* strtoul's leniency: "/-0" would be /0, every source */
+		{ "allow = 10.0.0.0/-0", "\"10.0.0.0/-0\" is not a prefix" },
+		{ "allow = 10.0.0.0/+8", "\"10.0.0.0/+8\" is not a prefix" },
 		{ "ports = 443,0", "[ratelimit] ports = \"443,0\": bad port list '443,0' (want e.g. 443,8443)" },
 		{ "ports = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "at most 16 ports" },
 		{ "interfaces = a234567890123456", "[ratelimit] interfaces: \"a234567890123456\" is not an interface name" },
