@@ -878,7 +878,7 @@ static const char *section_arg(const char *s, const char *word)
 /* A "[...]" line; libinih itself reports one without its ']'. */
 static void conf_section(struct conf_ctx *ctx, const char *line)
 {
-	const char *end = strchr(line, ']');
+	const char *end = strchr(line, ']'), *after;
 	char buf[MAX_LINE], *name;
 	const char *arg;
 
@@ -888,6 +888,13 @@ static void conf_section(struct conf_ctx *ctx, const char *line)
 		return;
 	snprintf(buf, sizeof(buf), "%.*s", (int)(end - line - 1), line + 1);
 	name = trim(buf);
+	/* libinih drops whatever follows "]": only a comment may. */
+	after = end + 1 + strspn(end + 1, " \t\r\n");
+	if (*after && *after != ';' && *after != '#') {
+		conf_error(ctx, "[%s] is followed by \"%.*s\": a section header stands alone on its line",
+			   name, (int)strcspn(after, "\r\n"), after);
+		return;
+	}
 	if (!strcmp(name, "kmtlsd")) {
 		if (ctx->seen_global++)
 			conf_error(ctx, "[kmtlsd] appears twice: merge the two sections");

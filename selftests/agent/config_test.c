@@ -959,6 +959,8 @@ BAD(ratelimit_set_twice, "[ratelimit]\nrate = 1\nrate = 2\n",
 BAD(ratelimit_twice, "[ratelimit]\nrate = 1\n[ratelimit]\n",
     "kmtlsd.conf:3: [ratelimit] appears twice: merge the two sections");
 BAD(nameless_listener, "[listener]\n", "kmtlsd.conf:1: [listener ]: a listener needs a name");
+BAD(after_section, "[listener web] listen = 127.0.0.1:1\n",
+    "kmtlsd.conf:1: [listener web] is followed by \"listen = 127.0.0.1:1\": a section header stands alone on its line");
 BAD(bad_name, "[listener a/b]\n", "kmtlsd.conf:1: [listener a/b]: a listener needs a name");
 BAD(outside_section, "workers = 2\n[kmtlsd]\n",
     "kmtlsd.conf:1: workers = \"2\" is outside any section");
