@@ -47,7 +47,7 @@ static void usage(FILE *out)
 		"       kmtlsd --mode originate --listen ADDR:PORT|unix:/path --backend ADDR:PORT\n"
 		"              --server-name NAME --cert CLIENT.pem --key CLIENT.key --ca SERVER-CA.pem [...]\n"
 		"       kmtlsd --version\n"
-		"Config file default: " DEFAULT_CONFIG " (used when no --listen is given).\n"
+		"Config file default: " DEFAULT_CONFIG " (used when no listener flag is given).\n"
 		"The kernel service (kmtls.ko, /dev/kmtls) is configured by [kernel NAME] sections.\n");
 }
 
@@ -176,6 +176,11 @@ static int load_config(struct args *a, struct kmtls_config **cfg)
 	if (a->flags.n_listeners) {
 		if (a->config) {
 			fprintf(stderr, "kmtlsd: give either -c FILE or listener flags (--listen ...), not both\n");
+			return -1;
+		}
+		/* Any listener flag means no file: say so rather than name [listener default]. */
+		if (!a->flags.listeners[0].listen) {
+			fprintf(stderr, "kmtlsd: listener flags without --listen: give --listen, --backend, --cert, --key and --ca for a listener from the command line, or -c FILE (default " DEFAULT_CONFIG ") without listener flags\n");
 			return -1;
 		}
 		*cfg = &a->flags;

@@ -5,7 +5,8 @@
 # checked like the config file's keys of the same names: a bad value is
 # refused with the flag and what it expects (nothing runs), a good one
 # passes --check-config, whatever its case where the file's does too.
-# Prints KTAP.
+# Listener flags without --listen are an error that says so (no file is
+# read then). Prints KTAP.
 #
 #   KMTLS_OUT  build output with bin/kmtlsd (default: <repo>/build/out)
 #   KMTLS_PKI  test PKI (default: <repo>/build/pki)
@@ -25,7 +26,7 @@ trap 'rm -rf "$TMP"' EXIT
 # shellcheck disable=SC2034  # ktap.sh writes the diagnostics there
 DIAG=$TMP/diag
 
-ktap_plan 2
+ktap_plan 3
 
 # check FLAGS...: kmtlsd --check-config with FLAGS and a listener given by
 # flags; its status in $rc, its stderr in $TMP/err.
@@ -76,6 +77,17 @@ CASES
 	return $ok
 }
 
+listener_flags_without_listen() {
+	"$KMTLSD" --check-config --ktls off > /dev/null 2> "$TMP/err"
+	rc=$?
+	if [ "$rc" -eq 0 ] || ! grep -qF "listener flags without --listen" "$TMP/err"; then
+		say "status $rc:"
+		say_file "$TMP/err"
+		return 1
+	fi
+}
+
 run_case bad_values_refused bad_values_refused
 run_case good_values_pass good_values_pass
+run_case listener_flags_without_listen listener_flags_without_listen
 ktap_exit
