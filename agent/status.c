@@ -356,6 +356,20 @@ static void *status_main(void *arg)
 	}
 }
 
+/* A unix socket, or an address only this host can reach. */
+static int addr_is_local(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *in = (const void *)ss;
+	const struct sockaddr_in6 *in6 = (const void *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
+	return ss->ss_family == AF_UNIX;
+}
+
 int kmtls_status_bind(const char *addr, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -364,9 +378,12 @@ int kmtls_status_bind(const char *addr, char *err, size_t errlen)
 	int one = 1;
 
 	if (kmtls_addr_parse(addr, 1, &ss, &len, why, sizeof(why))) {
-		snprintf(err, errlen, "status_listen: %s", why);
+		snprintf(err, errlen, "status-listen: %s", why);
 		return -1;
 	}
+	if (!addr_is_local(&ss))
+		log_warn("status-listen %s is not a loopback address: anyone who reaches it reads the metrics and status (no TLS, no authentication); firewall it, or use 127.0.0.1 or unix:",
+			 addr);
 	status_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (status_fd < 0)
 		goto fail;
@@ -378,7 +395,7 @@ int kmtls_status_bind(const char *addr, char *err, size_t errlen)
 		goto fail;
 	return 0;
 fail:
-	snprintf(err, errlen, "status_listen %s: %s", addr, strerror(errno));
+	snprintf(err, errlen, "status-listen %s: %s", addr, strerror(errno));
 	if (status_fd >= 0)
 		close(status_fd);
 	status_fd = -1;

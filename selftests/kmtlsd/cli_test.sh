@@ -6,7 +6,8 @@
 # refused with the flag and what it expects (nothing runs), a good one
 # passes --check-config, whatever its case where the file's does too.
 # Listener flags without --listen are an error that says so (no file is
-# read then). Prints KTAP.
+# read then). A status endpoint beyond loopback is served with a warning.
+# Prints KTAP.
 #
 #   KMTLS_OUT  build output with bin/kmtlsd (default: <repo>/build/out)
 #   KMTLS_PKI  test PKI (default: <repo>/build/pki)
@@ -26,7 +27,7 @@ trap 'rm -rf "$TMP"' EXIT
 # shellcheck disable=SC2034  # ktap.sh writes the diagnostics there
 DIAG=$TMP/diag
 
-ktap_plan 3
+ktap_plan 4
 
 # check FLAGS...: kmtlsd --check-config with FLAGS and a listener given by
 # flags; its status in $rc, its stderr in $TMP/err.
@@ -87,7 +88,35 @@ listener_flags_without_listen() {
 	fi
 }
 
+free_port() {
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# kmtlsd serving for a moment with --status-listen $1; its log in $TMP/log.
+serve_briefly() {
+	timeout 3 "$KMTLSD" --foreground --status-listen "$1" --listen "127.0.0.1:$(free_port)" \
+		--backend 127.0.0.1:2 --cert "$PKI/server.pem" --key "$PKI/server.key" \
+		--ca "$PKI/ca.pem" > /dev/null 2> "$TMP/log"
+}
+
+status_beyond_loopback_warned() {
+	serve_briefly "0.0.0.0:$(free_port)"
+	if ! grep -q "status on 0.0.0.0" "$TMP/log" ||
+	   ! grep -q "is not a loopback address: anyone who reaches it reads the metrics" "$TMP/log"; then
+		say "0.0.0.0:"
+		say_file "$TMP/log"
+		return 1
+	fi
+	serve_briefly "127.0.0.1:$(free_port)"
+	if ! grep -q "status on 127.0.0.1" "$TMP/log" || grep -q "not a loopback address" "$TMP/log"; then
+		say "127.0.0.1:"
+		say_file "$TMP/log"
+		return 1
+	fi
+}
+
 run_case bad_values_refused bad_values_refused
 run_case good_values_pass good_values_pass
 run_case listener_flags_without_listen listener_flags_without_listen
+run_case status_beyond_loopback_warned status_beyond_loopback_warned
 ktap_exit
