@@ -60,6 +60,7 @@ t_usage() {
 	expect_eq "--events --port 4294967297" \
 		"$(rc_of ctl latency --events --port 4294967297)" 2 &&
 	expect_eq "--port ' 80'" "$(rc_of ctl latency --port ' 80')" 2 &&
+	expect_eq "--events --duration inf" "$(rc_of ctl latency --events --duration inf)" 2 &&
 	expect_eq "attach --ports 0" "$(rc_of ctl latency attach --ports 0)" 2 &&
 	expect_eq "attach --ports with 17 ports" \
 		"$(rc_of ctl latency attach --ports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17)" 2 &&

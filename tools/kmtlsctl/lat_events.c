@@ -171,8 +171,10 @@ int lat_events(struct ctl *c, int argc, char **argv)
 			break;
 		case 'd':
 			duration = strtod(optarg, &end);
-			if (*end || !(duration > 0))
-				return ctl_fail(c, CTL_USAGE, "bad --duration '%s' (seconds)", optarg);
+			/* A year at most: inf or 1e300 would not fit the deadline. */
+			if (*end || end == optarg || !(duration > 0) || duration > 366 * 86400.0)
+				return ctl_fail(c, CTL_USAGE, "bad --duration '%s' (seconds, up to a year)",
+						optarg);
 			break;
 		case 'h':
 			printf("usage: kmtlsctl latency --events [--port N] [--count N] "
