@@ -231,11 +231,14 @@ static __always_inline int hl_hello(const struct hl_config *cfg, struct hl_pkt *
 		glob = bpf_map_lookup_elem(&hl_global, &zero);
 		if (glob && !hl_take(&glob->tat_ns, now, cfg->global_interval_ns,
 				     cfg->global_tolerance_ns)) {
+			/*
+			 * The token goes back; not "limited": that names the
+			 * sources over their own budget (kmtlsctl's --top).
+			 */
 			if (src) {
 				__sync_fetch_and_add(&src->tat_ns, -cfg->interval_ns);
 				if (fresh)
 					__sync_fetch_and_add(&src->admitted, -1);
-				__sync_fetch_and_add(&src->limited, 1);
 			}
 			*reason = HL_R_OVER_GLOBAL;
 			return over;

@@ -110,7 +110,9 @@ struct hl_src_key {
 struct hl_bucket {
 	__u64 tat_ns;		/* CLOCK_MONOTONIC_COARSE, ns */
 	__u64 admitted;		/* ClientHellos that conformed */
-	__u64 limited;		/* ... that did not (dropped in enforce mode) */
+	__u64 limited;		/* ... over this source's own budget (dropped in
+				 * enforce mode); the global cap's refusals
+				 * are hl_stats.over_global only */
 };
 
 /* hl_allow key: LPM trie over IPv4-mapped addresses (IPv4 /n is 96 + n). */
