@@ -496,6 +496,14 @@ int kmtls_config_set_global(struct kmtls_config *cfg, const char *key, const cha
 	return table_set(global_keys, cfg, key, value, err, errlen);
 }
 
+int kmtls_listener_key_repeats(const char *key)
+{
+	const struct key_desc *d = key_find(listener_keys, key);
+
+	return d && (d->type == K_LIST || d->type == K_CSV || d->type == K_UIDS ||
+		     d->type == K_WORDS);
+}
+
 /* Table-driven, so a key added to the table cannot be forgotten here. */
 static void listener_free(struct kmtls_listener_conf *l)
 {

@@ -141,6 +141,9 @@ int kmtls_listener_init(struct kmtls_listener_conf *l, const char *name);
 int kmtls_listener_set(struct kmtls_listener_conf *l, const char *key,
 		       const char *value, char *err, size_t errlen);
 
+/* 1 when listener key @key may be given more than once (its values append). */
+int kmtls_listener_key_repeats(const char *key);
+
 /* The same for a [kmtlsd] key (kmtlsd's --workers, --log-level, ...). */
 int kmtls_config_set_global(struct kmtls_config *cfg, const char *key, const char *value,
 			    char *err, size_t errlen);

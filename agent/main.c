@@ -7,6 +7,7 @@
  * [listener NAME] section in the config file, handled by the same setter.
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,6 @@ static int add_flag(struct args *a, const char *key, const char *value)
 	struct kmtls_listener_conf *l = a->flags.n_listeners ? &a->flags.listeners[0] :
 					kmtls_config_add_listener(&a->flags, "default");
 	char err[512];
-
 	if (!l || kmtls_listener_set(l, key, value, err, sizeof(err))) {
 		fprintf(stderr, "kmtlsd: --%s: %s\n", key, l ? err : "out of memory");
 		return -1;
@@ -106,8 +106,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "help", no_argument, NULL, 'h' },
 	};
 	size_t base = 11, i;
+	uint64_t seen = 0;	/* listener flags given, by index in opts */
 	int c, idx;
 
+	_Static_assert(sizeof(opts) / sizeof(opts[0]) <= 64, "seen has a bit per option");
 	for (i = 0; i < sizeof(listener_flags) / sizeof(listener_flags[0]); i++)
 		opts[base + i] = (struct option){ listener_flags[i], required_argument, NULL, OPT_LISTENER };
 	while ((c = getopt_long(argc, argv, "c:fhV", opts, &idx)) != -1) {
@@ -138,6 +140,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->sandbox = strcmp(optarg, "on") ? KMTLS_SANDBOX_OFF : KMTLS_SANDBOX_ON;
 			break;
 		case OPT_LISTENER:
+			/* As in the file: a second --cert would silently win. */
+			if ((seen & (1ull << idx)) && !kmtls_listener_key_repeats(opts[idx].name)) {
+				fprintf(stderr, "kmtlsd: --%s is given twice: keep one\n",
+					opts[idx].name);
+				return -1;
+			}
+			seen |= 1ull << idx;
 			if (add_flag(a, opts[idx].name, optarg ? optarg : "true"))
 				return -1;
 			break;

@@ -6,7 +6,9 @@
 # refused with the flag and what it expects (nothing runs), a good one
 # passes --check-config, whatever its case where the file's does too.
 # Listener flags without --listen are an error that says so (no file is
-# read then). A status endpoint beyond loopback is served with a warning.
+# read then), and so is a listener flag given twice, unless its values
+# append (--allow-uri, --crl ...). A status endpoint beyond loopback is
+# served with a warning.
 # Prints KTAP.
 #
 #   KMTLS_OUT  build output with bin/kmtlsd (default: <repo>/build/out)
@@ -27,7 +29,7 @@ trap 'rm -rf "$TMP"' EXIT
 # shellcheck disable=SC2034  # ktap.sh writes the diagnostics there
 DIAG=$TMP/diag
 
-ktap_plan 4
+ktap_plan 5
 
 # check FLAGS...: kmtlsd --check-config with FLAGS and a listener given by
 # flags; its status in $rc, its stderr in $TMP/err.
@@ -115,8 +117,24 @@ status_beyond_loopback_warned() {
 	fi
 }
 
+flag_twice() {
+	check --cert "$PKI/client.pem"
+	if [ "$rc" -eq 0 ] || ! grep -qF "kmtlsd: --cert is given twice: keep one" "$TMP/err"; then
+		say "--cert twice: status $rc:"
+		say_file "$TMP/err"
+		return 1
+	fi
+	check --allow-uri 'spiffe://a/*' --allow-uri 'spiffe://b/*'
+	if [ "$rc" -ne 0 ]; then
+		say "--allow-uri twice: status $rc:"
+		say_file "$TMP/err"
+		return 1
+	fi
+}
+
 run_case bad_values_refused bad_values_refused
 run_case good_values_pass good_values_pass
 run_case listener_flags_without_listen listener_flags_without_listen
 run_case status_beyond_loopback_warned status_beyond_loopback_warned
+run_case flag_twice flag_twice
 ktap_exit
