@@ -32,13 +32,13 @@
 #endif
 
 /* The required keys; "$D" stands for the scratch directory. */
-#define LISTENER(name)				\
-	"[listener " name "]\n"			\
-	"listen = 127.0.0.1:8443\n"		\
-	"backend = 127.0.0.1:8080\n"		\
-	"cert = $D/server.pem\n"		\
-	"key = $D/server.key\n"			\
-	"ca = $D/ca.pem\n"
+/* [listener NAME] on ADDR, with EXTRA lines ("" for none). */
+#define AT(name, extra, addr)						\
+	"[listener " name "]\n" extra "listen = " addr "\n"		\
+	"backend = 127.0.0.1:8080\ncert = $D/server.pem\n"		\
+	"key = $D/server.key\nca = $D/ca.pem\n"
+#define LISTENER(name) AT(name, "", "127.0.0.1:8443")
+#define ORIG "mode = originate\nserver-name = localhost\n"
 
 struct scratch {
 	char dir[64];
@@ -569,29 +569,18 @@ TEST_F(conf, validate_addresses)
 	EXPECT_ERR("[listener b] listen = \"127.0.0.1:8443\" is already used by [listener a]");
 	kmtls_config_free(&S->cfg);
 	/* However spelled. */
-	EXPECT_EQ(-1, check(S, LISTENER("a") "[listener b]\nlisten = 127.0.0.1:08443\n"
-			    "backend = 127.0.0.1:8081\ncert = $D/server.pem\nkey = $D/server.key\n"
-			    "ca = $D/ca.pem\n"));
+	EXPECT_EQ(-1, check(S, LISTENER("a") AT("b", "", "127.0.0.1:08443")));
 	EXPECT_ERR("[listener b] listen = \"127.0.0.1:08443\" is already used by [listener a]");
 	kmtls_config_free(&S->cfg);
-	EXPECT_EQ(-1, check(S, "[listener a]\nlisten = [::]:443\nbackend = 127.0.0.1:1\n"
-			    "cert = $D/server.pem\nkey = $D/server.key\nca = $D/ca.pem\n"
-			    "[listener b]\nlisten = [0::0]:443\nbackend = 127.0.0.1:2\n"
-			    "cert = $D/server.pem\nkey = $D/server.key\nca = $D/ca.pem\n"));
+	EXPECT_EQ(-1, check(S, AT("a", "", "[::]:443") AT("b", "", "[0::0]:443")));
 	EXPECT_ERR("[listener b] listen = \"[0::0]:443\" is already used by [listener a]");
 	kmtls_config_free(&S->cfg);
-	EXPECT_EQ(-1, check(S, "[listener a]\nmode = originate\nserver-name = localhost\nlisten = unix:/tmp/kx.sock\nbackend = 127.0.0.1:1\n"
-			    "cert = $D/server.pem\nkey = $D/server.key\nca = $D/ca.pem\n"
-			    "[listener b]\nmode = originate\nserver-name = localhost\nlisten = unix:/tmp//./kx.sock\nbackend = 127.0.0.1:2\n"
-			    "cert = $D/server.pem\nkey = $D/server.key\nca = $D/ca.pem\n"));
+	EXPECT_EQ(-1, check(S, AT("a", ORIG, "unix:/tmp/kx.sock") AT("b", ORIG, "unix:/tmp//./kx.sock")));
 	EXPECT_ERR("[listener b] listen = \"unix:/tmp//./kx.sock\" is already used by [listener a]");
 	kmtls_config_free(&S->cfg);
 	/* Another port, another address family: their own addresses. */
-	EXPECT_EQ(0, check(S, LISTENER("a") "[listener b]\nlisten = 127.0.0.1:8444\n"
-			   "backend = 127.0.0.1:8081\ncert = $D/server.pem\nkey = $D/server.key\n"
-			   "ca = $D/ca.pem\n[listener c]\nlisten = [::1]:8443\n"
-			   "backend = 127.0.0.1:8081\ncert = $D/server.pem\nkey = $D/server.key\n"
-			   "ca = $D/ca.pem\n")) TH_LOG("%s", S->err);
+	EXPECT_EQ(0, check(S, LISTENER("a") AT("b", "", "127.0.0.1:8444") AT("c", "", "[::1]:8443")))
+		TH_LOG("%s", S->err);
 	kmtls_config_free(&S->cfg);
 	EXPECT_EQ(-1, check(S, "[kmtlsd]\nstatus-listen = 127.0.0.1:8443\n" LISTENER("a")));
 	EXPECT_ERR("[kmtlsd] status-listen = \"127.0.0.1:8443\" is [listener a]'s address too");

@@ -46,6 +46,19 @@ FIXTURE_VARIANT(orig) {
 FIXTURE_VARIANT_ADD(orig, tcp) { .server_name = "localhost" };
 FIXTURE_VARIANT_ADD(orig, unix_socket) { .server_name = "localhost", .unix_listen = 1 };
 
+/* kmtlsd in originate mode: plain on @listen, mTLS to @backend as the test client. */
+static int run_orig(struct kmtlsd *d, const char *listen, const char *backend,
+		    const char *server_name)
+{
+	const char *args[] = {
+		"--mode", "originate", "--listen", listen, "--backend", backend,
+		"--server-name", server_name, "--cert", pki("client.pem"),
+		"--key", pki("client.key"), "--ca", pki("ca.pem"), NULL,
+	};
+
+	return kmtlsd_run(d, 0, args);
+}
+
 FIXTURE_SETUP(orig)
 {
 	const char *be_args[] = { "--mode", "duplex", "--bytes", BYTES_STR, NULL };
@@ -59,15 +72,7 @@ FIXTURE_SETUP(orig)
 		snprintf(self->listen, sizeof(self->listen), "unix:%s/orig.sock", test_tmpdir());
 	else
 		snprintf(self->listen, sizeof(self->listen), "127.0.0.1:%d", free_port());
-	{
-		const char *args[] = {
-			"--mode", "originate", "--listen", self->listen, "--backend", tlisten,
-			"--server-name", variant->server_name, "--cert", pki("client.pem"),
-			"--key", pki("client.key"), "--ca", pki("ca.pem"), NULL,
-		};
-
-		ASSERT_EQ(0, kmtlsd_run(&self->orig, 0, args));
-	}
+	ASSERT_EQ(0, run_orig(&self->orig, self->listen, tlisten, variant->server_name));
 }
 
 FIXTURE_TEARDOWN(orig)
@@ -165,15 +170,7 @@ TEST(wrong_server_name_refused)
 	ASSERT_EQ(0, kmtlsd_start(&term, be.port, NULL));
 	snprintf(tlisten, sizeof(tlisten), "127.0.0.1:%d", term.port);
 	snprintf(olisten, sizeof(olisten), "127.0.0.1:%d", free_port());
-	{
-		const char *args[] = {
-			"--mode", "originate", "--listen", olisten, "--backend", tlisten,
-			"--server-name", "not-the-server.example", "--cert", pki("client.pem"),
-			"--key", pki("client.key"), "--ca", pki("ca.pem"), NULL,
-		};
-
-		ASSERT_EQ(0, kmtlsd_run(&orig, 0, args));
-	}
+	ASSERT_EQ(0, run_orig(&orig, olisten, tlisten, "not-the-server.example"));
 	fd = plain_connect(olisten);
 	ASSERT_LE(0, fd);
 	send(fd, "secret", 6, MSG_NOSIGNAL);
@@ -230,16 +227,6 @@ static int ping(int port)
 	return got == 4 && !memcmp(buf, "ping", 4) ? 0 : -1;
 }
 
-static int reload(struct kmtlsd *d, int nth)
-{
-	int i;
-
-	proc_signal(&d->proc, SIGHUP);
-	for (i = 0; i < 250 && proc_log_count(&d->proc, "reloaded certificates") < nth; i++)
-		usleep(20000);
-	return proc_log_count(&d->proc, "reloaded certificates") == nth ? 0 : -1;
-}
-
 TEST(reload_checks_the_server_again)
 {
 	const char *be_args[] = { "--mode", "echo", NULL };
@@ -261,14 +248,14 @@ TEST(reload_checks_the_server_again)
 
 	/* The server's name is no longer allowed: its saved session must not do. */
 	ASSERT_EQ(0, write_orig_conf(conf, port, term.port, "elsewhere.example"));
-	ASSERT_EQ(0, reload(&orig, 1));
+	ASSERT_EQ(0, kmtlsd_reload(&orig, 1));
 	EXPECT_NE(0, ping(port));
 	EXPECT_EQ(0, kmtlsd_wait_log(&orig, "not allowed by policy", 5000));
 	EXPECT_EQ(1, proc_log_count(&orig.proc, ", resumed"));
 
 	/* Allowed again: a full handshake, then resumption as before. */
 	ASSERT_EQ(0, write_orig_conf(conf, port, term.port, "localhost"));
-	ASSERT_EQ(0, reload(&orig, 2));
+	ASSERT_EQ(0, kmtlsd_reload(&orig, 2));
 	EXPECT_EQ(0, ping(port));
 	EXPECT_EQ(1, proc_log_count(&orig.proc, ", resumed"));
 	EXPECT_EQ(0, ping(port));
@@ -338,15 +325,7 @@ TEST(server_first_bytes_are_counted)
 	ASSERT_EQ(0, pthread_create(&th, NULL, greeter_run, &g));
 	snprintf(backend, sizeof(backend), "127.0.0.1:%d", g.port);
 	snprintf(olisten, sizeof(olisten), "127.0.0.1:%d", free_port());
-	{
-		const char *args[] = {
-			"--mode", "originate", "--listen", olisten, "--backend", backend,
-			"--server-name", "localhost", "--cert", pki("client.pem"),
-			"--key", pki("client.key"), "--ca", pki("ca.pem"), NULL,
-		};
-
-		ASSERT_EQ(0, kmtlsd_run(&orig, 0, args));
-	}
+	ASSERT_EQ(0, run_orig(&orig, olisten, backend, "localhost"));
 	fd = plain_connect(olisten);
 	ASSERT_LE(0, fd);
 	p.fd = fd;
@@ -388,15 +367,7 @@ TEST(client_reset_during_server_handshake)
 	ASSERT_LE(0, lfd);
 	snprintf(backend, sizeof(backend), "127.0.0.1:%d", port);
 	snprintf(olisten, sizeof(olisten), "127.0.0.1:%d", free_port());
-	{
-		const char *args[] = {
-			"--mode", "originate", "--listen", olisten, "--backend", backend,
-			"--server-name", "localhost", "--cert", pki("client.pem"),
-			"--key", pki("client.key"), "--ca", pki("ca.pem"), NULL,
-		};
-
-		ASSERT_EQ(0, kmtlsd_run(&orig, 0, args));
-	}
+	ASSERT_EQ(0, run_orig(&orig, olisten, backend, "localhost"));
 	fd = plain_connect(olisten);
 	ASSERT_LE(0, fd);
 	p.fd = lfd;

@@ -205,16 +205,6 @@ static int backend_cn_count(struct backend *be, int n, const char *cn)
 	return count;
 }
 
-static int reload(struct kmtlsd *d, int nth)
-{
-	int i;
-
-	proc_signal(&d->proc, SIGHUP);
-	for (i = 0; i < 250 && proc_log_count(&d->proc, "reloaded certificates") < nth; i++)
-		usleep(20000);
-	return proc_log_count(&d->proc, "reloaded certificates") == nth ? 0 : -1;
-}
-
 TEST_F(rr, revoked_after_ticket_is_refused)
 {
 	WOLFSSL_SESSION *rs = NULL, *gs = NULL;
@@ -233,7 +223,7 @@ TEST_F(rr, revoked_after_ticket_is_refused)
 
 	/* The operator revokes it: a new CRL in place, SIGHUP. */
 	ASSERT_EQ(0, copy_file(pki("crl.pem"), self->crl));
-	ASSERT_EQ(0, reload(&self->a, 1));
+	ASSERT_EQ(0, kmtlsd_reload(&self->a, 1));
 	/*
 	 * The reloaded context learns the intermediate CA (which signs the
 	 * CRL) from a full handshake; until then a ticket is declined

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kmtlsd.h"
 
@@ -103,6 +105,16 @@ int kmtlsd_run(struct kmtlsd *d, int port, const char *const *args)
 	if (proc_start(&d->proc, next_log_name(), argv))
 		return -1;
 	return proc_wait_log(&d->proc, "listening on", kmtlsd_start_timeout_ms());
+}
+
+int kmtlsd_reload(struct kmtlsd *d, int nth)
+{
+	int i;
+
+	proc_signal(&d->proc, SIGHUP);
+	for (i = 0; i < 250 && proc_log_count(&d->proc, "reloaded certificates") < nth; i++)
+		usleep(20000);
+	return proc_log_count(&d->proc, "reloaded certificates") == nth ? 0 : -1;
 }
 
 int kmtlsd_stop(struct kmtlsd *d)

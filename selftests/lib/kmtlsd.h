@@ -39,6 +39,12 @@ int kmtlsd_stop(struct kmtlsd *d);
 /* Wait until the daemon's log has @needle (0) or timeout (-1). */
 int kmtlsd_wait_log(struct kmtlsd *d, const char *needle, int timeout_ms);
 
+/*
+ * SIGHUP, then wait (5 s at most) until the log says "reloaded
+ * certificates" for the @nth time: 0, or -1.
+ */
+int kmtlsd_reload(struct kmtlsd *d, int nth);
+
 /* Print the daemon's log to stderr (for failing tests). */
 void kmtlsd_dump_log(struct kmtlsd *d);
 
