@@ -75,15 +75,22 @@ FIXTURE_SETUP(orig)
 	ASSERT_EQ(0, run_orig(&self->orig, self->listen, tlisten, variant->server_name));
 }
 
-FIXTURE_TEARDOWN(orig)
+/* The chain's end: logs when the test failed, both kmtlsd stopped cleanly. */
+static void chain_stop(struct __test_metadata *_metadata, struct kmtlsd *orig,
+		       struct kmtlsd *term, struct backend *be)
 {
 	if (!__test_passed(_metadata)) {
-		kmtlsd_dump_log(&self->orig);
-		kmtlsd_dump_log(&self->term);
+		kmtlsd_dump_log(orig);
+		kmtlsd_dump_log(term);
 	}
-	EXPECT_EQ(0, kmtlsd_stop(&self->orig));
-	EXPECT_EQ(0, kmtlsd_stop(&self->term));
-	backend_stop(&self->be);
+	EXPECT_EQ(0, kmtlsd_stop(orig));
+	EXPECT_EQ(0, kmtlsd_stop(term));
+	backend_stop(be);
+}
+
+FIXTURE_TEARDOWN(orig)
+{
+	chain_stop(_metadata, &self->orig, &self->term, &self->be);
 }
 
 static int plain_connect(const char *listen)
@@ -178,13 +185,7 @@ TEST(wrong_server_name_refused)
 	EXPECT_GE(0, (int)recv(fd, buf, sizeof(buf), 0));
 	close(fd);
 	EXPECT_EQ(0, kmtlsd_wait_log(&orig, "server name mismatch", 5000));
-	if (!__test_passed(_metadata)) {
-		kmtlsd_dump_log(&orig);
-		kmtlsd_dump_log(&term);
-	}
-	EXPECT_EQ(0, kmtlsd_stop(&orig));
-	EXPECT_EQ(0, kmtlsd_stop(&term));
-	backend_stop(&be);
+	chain_stop(_metadata, &orig, &term, &be);
 	EXPECT_EQ(0, backend_total_bytes(&be));
 }
 
@@ -260,13 +261,7 @@ TEST(reload_checks_the_server_again)
 	EXPECT_EQ(1, proc_log_count(&orig.proc, ", resumed"));
 	EXPECT_EQ(0, ping(port));
 	EXPECT_EQ(2, proc_log_count(&orig.proc, ", resumed"));
-	if (!__test_passed(_metadata)) {
-		kmtlsd_dump_log(&orig);
-		kmtlsd_dump_log(&term);
-	}
-	EXPECT_EQ(0, kmtlsd_stop(&orig));
-	EXPECT_EQ(0, kmtlsd_stop(&term));
-	backend_stop(&be);
+	chain_stop(_metadata, &orig, &term, &be);
 }
 
 #define BANNER "220 server speaks first\r\n"
