@@ -131,11 +131,19 @@ static __always_inline int hl_port_watched(const struct hl_config *cfg, __u16 po
 }
 
 /*
+ * A clock reading is at most this much older than another CPU's, which
+ * may have moved the word meanwhile: two ticks at HZ=100, and more than
+ * an XDP run ever takes between reading the clock and its CAS.
+ */
+#define HL_STALE_NS	(25ull * 1000000ull)
+
+/*
  * GCRA on one word: 1 and the word advanced, or 0 (over the limit). Under
- * one configuration the word never runs more than tol + interval ahead;
- * further ahead it is debt run up under an earlier, slower one, which
- * would keep a raised limit from working until it was paid off: the
- * bucket starts full under this one, as a new source's does.
+ * one configuration the word never runs more than tol + interval ahead of
+ * any CPU's clock reading (give or take HL_STALE_NS); further ahead it is
+ * debt run up under an earlier, slower one, which would keep a raised
+ * limit from working until it was paid off: the bucket starts full under
+ * this one, as a new source's does.
  */
 static __always_inline int hl_take(__u64 *tat, __u64 now, __u64 interval, __u64 tol)
 {
@@ -146,7 +154,7 @@ static __always_inline int hl_take(__u64 *tat, __u64 now, __u64 interval, __u64 
 	for (i = 0; i < HL_CAS_TRIES; i++) {
 		old = *(volatile __u64 *)tat;
 		base = old > now ? old : now;
-		if (base - now > tol + interval)
+		if (base - now > tol + interval + HL_STALE_NS)
 			base = now;
 		else if (base - now > tol)
 			return 0;

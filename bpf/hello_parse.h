@@ -188,6 +188,18 @@ HL_INLINE int hl_parse_tcp(const struct hl_cursor *c, const void *end,
 	const __u8 *pos = c->pos;
 	__u32 doff;
 
+	/*
+	 * A first fragment cut inside the TCP header (tiny fragments): its
+	 * ports are there, its payload is not; the caller charges it.
+	 */
+	if (pkt->frag_first && pos + 4 <= (const __u8 *)end && c->l4_len >= 4 &&
+	    (pos + 20 > (const __u8 *)end || c->l4_len < 20 ||
+	     (__u32)(pos[12] >> 4) * 4 > c->l4_len)) {
+		pkt->dport = hl_get16(pos + 2);
+		pkt->payload = pos;
+		pkt->payload_len = 0;
+		return HL_TCP;
+	}
 	if (pos + 20 > (const __u8 *)end || c->l4_len < 20)
 		return HL_MALFORMED;
 	doff = (pos[12] >> 4) * 4;

@@ -365,6 +365,9 @@ CASE_PARTIAL(ipv6_record_split_after_first_byte, .v6 = 1, .payload = P_SPLIT1);
 CASE_PARTIAL(ipv4_first_fragment_without_payload, .frag_off = 0x2000 /* MF */,
 	     .payload = P_NONE);
 CASE(ipv4_unfragmented_without_payload, HL_R_NO_PAYLOAD, .payload = P_NONE);
+/* Tiny fragments: the first one ends inside the TCP header. */
+CASE_PARTIAL(ipv4_first_fragment_cut_in_tcp_header, .frag_off = 0x2000 /* MF */,
+	     .ip_len = 28, .payload = P_HELLO13);
 CASE(application_data_record, HL_R_NOT_TLS, .payload = P_APPDATA);
 CASE(alert_record, HL_R_NOT_TLS, .payload = P_ALERT);
 CASE(change_cipher_spec_record, HL_R_NOT_TLS, .payload = P_CCS);
@@ -599,6 +602,18 @@ TEST_F(limiter, raised_limit_applies_at_once)
  * charged at that segment (the rest, starting with the handshake type,
  * is not a record start and passes): splitting does not get a client by.
  */
+/*
+ * Another CPU may read the clock a tick before the CPU that emptied the
+ * bucket: that reading is not an old configuration's debt and must not
+ * refill the bucket (raised_limit_applies_at_once's reset).
+ */
+TEST_F(limiter, stale_clock_reading_does_not_refill)
+{
+	EXPECT_EQ(4, hellos(self->skel, "198.51.100.8", 4));
+	self->skel->bss->hl_test_now_ns -= 10 * 1000000;	/* 10 ms earlier */
+	EXPECT_EQ(0, hellos(self->skel, "198.51.100.8", 3));
+}
+
 TEST_F(limiter, split_hellos_are_charged)
 {
 	static const uint8_t head[] = { 0x16, 0x03, 0x01 };
