@@ -761,6 +761,26 @@ int kmtls_conn_start_kernel(struct kmtls_worker *w, struct kmtls_listener *l,
 	return 0;
 }
 
+/*
+ * The client end before the relay, registered with no interest: an error
+ * (a reset) ends the connection. EPOLLHUP alone is a unix socket's peer
+ * that wrote and closed: what it wrote still goes to the backend, so stop
+ * hearing of it (it stays reported) and let the relay take it.
+ */
+static void client_hangup(struct conn *c, uint32_t events, const char *when)
+{
+	char b;
+
+	if (!(events & (EPOLLHUP | EPOLLERR)))
+		return;
+	/* A peek, not FIONREAD: the sandbox allows recv, not that ioctl. */
+	if (!(events & EPOLLERR) && recv(c->client.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		kmtls_worker_unwatch(c->w, &c->client);
+		return;
+	}
+	conn_fail(c, "client went away %s", when);
+}
+
 void kmtls_conn_event(struct conn_end *end, uint32_t events)
 {
 	struct conn *c = end->conn;
@@ -771,20 +791,20 @@ void kmtls_conn_event(struct conn_end *end, uint32_t events)
 	case CS_HANDSHAKE:
 		if (end == tls_end(c))
 			handshake(c);
-		else if (events & (EPOLLHUP | EPOLLERR))
-			conn_fail(c, "client went away during the handshake with the server");
+		else
+			client_hangup(c, events, "during the handshake with the server");
 		break;
 	case CS_TICKET:
 		if (end == &c->backend)
 			originate_ticket(c);
-		else if (events & (EPOLLHUP | EPOLLERR))
-			conn_fail(c, "client went away during the handshake with the server");
+		else
+			client_hangup(c, events, "during the handshake with the server");
 		break;
 	case CS_CONNECTING:
 		if (end == &c->backend)
 			backend_ready(c);
-		else if (events & (EPOLLHUP | EPOLLERR))
-			conn_fail(c, "client went away while the backend connection was pending");
+		else
+			client_hangup(c, events, "while the backend connection was pending");
 		break;
 	case CS_RELAY:
 		relay(c);

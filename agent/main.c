@@ -262,5 +262,6 @@ int main(int argc, char **argv)
 
 	kmtls_config_free(&a.flags);
 	kmtls_config_free(&a.file);
+	kmtls_config_free(&a.global);
 	return ret;
 }

@@ -7,7 +7,8 @@
  * narrows the policy for the server is not skipped by resuming the session
  * saved before it. What a server sends first, read before the relay
  * starts, reaches the client and is counted. A client that resets while
- * the server has not answered the ClientHello ends the attempt at once.
+ * the server has not answered the ClientHello ends the attempt at once;
+ * one on a unix socket that writes and closes at once is still served.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -342,6 +343,39 @@ TEST(server_first_bytes_are_counted)
 	EXPECT_EQ(0, kmtlsd_stop(&orig));
 	close(g.lfd);
 	wolfSSL_CTX_free(g.ctx);
+}
+
+/*
+ * A unix socket's peer that writes and closes is reported as a hangup
+ * with its bytes still to read: they reach the backend all the same.
+ */
+TEST(unix_client_writes_and_closes)
+{
+	const char *be_args[] = { "--mode", "sink", NULL };
+	struct backend be;
+	struct kmtlsd term, orig;
+	char tlisten[64], olisten[160];
+	json_object *r;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	ASSERT_EQ(0, backend_start(&be, be_args));
+	ASSERT_EQ(0, kmtlsd_start(&term, be.port, NULL));
+	snprintf(tlisten, sizeof(tlisten), "127.0.0.1:%d", term.port);
+	snprintf(olisten, sizeof(olisten), "unix:%s/wc.sock", test_tmpdir());
+	ASSERT_EQ(0, run_orig(&orig, olisten, tlisten, "localhost"));
+	fd = plain_connect(olisten);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(5, send(fd, "hello", 5, MSG_NOSIGNAL));
+	close(fd);
+	EXPECT_EQ(0, backend_wait_conns(&be, 1, 10000));
+	r = backend_report_line(&be, 0);
+	EXPECT_NE(NULL, r);
+	if (r)
+		EXPECT_EQ(5, jint(r, "bytes_received"));
+	json_object_put(r);
+	EXPECT_EQ(0, proc_log_count(&orig.proc, "client went away"));
+	chain_stop(_metadata, &orig, &term, &be);
 }
 
 /* Clock ticks of CPU a idle-waiting kmtlsd may use in a second. */
