@@ -117,52 +117,84 @@ static void settings(const struct kmtls_ratelimit_conf *r, struct hl_config *c)
 		c->prefix6 = r->prefix6;
 }
 
+/* The allowlist's entries, each with who put it there. */
+struct allow_entry {
+	struct hl_lpm_key k;
+	__u8 tag;
+};
+
+/* Every entry of hl_allow into *@out (malloc'd): their number, or -errno. */
+static long allow_read(const struct rl_maps *m, struct allow_entry **out)
+{
+	struct hl_lpm_key k, next;
+	struct allow_entry *v = NULL, *more;
+	long n = 0;
+	__u8 tag;
+
+	*out = NULL;
+	for (errno = 0; !bpf_map_get_next_key(m->allow, n ? &k : NULL, &next); n++) {
+		k = next;
+		/* An LPM lookup of a present key finds that key itself. */
+		if (bpf_map_lookup_elem(m->allow, &k, &tag))
+			tag = HL_ALLOW_MANUAL;
+		more = realloc(v, (n + 1) * sizeof(*v));
+		if (!more) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = more;
+		v[n].k = k;
+		v[n].tag = tag;
+	}
+	if (errno != ENOENT) {
+		free(v);
+		return -errno;
+	}
+	*out = v;
+	return n;
+}
+
 /*
  * The allowlist: @r's prefixes in, and out every prefix an earlier
  * [ratelimit] put there (HL_ALLOW_CONFIG) that @r no longer lists, at
  * start as on a reload (the pinned map outlives kmtlsd); an operator's
- * kmtlsctl entries stay.
+ * kmtlsctl entries stay, also when the section lists them too.
  */
 static int apply_allow(const struct rl_maps *m, const struct kmtls_ratelimit_conf *r,
 		       char *err, size_t errlen)
 {
-	struct hl_lpm_key k, next, *gone = NULL, *more;
-	__u8 tag = HL_ALLOW_CONFIG, v;
-	size_t n = 0, i;
+	struct allow_entry *have;
+	struct hl_lpm_key k;
+	__u8 tag = HL_ALLOW_CONFIG;
+	long n = allow_read(m, &have), j;
 	char buf[64];
-	int ret = 0;
+	int i, ret = 0;
 
-	for (i = 0; i < (size_t)r->allow.n; i++) {
+	if (n < 0)
+		return kmtls_fail(err, errlen, "[ratelimit] allow: cannot read the allowlist: %s",
+				  strerror((int)-n));
+	for (i = 0; i < r->allow.n && !ret; i++) {
 		rl_parse_cidr(r->allow.v[i], &k);
+		for (j = 0; j < n && memcmp(&have[j].k, &k, sizeof(k)); j++)
+			;
+		if (j < n && have[j].tag != HL_ALLOW_CONFIG)
+			continue;	/* the operator's: leave it theirs */
 		if (bpf_map_update_elem(m->allow, &k, &tag, BPF_ANY))
-			return kmtls_fail(err, errlen, "[ratelimit] allow: cannot add %s: %s%s",
-					  r->allow.v[i], strerror(errno), errno == ENOSPC ?
-					  " (the allowlist is full: kmtlsctl ratelimit allow list)" : "");
+			ret = kmtls_fail(err, errlen, "[ratelimit] allow: cannot add %s: %s%s",
+					 r->allow.v[i], strerror(errno), errno == ENOSPC ?
+					 " (the allowlist is full: kmtlsctl ratelimit allow list)" : "");
 	}
-	/* Deleting breaks a walk: collect first. */
-	for (ret = bpf_map_get_next_key(m->allow, NULL, &next); !ret;
-	     ret = bpf_map_get_next_key(m->allow, &k, &next)) {
-		k = next;
-		if (bpf_map_lookup_elem(m->allow, &k, &v) || v != HL_ALLOW_CONFIG ||
-		    has_prefix(&r->allow, &k))
+	for (j = 0; j < n && !ret; j++) {
+		if (have[j].tag != HL_ALLOW_CONFIG || has_prefix(&r->allow, &have[j].k))
 			continue;
-		more = realloc(gone, (n + 1) * sizeof(*gone));
-		if (!more) {
-			free(gone);
-			return kmtls_fail(err, errlen, "[ratelimit] allow: out of memory");
-		}
-		gone = more;
-		gone[n++] = k;
-	}
-	for (i = 0, ret = 0; i < n && !ret; i++) {
-		rl_format_prefix(gone[i].addr, gone[i].prefixlen, buf, sizeof(buf));
-		if (bpf_map_delete_elem(m->allow, &gone[i]) && errno != ENOENT)
+		rl_format_prefix(have[j].k.addr, have[j].k.prefixlen, buf, sizeof(buf));
+		if (bpf_map_delete_elem(m->allow, &have[j].k) && errno != ENOENT)
 			ret = kmtls_fail(err, errlen, "[ratelimit] allow: cannot delete %s: %s",
 					 buf, strerror(errno));
 		else
 			log_info("ratelimit: %s is no longer allowlisted", buf);
 	}
-	free(gone);
+	free(have);
 	return ret;
 }
 

@@ -322,19 +322,22 @@ t_restart_adopts() {
 }
 
 # A restart with a prefix gone from allow removes it from the pinned map,
-# as a reload does; a prefix an operator added with kmtlsctl stays.
+# as a reload does; a prefix an operator added with kmtlsctl stays, even
+# when the section listed it too and no longer does.
 t_restart_drops_removed() {
-	local j
+	local j sec=("interfaces = $IF_S2" "xdp-mode = native" "ports = $PORT" "burst = 40"
+		     "global-rate = 0" "mode = enforce" "rate = 30")
 	kill -TERM "$KPID"
 	timeout 20 tail --pid="$KPID" -f /dev/null || { echo "kmtlsd did not exit"; return 1; }
 	wait "$KPID"
 	ctl ratelimit allow add 203.0.113.0/24 > /dev/null || return 1
-	conf "$TMP/kmtlsd.conf" "interfaces = $IF_S2" "xdp-mode = native" "ports = $PORT" \
-		"burst = 40" "global-rate = 0" "mode = enforce" "rate = 30" \
-		"allow = 198.51.100.0/24"
+	conf "$TMP/kmtlsd.conf" "${sec[@]}" "allow = 198.51.100.0/24 203.0.113.0/24"
 	start_kmtlsd "$TMP/kmtlsd.conf" || return 1
 	grep -q "ratelimit: 2001:db8::/48 is no longer allowlisted" "$TMP/kmtlsd.log" ||
 		{ echo "no word of 2001:db8::/48 leaving"; return 1; }
+	reload "${sec[@]}" "allow = 198.51.100.0/24" > /dev/null
+	! grep -q "203.0.113.0/24 is no longer allowlisted" "$TMP/kmtlsd.log" ||
+		{ echo "the operator's 203.0.113.0/24 was removed"; return 1; }
 	j=$(status) || return 1
 	expect_eq allowlist "$("$PY" -c 'import json, sys; print(" ".join(sorted(json.loads(sys.argv[1])["allowlist"])))' "$j")" \
 		"198.51.100.0/24 203.0.113.0/24"
