@@ -951,9 +951,11 @@ static int conf_key(struct conf_ctx *ctx, const struct key_desc *tab,
 
 	/*
 	 * inih ends a value at " ;" only: "x # note" would be the value
-	 * "x # note", an allow-list entry matching nobody.
+	 * "x # note", an allow-list entry matching nobody. Paths, names and
+	 * subject CNs may hold " #" ("Build Agent #3"); nothing else can.
 	 */
-	if (hash)
+	if (hash && d && d->type != K_STR && !key_eq("allow-cn", d->name) &&
+	    !key_eq("crl", d->name))
 		return conf_error(ctx, "%s = \"%s\": a comment after a value starts with ';' (a '#' comment needs a line of its own)",
 				  key, value);
 	if (d && d->type != K_LIST && d->type != K_CSV && d->type != K_UIDS &&

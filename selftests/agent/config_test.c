@@ -268,7 +268,8 @@ TEST_F(conf, repeatable_keys_append)
 		"allow-dns = a.example.org\n"
 		"allow_dns = b.example.org\n"
 		"allow-cn = Acme, Inc\n"
-		"allow_cn = client\n")) TH_LOG("%s", S->err);
+		"allow_cn = client\n"
+		"allow-cn = Build Agent #3\n")) TH_LOG("%s", S->err);
 	l = &S->cfg.listeners[0];
 	ASSERT_EQ(3, l->crl.n);
 	EXPECT_TRUE(has(l->crl.v[0], "/crl1.pem"));
@@ -280,9 +281,10 @@ TEST_F(conf, repeatable_keys_append)
 	EXPECT_STREQ("spiffe://example.org/b", l->allow_uri.v[1]);
 	ASSERT_EQ(2, l->allow_dns.n);
 	EXPECT_STREQ("b.example.org", l->allow_dns.v[1]);
-	/* A CN may hold a comma: only crl is split. */
-	ASSERT_EQ(2, l->allow_cn.n);
+	/* A CN may hold a comma (only crl is split) and " #". */
+	ASSERT_EQ(3, l->allow_cn.n);
 	EXPECT_STREQ("Acme, Inc", l->allow_cn.v[0]);
+	EXPECT_STREQ("Build Agent #3", l->allow_cn.v[2]);
 }
 
 TEST_F(conf, durations)
@@ -959,6 +961,8 @@ BAD(unclosed_section, "[kmtlsd\n", "kmtlsd.conf:1: syntax error");
 /* inih keeps " # ..." in the value: an allow-list entry matching nobody. */
 BAD_LISTENER(hash_comment, "allow-uri = spiffe://example.org/* # prod",
 	     "allow-uri = \"spiffe://example.org/* # prod\": a comment after a value starts with ';'");
+BAD_LISTENER(hash_comment_enum, "ktls = off # for now",
+	     "ktls = \"off # for now\": a comment after a value starts with ';'");
 BAD(first_error_wins, "[listener web]\nktls = maybe\ntls-min = 1.0\n",
     "kmtlsd.conf:2: [listener web] ktls");
 
