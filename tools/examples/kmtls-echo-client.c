@@ -119,7 +119,10 @@ static int relay(int fd, const char *message)
 				sent += (size_t)n;
 		}
 		if (pfd[0].revents) {
-			n = kmtls_recv(fd, buf, sizeof(buf), 0);
+			/* Not blocking: a ticket alone made the socket readable. */
+			n = kmtls_recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n < 0 && errno == EAGAIN)
+				continue;
 			if (n <= 0) {
 				if (n < 0)
 					perror("kmtls-echo-client: read");

@@ -159,8 +159,11 @@ static void completions(int dev, int *ended)
 static void echo(struct client *c, int *ended)
 {
 	char buf[16384];
-	ssize_t n = kmtls_recv(c->fd, buf, sizeof(buf), 0), off = 0, w;
+	/* Not blocking: a ticket alone may have made the socket readable. */
+	ssize_t n = kmtls_recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT), off = 0, w;
 
+	if (n < 0 && errno == EAGAIN)
+		return;
 	if (n <= 0) {
 		if (n == 0)
 			kmtls_close_notify(c->fd);

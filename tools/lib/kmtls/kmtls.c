@@ -97,22 +97,12 @@ static int split(const char *src, size_t len, unsigned int count, char *buf,
 	return 0;
 }
 
-int kmtls_parse_completion(const struct kmtls_completion *c, struct kmtls_peer *peer)
+/* The identity of a success: 0, or -EINVAL for fields the kernel cannot have written. */
+static int parse_identity(const struct kmtls_completion *c, struct kmtls_peer *peer)
 {
 	static const char hex[] = "0123456789abcdef";
 	int i;
 
-	memset(peer, 0, offsetof(struct kmtls_peer, uri_buf));
-	peer->status = c->status;
-	peer->id = c->id;
-	peer->user_data = c->user_data;
-	peer->sock_cookie = c->sock_cookie;
-	peer->elapsed_ns = c->elapsed_ns;
-	peer->shut_down = !!(c->flags & KMTLS_COMPLETION_F_SHUTDOWN);
-	peer->version_name = kmtls_version_name(c->tls_version);
-	peer->cipher_name = kmtls_cipher_name(c->cipher);
-	if (c->status)
-		return 0;
 	peer->tls_version = c->tls_version;
 	peer->cipher = c->cipher;
 	peer->resumed = !!(c->flags & KMTLS_COMPLETION_F_RESUMED);
@@ -130,6 +120,32 @@ int kmtls_parse_completion(const struct kmtls_completion *c, struct kmtls_peer *
 		peer->fingerprint_hex[2 * i] = hex[c->fingerprint[i] >> 4];
 		peer->fingerprint_hex[2 * i + 1] = hex[c->fingerprint[i] & 15];
 	}
+	return 0;
+}
+
+int kmtls_parse_completion(const struct kmtls_completion *c, struct kmtls_peer *peer)
+{
+	memset(peer, 0, offsetof(struct kmtls_peer, uri_buf));
+	peer->status = c->status;
+	peer->id = c->id;
+	peer->user_data = c->user_data;
+	peer->sock_cookie = c->sock_cookie;
+	peer->elapsed_ns = c->elapsed_ns;
+	peer->shut_down = !!(c->flags & KMTLS_COMPLETION_F_SHUTDOWN);
+	peer->version_name = kmtls_version_name(c->tls_version);
+	peer->cipher_name = kmtls_cipher_name(c->cipher);
+	if (c->status || !parse_identity(c, peer))
+		return 0;
+	/*
+	 * A success whose identity cannot be read: nothing of it may be
+	 * trusted, though the socket may carry kTLS now. A failure the
+	 * caller cannot miss (status), no half-filled names.
+	 */
+	memset(&peer->has_cert, 0, offsetof(struct kmtls_peer, uri_buf) -
+	       offsetof(struct kmtls_peer, has_cert));
+	peer->version_name = kmtls_version_name(0);
+	peer->cipher_name = kmtls_cipher_name(0);
+	peer->status = -EBADMSG;
 	return 0;
 }
 
@@ -203,10 +219,12 @@ int kmtls_handshake(int fd, enum kmtls_role role, const struct kmtls_opts *opts,
 
 /* ---- reading and closing a kTLS socket --------------------------------- */
 
+/* A record's plaintext at most (RFC 8446 5.1): a control record fits. */
+#define REC_MAX 16384
+
 /*
- * A control record read whole (kTLS returns one record per recvmsg when the
- * type changes): what it means for the reader. 1: skip it, 0: end of file,
- * -1 with errno.
+ * A control record read whole: what it means for the reader. 1: skip it,
+ * 0: end of file, -1 with errno.
  */
 static int control_record(unsigned char type, const unsigned char *p, ssize_t n)
 {
@@ -223,39 +241,72 @@ static int control_record(unsigned char type, const unsigned char *p, ssize_t n)
 	return -1;
 }
 
-ssize_t kmtls_recv(int fd, void *buf, size_t len, int flags)
+/*
+ * recvmsg() of up to @len bytes with the record type in *@type. kTLS
+ * names the type of every read; none means the socket has no kTLS for
+ * receiving, and what came is not to be passed on as if decrypted.
+ */
+static ssize_t rec_recv(int fd, void *buf, size_t len, int flags, unsigned char *type)
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
-	struct iovec iov;
-	struct msghdr msg;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
 	struct cmsghdr *cmsg;
-	unsigned char type;
+	ssize_t n = recvmsg(fd, &msg, flags);
+
+	if (n <= 0)
+		return n;
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
+		if (cmsg->cmsg_level == SOL_TLS && cmsg->cmsg_type == TLS_GET_RECORD_TYPE) {
+			*type = *CMSG_DATA(cmsg);
+			return n;
+		}
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
+ssize_t kmtls_recv(int fd, void *buf, size_t len, int flags)
+{
+	unsigned char rec[REC_MAX], type;
 	ssize_t n;
 	int r;
 
 	for (;;) {
-		iov.iov_base = buf;
-		iov.iov_len = len;
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = cbuf;
-		msg.msg_controllen = sizeof(cbuf);
-		n = recvmsg(fd, &msg, flags);
-		if (n <= 0)
-			return n;
-		type = REC_APPDATA;
-		for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
-			if (cmsg->cmsg_level == SOL_TLS && cmsg->cmsg_type == TLS_GET_RECORD_TYPE)
-				type = *CMSG_DATA(cmsg);
-		if (type == REC_APPDATA)
-			return n;
-		r = control_record(type, buf, n);
+		/*
+		 * A control record is judged by its first bytes and skipped
+		 * whole: into a buffer shorter than a record it would come
+		 * in pieces, so there a peek tells the type first.
+		 */
+		if (len < REC_MAX) {
+			/* Not MSG_WAITALL: that would wait for a record's worth. */
+			n = rec_recv(fd, rec, sizeof(rec), (flags & ~MSG_WAITALL) | MSG_PEEK, &type);
+			if (n <= 0)
+				return n;
+			if (type == REC_APPDATA) {
+				if (flags & MSG_PEEK) {
+					n = n < (ssize_t)len ? n : (ssize_t)len;
+					memcpy(buf, rec, n);
+					return n;
+				}
+				return rec_recv(fd, buf, len, flags, &type);
+			}
+		} else {
+			n = rec_recv(fd, buf, len, flags, &type);
+			if (n <= 0 || type == REC_APPDATA)
+				return n;
+			memcpy(rec, buf, n);
+		}
+		r = control_record(type, rec, n);
 		if (r <= 0)
 			return r;
-		if (flags & MSG_PEEK) {
-			errno = EAGAIN;	/* cannot skip what peeking leaves queued */
-			return -1;
+		/* Skipped: out of the queue, peeking or not (else it blocks the data). */
+		if ((flags & MSG_PEEK) || len < REC_MAX) {
+			n = rec_recv(fd, rec, sizeof(rec), flags & ~(MSG_PEEK | MSG_WAITALL), &type);
+			if (n <= 0)
+				return n;
 		}
 	}
 }
@@ -270,13 +321,30 @@ int kmtls_close_notify(int fd)
 		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
 	};
 	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	struct tls_crypto_info info;
+	socklen_t ilen = sizeof(info);
+	ssize_t n;
 
+	/*
+	 * Without kTLS TX the record type is ignored and the two bytes would
+	 * go out as plain data. (A header-sized getsockopt returns no key.)
+	 */
+	if (getsockopt(fd, SOL_TLS, TLS_TX, &info, &ilen)) {
+		if (errno == ENOPROTOOPT || errno == EBUSY)
+			errno = EOPNOTSUPP;
+		return -1;
+	}
 	memset(cbuf, 0, sizeof(cbuf));
 	cmsg->cmsg_level = SOL_TLS;
 	cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
 	cmsg->cmsg_len = CMSG_LEN(sizeof(unsigned char));
 	*CMSG_DATA(cmsg) = REC_ALERT;
-	return sendmsg(fd, &msg, MSG_NOSIGNAL) == sizeof(alert) ? 0 : -1;
+	n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	if (n == sizeof(alert))
+		return 0;
+	if (n >= 0)
+		errno = EIO;
+	return -1;
 }
 
 /* ---- names ---------------------------------------------------------------- */

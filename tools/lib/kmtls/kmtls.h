@@ -127,7 +127,8 @@ struct kmtls_peer {
  * -EEXIST already has TLS, -EBUSY, -ESRCH no kmtlsd, -EAGAIN queue full),
  * or the handshake's verdict (-EKEYREJECTED, -EKEYEXPIRED, -EKEYREVOKED,
  * -EACCES, -ETIMEDOUT, -ECONNRESET, -EPROTO, -EOPNOTSUPP, -ENOENT unknown
- * profile, -ECONNABORTED kmtlsd died...). kmtls_strerror() names each.
+ * profile, -ECONNABORTED kmtlsd died...), or -EBADMSG (a completion this
+ * library cannot read: close @fd). kmtls_strerror() names each.
  */
 int kmtls_handshake(int fd, enum kmtls_role role, const struct kmtls_opts *opts,
 		    struct kmtls_peer *peer);
@@ -171,7 +172,12 @@ int kmtls_complete(int dev, struct kmtls_peer *peer);
  */
 int kmtls_wait(int dev, uint64_t id, struct kmtls_peer *peer);
 
-/* Fill @peer from a completion as the kernel wrote it. 0, or -EINVAL. */
+/*
+ * Fill @peer from a completion as the kernel wrote it. Returns 0; a
+ * success whose identity cannot be read (a kernel this library does not
+ * understand) becomes status -EBADMSG with no identity: the socket may
+ * carry kTLS, but nothing says who the peer is: close it.
+ */
 int kmtls_parse_completion(const struct kmtls_completion *c, struct kmtls_peer *peer);
 
 /* Copy @src to @dst, pointers included. */
@@ -179,14 +185,25 @@ void kmtls_peer_copy(struct kmtls_peer *dst, const struct kmtls_peer *src);
 
 /*
  * Read application data from a kTLS socket: like recv(2) (blocking or
- * not, MSG_DONTWAIT, MSG_PEEK...), but a NewSessionTicket is skipped,
- * close_notify reads as end of file (0), another alert fails with
- * ECONNRESET and a KeyUpdate (which kernels before 6.14 cannot follow)
- * with EPROTO. Returns bytes read, 0 at the end, or -1 with errno.
+ * not, MSG_DONTWAIT, MSG_PEEK...), but a NewSessionTicket is skipped
+ * (also when peeking), close_notify reads as end of file (0), another
+ * alert fails with ECONNRESET and a KeyUpdate (which kernels before 6.14
+ * cannot follow) with EPROTO; a socket without kTLS for receiving fails
+ * with EOPNOTSUPP (what it read is not passed on). Any @len works; below
+ * 16 KiB each call peeks first (one more system call). Returns bytes
+ * read, 0 at the end, or -1 with errno.
+ *
+ * Blocking, it waits for application data past a skipped ticket: a
+ * caller that polls the socket and must not block passes MSG_DONTWAIT
+ * (EAGAIN when only a ticket was there).
  */
 ssize_t kmtls_recv(int fd, void *buf, size_t len, int flags);
 
-/* Send a close_notify alert on a kTLS socket. 0, or -1 with errno. */
+/*
+ * Send a close_notify alert on a kTLS socket. 0, or -1 with errno:
+ * EOPNOTSUPP when @fd has no kTLS for sending (nothing is sent: on plain
+ * TCP the alert would go out as two bytes of data).
+ */
 int kmtls_close_notify(int fd);
 
 /* "TLS_AES_128_GCM_SHA256" for 0x1301; "unknown" for what it does not know. */
