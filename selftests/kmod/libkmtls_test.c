@@ -86,6 +86,9 @@ TEST(unreadable_success_is_ebadmsg)
 	EXPECT_STREQ("spiffe://x/y", p->san_uri[0]);
 	free(c);
 	free(p);
+	/* Its meaning says what to do. */
+	EXPECT_NE(NULL, strstr(kmtls_strerror(-EBADMSG), "close the socket"));
+	EXPECT_NE(NULL, strstr(kmtls_strerror(-EOPNOTSUPP), "has no kTLS"));
 }
 
 TEST_HARNESS_MAIN

@@ -386,11 +386,11 @@ static const struct {
 	{ EKEYREJECTED, "peer certificate not trusted (unknown CA, bad signature, wrong name or usage, or none sent)" },
 	{ EKEYEXPIRED, "peer certificate expired or not yet valid" },
 	{ EKEYREVOKED, "peer certificate revoked" },
-	{ EACCES, "refused by the profile's policy (allow-uri/dns/cn, or allow-uid for this process)" },
+	{ EACCES, "refused by the profile's policy (allow-uri/dns/cn, or allow-uid for this process), or no permission to open /dev/kmtls" },
 	{ ETIMEDOUT, "handshake deadline passed" },
 	{ ECONNRESET, "peer closed or reset the connection during the handshake" },
 	{ EPROTO, "TLS protocol error, or the peer sent an alert" },
-	{ EOPNOTSUPP, "kernel TLS cannot take this connection (no tls module, or the cipher)" },
+	{ EOPNOTSUPP, "not a TCP socket, or kernel TLS cannot take it (no tls module, or the cipher); from kmtls_recv()/kmtls_close_notify(): the socket has no kTLS" },
 	{ ENOENT, "no such profile in kmtlsd's configuration, or /dev/kmtls missing (modprobe kmtls)" },
 	{ ESRCH, "no kmtlsd serves the kernel service" },
 	{ ECONNABORTED, "kmtlsd went away during the handshake" },
@@ -399,6 +399,7 @@ static const struct {
 	{ ENOTCONN, "the socket is not connected" },
 	{ EBUSY, "a handshake for this socket is already outstanding" },
 	{ EMSGSIZE, "the peer certificate names too many SANs to report" },
+	{ EBADMSG, "a completion this library cannot read (kernel module and library from different versions?): close the socket" },
 };
 
 const char *kmtls_strerror(int err)
