@@ -84,6 +84,10 @@ TEST(unreadable_success_is_ebadmsg)
 	EXPECT_EQ(0, kmtls_parse_completion(c, p));
 	EXPECT_EQ(0, p->status);
 	EXPECT_STREQ("spiffe://x/y", p->san_uri[0]);
+	/* A success without the peer's certificate is not mutual TLS. */
+	c->flags = 0;
+	EXPECT_EQ(0, kmtls_parse_completion(c, p));
+	EXPECT_EQ(-EBADMSG, p->status);
 	free(c);
 	free(p);
 	/* Its meaning says what to do. */

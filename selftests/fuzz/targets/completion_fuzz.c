@@ -10,10 +10,11 @@
  * write past them. The result is compared with a reference written here
  * from the UAPI comment: a failed request yields its status and nothing of
  * the identity; a successful one turns into status -EBADMSG, with nothing
- * of the identity, exactly when the subject or one of the SAN lists is not
- * what the counts say (strings terminated inside their field, at most
- * KMTLS_PEER_SAN_MAX of them), and otherwise gives back the same strings, pointing into the peer's own
- * buffers, and the fingerprint in lower-case hex when F_PEER_CERT is set.
+ * of the identity, exactly when it says no peer certificate (F_PEER_CERT)
+ * or the subject or one of the SAN lists is not what the counts say
+ * (strings terminated inside their field, at most KMTLS_PEER_SAN_MAX of
+ * them), and otherwise gives back the same strings, pointing into the
+ * peer's own buffers, and the fingerprint in lower-case hex.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -116,7 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret || p->id != c->id || p->user_data != c->user_data ||
 	    p->shut_down != !!(c->flags & KMTLS_COMPLETION_F_SHUTDOWN))
 		abort();
-	valid = c->status || (memchr(c->subject, '\0', sizeof(c->subject)) &&
+	valid = c->status || ((c->flags & KMTLS_COMPLETION_F_PEER_CERT) &&
+			      memchr(c->subject, '\0', sizeof(c->subject)) &&
 			      list_ok(c->san_uri, sizeof(c->san_uri), c->san_uri_count) &&
 			      list_ok(c->san_dns, sizeof(c->san_dns), c->san_dns_count));
 	if (p->status != (valid ? c->status : -EBADMSG))

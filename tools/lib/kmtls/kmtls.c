@@ -107,7 +107,9 @@ static int parse_identity(const struct kmtls_completion *c, struct kmtls_peer *p
 	peer->cipher = c->cipher;
 	peer->resumed = !!(c->flags & KMTLS_COMPLETION_F_RESUMED);
 	peer->has_cert = !!(c->flags & KMTLS_COMPLETION_F_PEER_CERT);
-	if (strnlen(c->subject, sizeof(c->subject)) == sizeof(c->subject))
+	/* Mutual TLS without resumption: a success always saw a certificate. */
+	if (!peer->has_cert ||
+	    strnlen(c->subject, sizeof(c->subject)) == sizeof(c->subject))
 		return -EINVAL;
 	memcpy(peer->subject, c->subject, sizeof(peer->subject));
 	if (split(c->san_uri, sizeof(c->san_uri), c->san_uri_count, peer->uri_buf,

@@ -75,7 +75,8 @@ struct kmtls_opts {
  *	shut it down (its TLS state is unknown); close it. A failure without
  *	it left the socket untouched.
  * @has_cert: the fields below describe the peer's certificate (always on
- *	success: kmtlsd resumes no session, so every handshake sees one)
+ *	success: kmtlsd resumes no session, so every handshake sees one; a
+ *	completion saying success without one is -EBADMSG)
  * @subject: the peer certificate's subject, wolfSSL's one-line form:
  *	"/O=kmtls test/CN=client"
  * @san_uri, @n_san_uri: the certificate's subjectAltName URIs, in order
