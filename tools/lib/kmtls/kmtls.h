@@ -78,7 +78,8 @@ struct kmtls_opts {
  *	success: kmtlsd resumes no session, so every handshake sees one; a
  *	completion saying success without one is -EBADMSG)
  * @subject: the peer certificate's subject, wolfSSL's one-line form:
- *	"/O=kmtls test/CN=client"
+ *	"/CN=client/O=kmtls test", for logs: kmtlsd cuts it at 255 bytes, so
+ *	decide who the peer is by @san_uri, @san_dns or @fingerprint"
  * @san_uri, @n_san_uri: the certificate's subjectAltName URIs, in order
  * @san_dns, @n_san_dns: its DNS names
  * @fingerprint: SHA-256 of the certificate (DER), as
@@ -121,7 +122,9 @@ struct kmtls_peer {
  * Opens /dev/kmtls, submits, waits, closes it. On success @fd carries kTLS
  * in both directions and the peer was verified against the profile's CAs,
  * CRLs and allow-lists. Do not touch @fd meanwhile (another thread must
- * not read, write or close it).
+ * not read, write or close it). A signal does not end the wait (EINTR is
+ * retried) before the deadline: to give up earlier, use kmtls_submit()
+ * and close the /dev/kmtls fd, which cancels the request.
  *
  * Return: 0, or a negative errno: from opening /dev/kmtls (-ENOENT: the
  * module is not loaded), from submitting (-EOPNOTSUPP not TCP, -ENOTCONN,
