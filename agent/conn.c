@@ -554,15 +554,6 @@ static struct saved_session *session_slot(struct conn *c)
 	return &c->w->sessions[c->l - c->w->listeners];
 }
 
-static void session_drop(struct saved_session *s)
-{
-	if (s->sess)
-		wolfSSL_SESSION_free(s->sess);
-	kmtls_policy_put(s->policy);
-	s->sess = NULL;
-	s->policy = NULL;
-}
-
 /*
  * The WOLFSSL of the TLS end: non-blocking, the listener's policy in the
  * verify callback, the worker's signature cache. 0, or -1 with @c closed.
@@ -606,7 +597,7 @@ static void originate_handshake(struct conn *c)
 	if (saved->sess && saved->policy != c->policy) {
 		log_debug("listener %s: server %s: reloaded since the last full handshake, "
 			  "not resuming", c->l->conf->name, c->l->conf->backend);
-		session_drop(saved);
+		kmtls_saved_session_drop(saved);
 	}
 	if (saved->sess)
 		wolfSSL_set_session(c->ssl, saved->sess);
@@ -622,7 +613,7 @@ static void keep_session(struct conn *c)
 
 	if (!sess)
 		return;
-	session_drop(saved);
+	kmtls_saved_session_drop(saved);
 	saved->sess = sess;
 	saved->policy = kmtls_policy_get(c->policy);
 }

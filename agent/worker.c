@@ -68,14 +68,12 @@ int kmtls_worker_init(struct kmtls_worker *w, int id,
 	return 0;
 }
 
-int kmtls_worker_watch(struct kmtls_worker *w, struct conn_end *end,
-		       uint32_t events)
+/* Register @end for @events, or change its registration to them. */
+static int watch_set(struct kmtls_worker *w, struct conn_end *end, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = end };
 	int op = end->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
-	if (end->registered ? end->events == events : !events)
-		return 0;	/* nothing to change; nothing to wait for yet */
 	if (epoll_ctl(w->epfd, op, end->fd, &ev))
 		return -1;
 	end->registered = 1;
@@ -83,17 +81,28 @@ int kmtls_worker_watch(struct kmtls_worker *w, struct conn_end *end,
 	return 0;
 }
 
+int kmtls_worker_watch(struct kmtls_worker *w, struct conn_end *end,
+		       uint32_t events)
+{
+	if (end->registered ? end->events == events : !events)
+		return 0;	/* nothing to change; nothing to wait for yet */
+	return watch_set(w, end, events);
+}
+
 int kmtls_worker_watch_hangup(struct kmtls_worker *w, struct conn_end *end)
 {
-	struct epoll_event ev = { .events = 0, .data.ptr = end };
+	if (end->registered && !end->events)
+		return 0;
+	return watch_set(w, end, 0);
+}
 
-	if (end->registered)
-		return kmtls_worker_watch(w, end, 0);
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, end->fd, &ev))
-		return -1;
-	end->registered = 1;
-	end->events = 0;
-	return 0;
+void kmtls_saved_session_drop(struct saved_session *s)
+{
+	if (s->sess)
+		wolfSSL_SESSION_free(s->sess);
+	kmtls_policy_put(s->policy);
+	s->sess = NULL;
+	s->policy = NULL;
 }
 
 void kmtls_worker_unwatch(struct kmtls_worker *w, struct conn_end *end)
@@ -287,11 +296,8 @@ void kmtls_worker_destroy(struct kmtls_worker *w)
 			close(w->lfds[i]);
 	free(w->lfds);
 	free(w->sigcache);
-	for (i = 0; w->sessions && i < w->n_listeners; i++) {
-		if (w->sessions[i].sess)
-			wolfSSL_SESSION_free(w->sessions[i].sess);
-		kmtls_policy_put(w->sessions[i].policy);
-	}
+	for (i = 0; w->sessions && i < w->n_listeners; i++)
+		kmtls_saved_session_drop(&w->sessions[i]);
 	free(w->sessions);
 	if (w->epfd >= 0)
 		close(w->epfd);

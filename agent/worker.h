@@ -34,6 +34,9 @@ struct saved_session {
 	struct kmtls_policy *policy;	/* a reference */
 };
 
+/* Free what @s holds; it is empty after. */
+void kmtls_saved_session_drop(struct saved_session *s);
+
 /* One thread with its own epoll, listening sockets and connections. */
 struct kmtls_worker {
 	int id;
