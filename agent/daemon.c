@@ -130,7 +130,7 @@ static void reload(struct kmtls_config *cfg, struct kmtls_listener *ls, int n)
 								   err, sizeof(err)))) {
 		log_err("reload: %s; keeping the previous certificates, CAs, CRLs and policy of every listener and kernel profile (nothing of this reload applies)",
 			err);
-		for (i = 0; next && i < ready && i < n; i++)
+		for (i = 0; i < ready; i++)	/* ready is 0 without next */
 			kmtls_listener_abort(&next[i]);
 	} else {
 		for (i = 0; i < n; i++) {

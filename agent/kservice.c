@@ -193,6 +193,14 @@ static void profile_commit(struct kmtls_kprofile *p, struct kmtls_kernel_conf *c
 	}
 }
 
+/* @kn empty again, its contexts committed or aborted. */
+static void next_free(struct kmtls_kservice_next *kn)
+{
+	free(kn->role);
+	kn->role = NULL;
+	kn->n = 0;
+}
+
 int kmtls_kservice_prepare(struct kmtls_kservice *ks, struct kmtls_config *cfg,
 			   struct kmtls_config *file, struct kmtls_kservice_next *kn,
 			   char *err, size_t errlen)
@@ -231,9 +239,7 @@ void kmtls_kservice_commit(struct kmtls_kservice *ks, struct kmtls_config *cfg,
 			       kn->role[i]);
 	if (kn->n)
 		log_info("reloaded certificates, keys, CAs and CRLs of %d kernel profile(s)", kn->n);
-	free(kn->role);
-	kn->role = NULL;
-	kn->n = 0;
+	next_free(kn);
 }
 
 void kmtls_kservice_abort(struct kmtls_kservice_next *kn)
@@ -243,9 +249,7 @@ void kmtls_kservice_abort(struct kmtls_kservice_next *kn)
 	for (i = 0; i < kn->n; i++)
 		for (r = 0; r < KMTLS_KROLES; r++)
 			kmtls_listener_abort(&kn->role[i][r]);
-	free(kn->role);
-	kn->role = NULL;
-	kn->n = 0;
+	next_free(kn);
 }
 
 void kmtls_kservice_rescan(struct kmtls_kservice *ks)
