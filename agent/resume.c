@@ -136,7 +136,6 @@ static void take(struct kmtls_verify *v, struct kmtls_identity *id)
 		kmtls_identity_free(&v->leaf);
 	v->leaf = *id;
 	v->have_leaf = !id->names_bad;
-	v->leaf_names_bad = id->names_bad;
 	v->resumed_checked = 1;
 }
 

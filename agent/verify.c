@@ -95,13 +95,9 @@ int kmtls_verify_keep_der(struct kmtls_verify *v, const unsigned char *der,
 
 static void take_leaf(struct kmtls_verify *v, const unsigned char *der, int len)
 {
-	int ret;
-
 	if (v->have_leaf)	/* a second Certificate message: keep the newest */
 		kmtls_identity_free(&v->leaf);
-	ret = kmtls_identity_from_der(der, len, &v->leaf);
-	v->have_leaf = !ret;
-	v->leaf_names_bad = ret == KMTLS_IDENTITY_BAD_NAMES;
+	v->have_leaf = !kmtls_identity_from_der(der, len, &v->leaf);
 	/* For the session ticket: without it the ticket resumes nothing. */
 	if (kmtls_verify_keep_der(v, der, len)) {
 		free(v->leaf_der);
@@ -117,7 +113,7 @@ static int cert_failed(struct kmtls_verify *v, WOLFSSL_X509_STORE_CTX *store,
 	struct kmtls_identity id, *idp = NULL;
 	int depth = store->error_depth, ret;
 
-	if (depth == 0 && (v->have_leaf || v->leaf_names_bad)) {
+	if (depth == 0 && (v->have_leaf || v->leaf.names_bad)) {
 		idp = &v->leaf;
 	} else if (der) {
 		/* Names or not, the subject and dates are there for the message. */
@@ -141,7 +137,7 @@ static int leaf_ok(struct kmtls_verify *v)
 		return 0;
 	if (!kmtls_policy_allows(v->policy, id)) {
 		record_failure(v, KMTLS_VERIFY_POLICY, 0,
-			       v->leaf_names_bad ? &v->leaf : id);
+			       v->leaf.names_bad ? &v->leaf : id);
 		return 0;
 	}
 	return 1;
@@ -236,9 +232,9 @@ static void bad_cert_from(struct bad_cert *b, const struct kmtls_verify *v,
 		return;
 	b->chain_len = v->chain_len;
 	b->leaf = v->have_leaf ? &v->leaf : NULL;
-	b->names_bad = v->leaf_names_bad;
+	b->names_bad = v->leaf.names_bad;
 	/* Without names the subject and dates are there all the same. */
-	known = v->have_leaf || v->leaf_names_bad ? &v->leaf : NULL;
+	known = v->have_leaf || v->leaf.names_bad ? &v->leaf : NULL;
 	if (recorded) {
 		b->subject = v->bad_subject;
 		b->issuer = v->bad_issuer;

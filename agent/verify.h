@@ -25,9 +25,8 @@ struct kmtls_verify {
 	int depth;		/* of the certificate that failed (0 = leaf) */
 	int chain_len;		/* certificates the peer sent */
 	struct kmtls_identity leaf;	/* peer's leaf, ok or not */
-	int have_leaf;
-	int leaf_names_bad;	/* leaf has KMTLS_IDENTITY_BAD_NAMES: in @leaf
-				 * its subject and dates, no names */
+	int have_leaf;		/* else with leaf.names_bad: its subject and
+				 * dates, no names (KMTLS_IDENTITY_BAD_NAMES) */
 	unsigned char *leaf_der;	/* its DER (malloc'd), sealed into tickets */
 	int leaf_der_len;
 	int resumed_checked;	/* leaf came from a ticket and passed the
