@@ -70,6 +70,7 @@ static int add_flag(struct args *a, const char *key, const char *value)
 	struct kmtls_listener_conf *l = a->flags.n_listeners ? &a->flags.listeners[0] :
 					kmtls_config_add_listener(&a->flags, "default");
 	char err[512];
+
 	if (!l || kmtls_listener_set(l, key, value, err, sizeof(err))) {
 		fprintf(stderr, "kmtlsd: --%s: %s\n", key, l ? err : "out of memory");
 		return -1;

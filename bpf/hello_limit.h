@@ -115,7 +115,6 @@ struct hl_bucket {
 				 * are hl_stats.over_global only */
 };
 
-/* hl_allow key: LPM trie over IPv4-mapped addresses (IPv4 /n is 96 + n). */
 /*
  * hl_allow's values: who put the prefix there. kmtlsd removes the prefixes
  * its [ratelimit] allow no longer lists (at start too), never an
@@ -124,6 +123,7 @@ struct hl_bucket {
 #define HL_ALLOW_MANUAL	1	/* kmtlsctl ratelimit allow add */
 #define HL_ALLOW_CONFIG	2	/* kmtlsd's [ratelimit] allow */
 
+/* hl_allow key: LPM trie over IPv4-mapped addresses (IPv4 /n is 96 + n). */
 struct hl_lpm_key {
 	__u32 prefixlen;
 	__u8 addr[16];
