@@ -37,7 +37,7 @@ KSFT := $(KSRC)/tools/testing/selftests/kselftest_harness.h
 
 CC := gcc
 CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
-	  -I$(TOP)/include -I$(WOLFSSL)/include -MMD -MP $(SANFLAGS)
+	  -I$(TOP)/include -I$(TOP)/include/uapi -I$(WOLFSSL)/include -MMD -MP $(SANFLAGS)
 LDFLAGS := $(SANFLAGS)
 # kmtlsd's upcall client (agent/upcall.c) speaks generic netlink through libnl;
 # its [ratelimit] section loads and attaches hello_limit through libbpf.

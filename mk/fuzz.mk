@@ -16,7 +16,7 @@ FUZZ_OUT := $(O)/selftests/fuzz
 FUZZ_OBJ := $(FUZZ_OUT)/obj
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -Wall -Wextra \
-	       -I$(TOP)/include -I$(WOLFSSL)/include \
+	       -I$(TOP)/include -I$(TOP)/include/uapi -I$(WOLFSSL)/include \
 	       $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null) \
 	       -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
 	       -MMD -MP

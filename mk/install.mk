@@ -11,6 +11,8 @@
 #   $(PREFIX)/sbin/kmtlsd
 #   $(PREFIX)/bin/kmtlsctl, $(PREFIX)/bin/kmtls-bench (when built)
 #   $(MANDIR)/man8/kmtlsd.8, kmtlsctl.8, $(MANDIR)/man5/kmtlsd.conf.5
+#   $(PREFIX)/lib/libkmtls.a, $(PREFIX)/include/kmtls.h and the kernel ABI it
+#   includes, $(PREFIX)/include/linux/kmtls.h; $(PREFIX)/lib/pkgconfig/kmtls.pc
 #   $(SYSCONFDIR)/kmtls/kmtlsd.conf.example     SYSCONFDIR=/etc, whatever PREFIX
 #   $(SYSTEMDUNITDIR)/kmtlsd.service            $(PREFIX)/lib/systemd/system
 #   $(MODULESLOADDIR)/kmtls.conf                $(PREFIX)/lib/modules-load.d
@@ -44,11 +46,14 @@ INST_FILES	:= $(PREFIX)/sbin/kmtlsd $(INST_BIN:$(BIN)/%=$(PREFIX)/bin/%) \
 		   $(INST_MAN8:%=$(MANDIR)/man8/%) $(INST_MAN5:%=$(MANDIR)/man5/%) \
 		   $(SYSCONFDIR)/kmtls/kmtlsd.conf.example \
 		   $(SYSTEMDUNITDIR)/kmtlsd.service $(MODULESLOADDIR)/kmtls.conf \
-		   $(SYSCTLDIR)/90-kmtls.conf
+		   $(SYSCTLDIR)/90-kmtls.conf \
+		   $(PREFIX)/lib/libkmtls.a $(PREFIX)/include/kmtls.h \
+		   $(PREFIX)/include/linux/kmtls.h $(PREFIX)/lib/pkgconfig/kmtls.pc
+KMTLS_PC_VERSION = $(shell sed -n 's/^\#define KMTLS_VERSION "\(.*\)"/\1/p' $(TOP)/agent/version.h)
 
 .PHONY: install uninstall modules_install
 
-install: $(BIN)/kmtlsd $(BIN)/kmtlsctl
+install: $(BIN)/kmtlsd $(BIN)/kmtlsctl $(KMTLS_LIB)
 	$(INSTALL) -D -m 0755 $(BIN)/kmtlsd $(DESTDIR)$(PREFIX)/sbin/kmtlsd
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(PREFIX)/bin
 	$(INSTALL) -m 0755 $(INST_BIN) $(DESTDIR)$(PREFIX)/bin/
@@ -63,6 +68,14 @@ install: $(BIN)/kmtlsd $(BIN)/kmtlsctl
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/kmtlsd.service
 	$(INSTALL) -D -m 0644 $(TOP)/packaging/kmtls.conf $(DESTDIR)$(MODULESLOADDIR)/kmtls.conf
 	$(INSTALL) -D -m 0644 $(TOP)/packaging/90-kmtls.conf $(DESTDIR)$(SYSCTLDIR)/90-kmtls.conf
+	$(INSTALL) -D -m 0644 $(KMTLS_LIB) $(DESTDIR)$(PREFIX)/lib/libkmtls.a
+	$(INSTALL) -D -m 0644 $(TOP)/tools/lib/kmtls/kmtls.h $(DESTDIR)$(PREFIX)/include/kmtls.h
+	$(INSTALL) -D -m 0644 $(TOP)/include/uapi/linux/kmtls.h \
+		$(DESTDIR)$(PREFIX)/include/linux/kmtls.h
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(KMTLS_PC_VERSION)|' \
+		$(TOP)/packaging/kmtls.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kmtls.pc
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/kmtls.pc
 	@echo "install: done; kmtls.ko is installed separately: make modules_install KREL=<release>"
 
 uninstall:

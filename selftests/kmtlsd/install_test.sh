@@ -5,7 +5,8 @@
 # tree has every file with its mode, the unit names the installed paths
 # and passes `systemd-analyze verify` (finding the binaries and the man
 # pages it documents), every man page renders without a groff warning, the
-# sysctl.d knobs are the module's, PREFIX=/usr moves everything, and
+# sysctl.d knobs are the module's, PREFIX=/usr moves everything, an
+# application builds against the installed libkmtls with pkg-config, and
 # uninstall leaves no file behind. Installs what is built (never builds).
 # Prints KTAP.
 #
@@ -25,12 +26,12 @@ trap 'rm -rf "$TMP"' EXIT
 D=$TMP/root
 MANS="man8/kmtlsd.8 man8/kmtlsctl.8 man5/kmtlsd.conf.5"
 
-ktap_plan 9
+ktap_plan 10
 
 # make install/uninstall with what is built: -o keeps make from rebuilding.
 mk() {
 	make -C "$TOP" --no-print-directory O="$OUT" \
-		-o "$OUT/bin/kmtlsd" -o "$OUT/bin/kmtlsctl" "$@"
+		-o "$OUT/bin/kmtlsd" -o "$OUT/bin/kmtlsctl" -o "$OUT/lib/libkmtls.a" "$@"
 }
 
 # 1: install into DESTDIR with the default PREFIX.
@@ -55,6 +56,10 @@ done <<EOF
 644 /usr/local/lib/systemd/system/kmtlsd.service
 644 /usr/local/lib/modules-load.d/kmtls.conf
 644 /usr/local/lib/sysctl.d/90-kmtls.conf
+644 /usr/local/lib/libkmtls.a
+644 /usr/local/include/kmtls.h
+644 /usr/local/include/linux/kmtls.h
+644 /usr/local/lib/pkgconfig/kmtls.pc
 EOF
 [ -x "$OUT/bin/kmtls-bench" ] && [ ! -x "$D/usr/local/bin/kmtls-bench" ] &&
 	missing+="kmtls-bench is built but not installed"$'\n'
@@ -136,7 +141,42 @@ else
 	not_ok "prefix_usr" "$log"
 fi
 
-# 9: uninstall leaves no file, link or kmtls directory behind.
+# 9: an application builds with nothing but the installed header, ABI
+# header and library, found by pkg-config, and the library answers.
+cat > "$TMP/app.c" <<'EOF'
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <kmtls.h>
+
+int main(void)
+{
+	struct kmtls_opts o = { .profile = "default" };
+
+	printf("%s %s %d %s\n", kmtls_version_name(0x0304),
+	       kmtls_cipher_name(0x1301), KMTLS_PEER_SAN_MAX > 0 && o.timeout_ms == 0,
+	       strstr(kmtls_strerror(-ENOENT), "modprobe kmtls") ? "hint" : "none");
+	return 0;
+}
+EOF
+pc() {
+	PKG_CONFIG_LIBDIR=$D/usr/local/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D \
+		pkg-config "$@" kmtls
+}
+want_version=$(sed -n 's/^#define KMTLS_VERSION "\(.*\)"/\1/p' "$TOP/agent/version.h")
+out=
+if ! command -v pkg-config > /dev/null; then
+	skip "app_builds_with_pkg_config" "no pkg-config"
+elif log=$(gcc -std=c99 -Wall -Wextra -Werror $(pc --cflags) -o "$TMP/app" "$TMP/app.c" \
+	       $(pc --libs) 2>&1) &&
+     out=$("$TMP/app") && [ "$out" = "TLSv1.3 TLS_AES_128_GCM_SHA256 1 hint" ] &&
+     [ "$(pc --modversion)" = "$want_version" ]; then
+	ok "app_builds_with_pkg_config"
+else
+	not_ok "app_builds_with_pkg_config" "$log $out (version $(pc --modversion), want $want_version)"
+fi
+
+# 10: uninstall leaves no file, link or kmtls directory behind.
 log=$(mk uninstall DESTDIR="$D" 2>&1)
 left=$(find "$D" ! -type d; find "$D" -type d -name 'kmtls*')
 if [ -z "$left" ]; then ok "uninstall_leaves_nothing"

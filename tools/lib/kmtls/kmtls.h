@@ -31,7 +31,10 @@
  *
  * Errors are negative errno values throughout (kmtls_strerror() says what
  * each means here); the library keeps no global state and is thread-safe.
- * Link with -lkmtls; the kernel ABI is include/uapi/linux/kmtls.h.
+ * `make install` puts this header in $(PREFIX)/include, the kernel ABI it
+ * uses in $(PREFIX)/include/linux/kmtls.h (include/uapi/linux/kmtls.h in
+ * the tree) and libkmtls.a in $(PREFIX)/lib: build with
+ * `pkg-config --cflags --libs kmtls` (-lkmtls).
  */
 #ifndef KMTLS_LIB_KMTLS_H
 #define KMTLS_LIB_KMTLS_H
@@ -40,7 +43,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <uapi/linux/kmtls.h>
+#include <linux/kmtls.h>
 
 #ifdef __cplusplus
 extern "C" {
