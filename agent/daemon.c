@@ -118,7 +118,7 @@ static void reload(struct kmtls_config *cfg, struct kmtls_listener *ls, int n)
 	struct kmtls_kservice_next kn = { 0 };
 	struct kmtls_listener_conf eff;
 	char err[512] = "out of memory";
-	int i, ready = 0;
+	int i, ready = 0, applied = 0;
 
 	for (; next && ready < n; ready++) {
 		kmtls_reconfig_effective_listener(&eff, &cfg->listeners[ready],
@@ -144,12 +144,18 @@ static void reload(struct kmtls_config *cfg, struct kmtls_listener *ls, int n)
 			log_info("reloaded certificates, keys, CAs and CRLs of %d listener(s)", n);
 		if (kservice)
 			kmtls_kservice_commit(kservice, cfg, file, &kn);
+		applied = 1;
 	}
 	free(next);
 	if (kservice)
 		kmtls_kservice_rescan(kservice);
+	/*
+	 * [ratelimit] only with the rest: a file refused above, or a reload
+	 * that applied nothing, leaves the limiter as it was too.
+	 */
+	if (file && applied)
+		kmtls_ratelimit_reload();
 	kmtls_reconfig_free(file);
-	kmtls_ratelimit_reload();
 }
 
 static void announce(struct kmtls_listener *ls, int n, int workers)

@@ -23,8 +23,9 @@ int kmtls_ratelimit_check(const struct kmtls_config *cfg, char *err, size_t errl
 int kmtls_ratelimit_start(const struct kmtls_config *cfg, char *err, size_t errlen);
 
 /*
- * SIGHUP: the helper re-reads the config file and applies [ratelimit];
- * waits until it is done. A bad section keeps the previous settings.
+ * SIGHUP, once the rest of the reload has applied: the helper re-reads
+ * the config file and applies [ratelimit]; waits until it is done. A bad
+ * section keeps the previous settings.
  */
 void kmtls_ratelimit_reload(void);
 

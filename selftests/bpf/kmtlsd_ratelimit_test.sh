@@ -39,7 +39,7 @@ IF_S=krls$SUF		# A: the limiter starts here
 IF_C=krlc$SUF
 IF_S2=krlt$SUF		# B: reloads move it here
 IF_C2=krld$SUF
-NTESTS=16
+NTESTS=17
 KPID=			# the running kmtlsd
 HELPER=			# its [ratelimit] helper
 
@@ -66,7 +66,7 @@ conf() {
 		printf '[listener web]\nlisten = 10.197.0.1:%s\nbackend = 127.0.0.1:%s\n' \
 			"$PORT" "$BPORT"
 		printf 'cert = %s/server.pem\nkey = %s/server.key\nca = %s/ca.pem\n' \
-			"$PKI" "$PKI" "$PKI"
+			"$TMP/pki" "$TMP/pki" "$TMP/pki"
 		if [ $# -gt 0 ]; then
 			printf '\n[ratelimit]\n'
 			for l in "$@"; do printf '%s\n' "$l"; done
@@ -107,6 +107,9 @@ setup() {
 	TMP=$(mktemp -d /tmp/kmtls-rl.XXXXXX)
 	chmod 755 "$TMP"
 	pki_ensure || { echo "mkpki.sh failed"; return 1; }
+	# kmtlsd re-reads its key on SIGHUP as nobody: a copy nobody owns.
+	mkdir -m 755 "$TMP/pki" && cp "$PKI/server.pem" "$PKI/server.key" "$PKI/ca.pem" "$TMP/pki/" &&
+		chown nobody "$TMP/pki/server.key" || return 1
 	bpffs_mount "$TMP/bpffs" || { echo "cannot mount bpffs"; return 1; }
 	export KMTLS_BPF_PIN_DIR=$TMP/bpffs/kmtls
 
@@ -221,7 +224,7 @@ t_reload_bad_kept() {
 	local out
 	out=$(reload "${GOOD[@]/mode = enforce/mode = block}")
 	echo "$out"
-	grep -q 'mode = "block": expected enforce or monitor; keeping the previous \[ratelimit\] settings' \
+	grep -q 'mode = "block": expected enforce or monitor; keeping the previous configuration' \
 		<<< "$out" || return 1
 	rate_is 30 || { echo "rate changed to $(jget "$(status)" config.rate)"; return 1; }
 	out=$(reload "${GOOD[@]/rate = 20/rate = 99}" "allow = 10.0.0.0/33")
@@ -343,6 +346,26 @@ t_restart_drops_removed() {
 		"198.51.100.0/24 203.0.113.0/24"
 }
 
+# A good section in a reload kmtlsd refuses (a listener's certificate is
+# missing): nothing of it applies, the limiter's rate included.
+t_reload_refused_keeps_rate() {
+	local n
+	n=$(wc -l < "$TMP/kmtlsd.log")
+	conf "$TMP/kmtlsd.conf" "${GOOD[@]/rate = 20/rate = 77}"
+	cp "$TMP/pki/server.pem" "$TMP/server.pem.good"
+	echo "not a certificate" > "$TMP/pki/server.pem"
+	kill -HUP "$KPID"
+	wait_until 20 eval 'tail -n +$((n + 1)) "$TMP/kmtlsd.log" | grep -q "nothing of this reload applies"' ||
+		echo "kmtlsd did not refuse the reload"
+	if wait_until 3 rate_is 77; then
+		echo "the limiter took rate 77 from a refused reload"
+	fi
+	cp "$TMP/server.pem.good" "$TMP/pki/server.pem"
+	tail -n +$((n + 1)) "$TMP/kmtlsd.log" | sed 's/^[^ ]* //'
+	expect_eq rate "$(jget "$(status)" config.rate)" 30 &&
+		tail -n +$((n + 1)) "$TMP/kmtlsd.log" | grep -q "nothing of this reload applies"
+}
+
 # ---- main ------------------------------------------------------------------------
 
 ktap_plan "$NTESTS"
@@ -373,6 +396,7 @@ case_ kmtlsd_ratelimit.start_attaches t_start_attaches
 case_ kmtlsd_ratelimit.status_shows_settings t_status_shows_settings
 case_ kmtlsd_ratelimit.sighup_applies_rate t_reload_rate
 case_ kmtlsd_ratelimit.sighup_bad_section_keeps_settings t_reload_bad_kept
+case_ kmtlsd_ratelimit.sighup_refused_reload_keeps_settings t_reload_refused_keeps_rate
 case_ kmtlsd_ratelimit.flood_limited t_flood_limited
 case_ kmtlsd_ratelimit.sighup_moves_interfaces t_reload_moves
 case_ kmtlsd_ratelimit.exit_leaves_limiter_attached t_exit_leaves_limiter
