@@ -117,43 +117,6 @@ static void settings(const struct kmtls_ratelimit_conf *r, struct hl_config *c)
 		c->prefix6 = r->prefix6;
 }
 
-/* The allowlist's entries, each with who put it there. */
-struct allow_entry {
-	struct hl_lpm_key k;
-	__u8 tag;
-};
-
-/* Every entry of hl_allow into *@out (malloc'd): their number, or -errno. */
-static long allow_read(const struct rl_maps *m, struct allow_entry **out)
-{
-	struct hl_lpm_key k, next;
-	struct allow_entry *v = NULL, *more;
-	long n = 0;
-	__u8 tag;
-
-	*out = NULL;
-	for (errno = 0; !bpf_map_get_next_key(m->allow, n ? &k : NULL, &next); n++) {
-		k = next;
-		/* An LPM lookup of a present key finds that key itself. */
-		if (bpf_map_lookup_elem(m->allow, &k, &tag))
-			tag = HL_ALLOW_MANUAL;
-		more = realloc(v, (n + 1) * sizeof(*v));
-		if (!more) {
-			free(v);
-			return -ENOMEM;
-		}
-		v = more;
-		v[n].k = k;
-		v[n].tag = tag;
-	}
-	if (errno != ENOENT) {
-		free(v);
-		return -errno;
-	}
-	*out = v;
-	return n;
-}
-
 /*
  * The allowlist: @r's prefixes in, and out every prefix an earlier
  * [ratelimit] put there (HL_ALLOW_CONFIG) that @r no longer lists, at
@@ -163,10 +126,10 @@ static long allow_read(const struct rl_maps *m, struct allow_entry **out)
 static int apply_allow(const struct rl_maps *m, const struct kmtls_ratelimit_conf *r,
 		       char *err, size_t errlen)
 {
-	struct allow_entry *have;
+	struct rl_allow_entry *have;
 	struct hl_lpm_key k;
 	__u8 tag = HL_ALLOW_CONFIG;
-	long n = allow_read(m, &have), j;
+	long n = rl_allow_read(m, &have), j;
 	char buf[64];
 	int i, ret = 0;
 

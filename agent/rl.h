@@ -51,6 +51,15 @@ int rl_config_put(const struct rl_maps *m, struct hl_config *c);
 /* hl_stats summed over the possible CPUs. */
 int rl_stats_get(const struct rl_maps *m, struct hl_stats *s);
 
+/* An allowlist entry and who put it there (HL_ALLOW_MANUAL or _CONFIG). */
+struct rl_allow_entry {
+	struct hl_lpm_key k;
+	__u8 tag;
+};
+
+/* Every entry of hl_allow into *@out (malloc'd): their number, or -errno. */
+long rl_allow_read(const struct rl_maps *m, struct rl_allow_entry **out);
+
 /* "443,8443": 0, or -1 with @err set. */
 int rl_parse_ports(const char *s, struct hl_config *c, char *err, size_t errlen);
 

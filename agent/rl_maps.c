@@ -153,6 +153,36 @@ int rl_stats_get(const struct rl_maps *m, struct hl_stats *s)
 	return ret;
 }
 
+long rl_allow_read(const struct rl_maps *m, struct rl_allow_entry **out)
+{
+	struct hl_lpm_key k, next;
+	struct rl_allow_entry *v = NULL, *more;
+	long n = 0;
+	__u8 tag;
+
+	*out = NULL;
+	for (errno = 0; !bpf_map_get_next_key(m->allow, n ? &k : NULL, &next); n++) {
+		k = next;
+		/* An LPM lookup of a present key finds that key itself. */
+		if (bpf_map_lookup_elem(m->allow, &k, &tag))
+			tag = HL_ALLOW_MANUAL;
+		more = realloc(v, (n + 1) * sizeof(*v));
+		if (!more) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = more;
+		v[n].k = k;
+		v[n].tag = tag;
+	}
+	if (errno != ENOENT) {
+		free(v);
+		return -errno;
+	}
+	*out = v;
+	return n;
+}
+
 int rl_parse_ports(const char *s, struct hl_config *c, char *err, size_t errlen)
 {
 	char buf[256], *tok, *save = NULL, *end;

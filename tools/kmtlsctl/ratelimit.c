@@ -287,29 +287,21 @@ static int cmd_set(struct ctl *c, int argc, char **argv)
 
 static int allow_list(struct ctl *c, const struct rl_maps *m)
 {
-	struct hl_lpm_key k, next;
-	json_object *arr = json_object_new_array();
-	char buf[64];
-	void *prev = NULL;
+	json_object *arr = rl_allow_json(m);
+	size_t i;
 
-	while (!bpf_map_get_next_key(m->allow, prev, &next)) {
-		rl_format_prefix(next.addr, next.prefixlen, buf, sizeof(buf));
-		json_object_array_add(arr, json_object_new_string(buf));
-		k = next;
-		prev = &k;
-	}
+	if (!arr)
+		return ctl_fail(c, CTL_ERR, "cannot read the allowlist: %s", strerror(errno));
 	if (c->json) {
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "allowlist", arr);
 		ctl_print_json(o);
-	} else {
-		size_t i;
-
-		for (i = 0; i < json_object_array_length(arr); i++)
-			printf("%s\n", json_object_get_string(json_object_array_get_idx(arr, i)));
-		json_object_put(arr);
+		return CTL_OK;
 	}
+	for (i = 0; i < json_object_array_length(arr); i++)
+		printf("%s\n", json_object_get_string(json_object_array_get_idx(arr, i)));
+	json_object_put(arr);
 	return CTL_OK;
 }
 

@@ -10,6 +10,8 @@
 
 json_object *rl_config_json(const struct hl_config *c);
 void rl_config_print(const struct hl_config *c);
+/* The allowlist's prefixes as CIDR strings; NULL with errno set. */
+json_object *rl_allow_json(const struct rl_maps *m);
 
 int rl_status(struct ctl *c, int argc, char **argv);
 

@@ -154,19 +154,23 @@ static json_object *read_links(void)
 	return arr;
 }
 
-static json_object *read_allow(const struct rl_maps *m)
+json_object *rl_allow_json(const struct rl_maps *m)
 {
-	json_object *arr = json_object_new_array();
-	struct hl_lpm_key k, next;
-	void *prev = NULL;
+	struct rl_allow_entry *v;
+	long n = rl_allow_read(m, &v), i;
+	json_object *arr;
 	char buf[64];
 
-	while (!bpf_map_get_next_key(m->allow, prev, &next)) {
-		rl_format_prefix(next.addr, next.prefixlen, buf, sizeof(buf));
-		json_object_array_add(arr, json_object_new_string(buf));
-		k = next;
-		prev = &k;
+	if (n < 0) {
+		errno = (int)-n;
+		return NULL;
 	}
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		rl_format_prefix(v[i].k.addr, v[i].k.prefixlen, buf, sizeof(buf));
+		json_object_array_add(arr, json_object_new_string(buf));
+	}
+	free(v);
 	return arr;
 }
 
@@ -274,8 +278,13 @@ int rl_status(struct ctl *c, int argc, char **argv)
 		rl_maps_close(&m);
 		return ctl_fail(c, CTL_ERR, "cannot read the maps: %s", strerror(-ret));
 	}
+	allow = rl_allow_json(&m);
+	if (!allow) {
+		ret = errno;
+		rl_maps_close(&m);
+		return ctl_fail(c, CTL_ERR, "cannot read the allowlist: %s", strerror(ret));
+	}
 	links = read_links();
-	allow = read_allow(&m);
 	rows = read_sources(&m, &n);
 	rl_maps_close(&m);
 	shown = top == 0 || (size_t)top > n ? n : (size_t)top;
