@@ -284,6 +284,97 @@ TEST_F(sb, user_nobody_after_binding_a_low_port)
 	EXPECT_EQ(0, ping(port, err, sizeof(err))) TH_LOG("%s", err);
 }
 
+/* 0 when kmtlsd is alive and never named a call outside the allowlist. */
+static int still_filtered(struct kmtlsd *d)
+{
+	char v[16];
+
+	if (kill(d->proc.pid, 0) || proc_log_count(&d->proc, "not on the seccomp allowlist"))
+		return -1;
+	return strcmp(status_field(d->proc.pid, "Seccomp", v, sizeof(v)), "2") ? -1 : 0;
+}
+
+/*
+ * More workers than glibc's first eight malloc arenas: the thread that
+ * needs the ninth asks for the CPU count (sched_getaffinity). Connections
+ * are spread over the workers' SO_REUSEPORT sockets by their ports, so 60
+ * of them reach (almost surely) every one of the 12 workers.
+ */
+TEST_F(sb, twelve_workers_serve_under_the_filter)
+{
+	const char *args[] = { "--workers", "12", NULL };
+	char err[256];
+	int i, ok = 0;
+
+	ASSERT_EQ(0, kmtlsd_start(&self->d, self->be.port, args));
+	ASSERT_EQ(1, proc_log_count(&self->d.proc, "12 worker(s)"));
+	for (i = 0; i < 60; i++) {
+		if (!ping(self->d.port, err, sizeof(err)))
+			ok++;
+		else if (still_filtered(&self->d))
+			break;
+	}
+	EXPECT_EQ(60, ok) TH_LOG("last: %s", err);
+	EXPECT_EQ(0, still_filtered(&self->d));
+}
+
+/*
+ * The reload validates the configuration again, which compares the two
+ * unix addresses by their real directories: realpath() reads links.
+ */
+TEST_F(sb, reload_with_two_unix_addresses)
+{
+	const char *dir = test_tmpdir();
+	const char *args[] = { "-c", self->dir, NULL };
+	FILE *f;
+
+	/* An originating listener: unix: is for those. */
+	snprintf(self->dir, sizeof(self->dir), "%s/unix.conf", dir);
+	f = fopen(self->dir, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[kmtlsd]\nsandbox = on\nstatus-listen = unix:%s/status.sock\n\n"
+		"[listener u]\nmode = originate\nlisten = unix:%s/l.sock\nbackend = %s\n"
+		"server-name = localhost\ncert = %s\nkey = %s\nca = %s\n",
+		dir, dir, self->backend, pki("client.pem"), pki("client.key"), pki("ca.pem"));
+	ASSERT_EQ(0, fclose(f));
+	ASSERT_EQ(0, kmtlsd_run(&self->d, 0, args));
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "status on unix:", 5000));
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "reloaded certificates", 10000));
+	EXPECT_EQ(0, still_filtered(&self->d));
+}
+
+/*
+ * A CA directory that grew past 128 files after the start: the reload's
+ * scandir() sorts more than 1 KiB of pointers, and glibc's qsort() asks
+ * for the memory size (sysinfo) before it allocates.
+ */
+TEST_F(sb, reload_a_ca_directory_of_140_files)
+{
+	char cadir[512], file[600], err[256];
+	const char *args[] = {
+		"--listen", self->listen, "--backend", self->backend, "--cert", pki("server.pem"),
+		"--key", pki("server.key"), "--ca", cadir, NULL,
+	};
+	int i;
+
+	snprintf(self->listen, sizeof(self->listen), "127.0.0.1:%d", free_port());
+	snprintf(cadir, sizeof(cadir), "%s-cadir", self->dir);
+	ASSERT_EQ(0, mkdir(cadir, 0755));
+	snprintf(file, sizeof(file), "%s/ca.pem", cadir);
+	ASSERT_EQ(0, copy_file(pki("ca.pem"), file, 0644, 0, 0));
+	ASSERT_EQ(0, kmtlsd_run(&self->d, atoi(strrchr(self->listen, ':') + 1), args));
+	EXPECT_EQ(0, ping(self->d.port, err, sizeof(err))) TH_LOG("%s", err);
+	for (i = 0; i < 140; i++) {
+		snprintf(file, sizeof(file), "%s/ca-%03d.pem", cadir, i);
+		ASSERT_EQ(0, copy_file(pki("ca.pem"), file, 0644, 0, 0));
+	}
+	ASSERT_EQ(0, proc_signal(&self->d.proc, SIGHUP));
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "reloaded certificates", 10000));
+	EXPECT_EQ(0, still_filtered(&self->d));
+	EXPECT_EQ(0, ping(self->d.port, err, sizeof(err))) TH_LOG("%s", err);
+}
+
 /* 1 when bad/policy's certificate (@intruder) or client's gets through. */
 static int served(int port, int intruder)
 {
