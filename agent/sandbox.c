@@ -5,6 +5,7 @@
  * inherits all of it:
  *
  *  1. No core dumps (RLIMIT_CORE 0, not dumpable): a core holds private keys.
+ *     Not dumpable is set again after the user switch, which resets it.
  *  2. The [kmtlsd] user: initgroups, setgid, setuid; no capability is kept
  *     (config.c refuses a user together with [kernel NAME] profiles, whose
  *     netlink commands need CAP_NET_ADMIN on every call).
@@ -160,6 +161,12 @@ static int drop_privileges(const struct kmtls_config *cfg, char *err, size_t len
 				  cfg->user, (unsigned int)geteuid());
 	if (initgroups(cfg->user, gid) || setgid(gid) || setuid(uid))
 		return kmtls_fail(err, len, "cannot switch to user %s: %s", cfg->user, strerror(errno));
+	/*
+	 * At once: the uid change set "dumpable" to fs.suid_dumpable, and at
+	 * 1 the user's other processes could ptrace kmtlsd or open its
+	 * /proc/PID/mem, and read the private keys.
+	 */
+	no_core_dumps();
 	if ((uid && setuid(0) == 0) || getresuid(&r, &e, &s) || r != uid || e != uid || s != uid)
 		return kmtls_fail(err, len, "switched to user %s but could regain root: refusing to serve", cfg->user);
 	log_info("running as user %s (uid %u, gid %u)", cfg->user, (unsigned int)uid,

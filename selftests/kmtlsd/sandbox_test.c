@@ -242,13 +242,37 @@ TEST_F(sb, sandbox_off_reloads_it)
 	EXPECT_EQ(1, proc_log_count(&self->d.proc, "sandbox = off"));
 }
 
-/* From a config file, as in production: [kmtlsd] user = nobody. */
+/* Write @val into the sysctl file @path: its previous value, or -1. */
+static int sysctl_swap(const char *path, int val)
+{
+	FILE *f = fopen(path, "r+");
+	int old = -1;
+
+	if (val < 0 || !f || fscanf(f, "%d", &old) != 1 || fseek(f, 0, SEEK_SET) ||
+	    fprintf(f, "%d\n", val) < 0)
+		old = -1;
+	if (f && fclose(f))
+		old = -1;
+	return old;
+}
+
+/* An AddressSanitizer kmtlsd stays dumpable on purpose (sandbox.c). */
+static int asan_build(struct kmtlsd *d)
+{
+	return proc_log_count(&d->proc, "(+ AddressSanitizer's)") > 0;
+}
+
+/*
+ * From a config file, as in production: [kmtlsd] user = nobody; with
+ * fs.suid_dumpable = 1 for its start, it must still not be dumpable.
+ */
 TEST_F(sb, user_nobody_after_binding_a_low_port)
 {
 	char conf[512], err[256], v[128], want[64];
 	struct passwd *pw = getpwnam("nobody");
 	const char *args[] = { "-c", conf, NULL };
-	int port = low_port();
+	int port = low_port(), suid_dumpable, started;
+	struct stat st;
 	FILE *f;
 
 	if (geteuid() != 0 || !pw)
@@ -266,7 +290,17 @@ TEST_F(sb, user_nobody_after_binding_a_low_port)
 		"key = %s/server.key\nca = %s/ca.pem\n",
 		port, self->backend, self->dir, self->dir, self->dir);
 	fclose(f);
-	ASSERT_EQ(0, kmtlsd_run(&self->d, port, args));
+	/* The uid change makes it dumpable if fs.suid_dumpable is 1. */
+	suid_dumpable = sysctl_swap("/proc/sys/fs/suid_dumpable", 1);
+	started = kmtlsd_run(&self->d, port, args);
+	sysctl_swap("/proc/sys/fs/suid_dumpable", suid_dumpable);
+	ASSERT_EQ(0, started);
+	/* Not dumpable: /proc/PID/mem is root's, not nobody's to open. */
+	if (suid_dumpable >= 0 && !asan_build(&self->d)) {
+		snprintf(v, sizeof(v), "/proc/%d/mem", (int)self->d.proc.pid);
+		ASSERT_EQ(0, stat(v, &st));
+		EXPECT_EQ(0U, st.st_uid);
+	}
 	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_uid, pw->pw_uid, pw->pw_uid,
 		 pw->pw_uid);
 	EXPECT_STREQ(want, status_field(self->d.proc.pid, "Uid", v, sizeof(v)));
