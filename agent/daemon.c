@@ -183,15 +183,16 @@ static uint64_t active_conns(const struct kmtls_worker *ws, int nw)
 
 /*
  * SIGTERM: stop accepting, let handshakes and relays in flight finish for
- * up to drain_timeout, then close what is left. A second signal ends it
- * at once.
+ * up to drain_timeout, then close what is left. A second SIGTERM or SIGINT
+ * ends it at once; a SIGHUP (systemctl reload, watch-files) does not:
+ * nothing is reloaded for connections that are on their way out.
  */
 static void drain(struct kmtls_worker *ws, int nw, unsigned int timeout_ms,
 		  sigset_t *set)
 {
 	struct timespec tick = { 0, 100 * 1000000 };
 	uint64_t deadline = kmtls_now_ms() + timeout_ms, left;
-	int i;
+	int i, sig;
 
 	for (i = 0; i < nw; i++)
 		ws[i].draining = 1;
@@ -199,7 +200,11 @@ static void drain(struct kmtls_worker *ws, int nw, unsigned int timeout_ms,
 	log_info("draining: no new connections, %llu open, up to %u ms",
 		 (unsigned long long)left, timeout_ms);
 	while ((left = active_conns(ws, nw)) && kmtls_now_ms() < deadline) {
-		if (sigtimedwait(set, NULL, &tick) > 0) {
+		sig = sigtimedwait(set, NULL, &tick);
+		if (sig == SIGHUP) {
+			log_info("SIGHUP while draining: not reloading; the drain goes on (SIGTERM again closes the %llu connection(s) now)",
+				 (unsigned long long)left);
+		} else if (sig > 0) {
 			log_info("second signal: closing %llu connections now",
 				 (unsigned long long)left);
 			return;

@@ -2,7 +2,8 @@
 /*
  * kmtlsd's life as operators see it: the status endpoint (Prometheus text
  * and JSON) counts what happened; SIGTERM stops accepting but lets open
- * connections finish, up to the drain timeout.
+ * connections finish, up to the drain timeout, which a SIGHUP does not
+ * cut short.
  */
 #include <errno.h>
 #include <signal.h>
@@ -116,6 +117,39 @@ TEST_F(life, sigterm_drains_open_connections)
 	ASSERT_EQ(self->d.proc.pid, waitpid(self->d.proc.pid, &status, 0));
 	self->d.proc.pid = 0;
 	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/*
+ * A reload during the drain (systemctl reload, the watch-files thread)
+ * leaves it running; a second SIGTERM still ends it at once.
+ */
+TEST_F(life, sighup_does_not_cut_the_drain)
+{
+	struct tls_client_opts o = { .port = self->d.port, .cert = pki("client.pem"),
+				     .key = pki("client.key") };
+	char err[256], buf[4];
+	struct tls_end e;
+	int status;
+
+	ASSERT_EQ(0, tls_client_open(&o, &e, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(4, wolfSSL_write(e.ssl, "ping", 4));
+	ASSERT_EQ(4, wolfSSL_read(e.ssl, buf, 4));
+	proc_signal(&self->d.proc, SIGTERM);
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->d, "draining", 5000));
+	proc_signal(&self->d.proc, SIGHUP);
+	usleep(500000);
+	EXPECT_EQ(0, proc_log_count(&self->d.proc, "second signal"));
+	EXPECT_EQ(0, proc_log_count(&self->d.proc, "reloaded certificates"));
+	ASSERT_EQ(4, wolfSSL_write(e.ssl, "pong", 4));
+	ASSERT_EQ(4, wolfSSL_read(e.ssl, buf, 4));
+	EXPECT_EQ(0, memcmp(buf, "pong", 4));
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "SIGHUP while draining"));
+	proc_signal(&self->d.proc, SIGTERM);
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->d, "second signal: closing 1 connections now", 5000));
+	ASSERT_EQ(self->d.proc.pid, waitpid(self->d.proc.pid, &status, 0));
+	self->d.proc.pid = 0;
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	tls_end_close(&e);
 }
 
 TEST_HARNESS_MAIN
