@@ -37,6 +37,14 @@ int cmd_tune(struct ctl *c, int argc, char **argv);
 int ctl_fail(struct ctl *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * getopt_long() returned '?' (main() turned its own messages off): a usage
+ * error that names the option and what is wrong with it, and points at
+ * "kmtlsctl @cmd --help". @optstring is the one given to getopt_long().
+ * Returns CTL_USAGE.
+ */
+int ctl_bad_option(struct ctl *c, const char *cmd, char **argv, const char *optstring);
+
 /* A TCP port, 1 to 65535 in plain decimal digits: it, or -1. */
 int ctl_port(const char *s);
 

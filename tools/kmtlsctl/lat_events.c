@@ -181,8 +181,7 @@ int lat_events(struct ctl *c, int argc, char **argv)
 			       "[--duration S]\n");
 			return CTL_OK;
 		default:
-			return ctl_fail(c, CTL_USAGE, "usage: kmtlsctl latency --events [--port N] "
-					"[--count N] [--duration S]");
+			return ctl_bad_option(c, "latency --events", argv, "ep:n:d:h");
 		}
 	}
 	if (optind != argc)

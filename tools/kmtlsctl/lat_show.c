@@ -347,8 +347,7 @@ static int parse_show(struct ctl *c, int argc, char **argv, struct show_opts *o)
 		case 'h':
 			return -1;
 		default:
-			return ctl_fail(c, CTL_USAGE, "usage: kmtlsctl latency [--port N] "
-					"[--interval S [--count N]] (kmtlsctl latency --help)");
+			return ctl_bad_option(c, "latency", argv, "p:i:n:h");
 		}
 	}
 	if (optind != argc)

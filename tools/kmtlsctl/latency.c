@@ -259,6 +259,7 @@ static int parse_attach(struct ctl *c, int argc, char **argv, struct attach_args
 			return 1;
 		default:
 			usage(stderr);
+			ctl_bad_option(c, "latency attach", argv, "h");
 			return -1;
 		}
 	}

@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,23 @@ int ctl_port(const char *s)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	return errno || *end || v < 1 || v > 65535 ? -1 : (int)v;
+}
+
+int ctl_bad_option(struct ctl *c, const char *cmd, char **argv, const char *optstring)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	int len = (int)strcspn(arg, "=");
+
+	if (optopt && strncmp(arg, "--", 2))
+		return ctl_fail(c, CTL_USAGE, strchr(optstring, optopt) ?
+				"kmtlsctl %s: -%c needs a value (kmtlsctl %s --help)" :
+				"kmtlsctl %s: unknown option -%c (kmtlsctl %s --help)", cmd, optopt,
+				cmd);
+	if (!optopt)
+		return ctl_fail(c, CTL_USAGE, "kmtlsctl %s: unknown option '%.*s' (kmtlsctl %s "
+				"--help)", cmd, len, arg, cmd);
+	return ctl_fail(c, CTL_USAGE, "kmtlsctl %s: %.*s %s (kmtlsctl %s --help)", cmd, len, arg,
+			arg[len] ? "takes no value" : "needs a value", cmd);
 }
 
 int ctl_fail(struct ctl *c, int status, const char *fmt, ...)
@@ -91,10 +109,11 @@ int main(int argc, char **argv)
 	}
 	argc = n + 1;
 	argv[argc] = NULL;
+	opterr = 0;	/* the verbs report bad options, in JSON too */
 
 	if (argc < 2) {
 		usage(stderr);
-		return CTL_USAGE;
+		return ctl_fail(&c, CTL_USAGE, "kmtlsctl: which verb? (kmtlsctl --help)");
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);

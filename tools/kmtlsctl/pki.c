@@ -205,7 +205,7 @@ static int parse_args(struct ctl *c, int argc, char **argv, struct pki_args *a, 
 			return CTL_OK;
 		default:
 			usage(stderr);
-			return ctl_fail(c, CTL_USAGE, "kmtlsctl pki: bad arguments");
+			return ctl_bad_option(c, issue ? "pki issue" : "pki init", argv, "k:d:s:fh");
 		}
 	}
 	if (argc - optind != want) {

@@ -133,7 +133,7 @@ static int cmd_attach(struct ctl *c, int argc, char **argv)
 			return CTL_OK;
 		default:
 			usage(stderr);
-			return CTL_USAGE;
+			return ctl_bad_option(c, "ratelimit attach", argv, "m:p:fh");
 		}
 	}
 	if (optind != argc - 1)
@@ -169,6 +169,19 @@ static int cmd_detach(struct ctl *c, int argc, char **argv)
 
 /* ---- set ---------------------------------------------------------------- */
 
+#define RATE_MAX	10000000UL	/* per source */
+#define GLOBAL_MAX	100000000UL
+
+/* optarg of --@name, from @min to @max: 0, or -1 after a usage error. */
+static int set_num(struct ctl *c, const char *name, unsigned long min, unsigned long max,
+		   const char *what, __u32 *out)
+{
+	if (!parse_uint(optarg, max, out) && *out >= min)
+		return 0;
+	ctl_fail(c, CTL_USAGE, "bad --%s '%s': %lu to %lu (%s)", name, optarg, min, max, what);
+	return -1;
+}
+
 static int cmd_set(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -185,32 +198,48 @@ static int cmd_set(struct ctl *c, int argc, char **argv)
 	};
 	__u32 rate = 0, burst = 0, grate = 0, gburst = 0, p4 = 0, p6 = 0, mode = 0;
 	int set_rate = 0, set_burst = 0, set_grate = 0, set_gburst = 0, set_p4 = 0,
-	    set_p6 = 0, set_mode = 0, opt, ret, li = 0;
+	    set_p6 = 0, set_mode = 0, opt, ret;
 	const char *ports = NULL;
 	struct hl_config cfg;
 	struct rl_maps m;
 	char err[512];
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			set_rate = !parse_uint(optarg, 10000000, &rate) ? 1 : -1;
+			if (set_num(c, "rate", 0, RATE_MAX, "ClientHellos per second from one "
+				    "source; 0: no limit", &rate))
+				return CTL_USAGE;
+			set_rate = 1;
 			break;
 		case 'b':
-			set_burst = !parse_uint(optarg, 10000000, &burst) && burst ? 1 : -1;
+			if (set_num(c, "burst", 1, RATE_MAX, "ClientHellos one source may send "
+				    "at once", &burst))
+				return CTL_USAGE;
+			set_burst = 1;
 			break;
 		case 'R':
-			set_grate = !parse_uint(optarg, 100000000, &grate) ? 1 : -1;
+			if (set_num(c, "global-rate", 0, GLOBAL_MAX, "ClientHellos per second "
+				    "in all; 0: no limit", &grate))
+				return CTL_USAGE;
+			set_grate = 1;
 			break;
 		case 'B':
-			set_gburst = !parse_uint(optarg, 100000000, &gburst) && gburst ? 1 : -1;
+			if (set_num(c, "global-burst", 1, GLOBAL_MAX, "ClientHellos at once in "
+				    "all", &gburst))
+				return CTL_USAGE;
+			set_gburst = 1;
 			break;
 		case '4':
-			set_p4 = !parse_uint(optarg, 32, &p4) && p4 ? 1 : -1;
+			if (set_num(c, "prefix4", 1, 32, "bits of an IPv4 source", &p4))
+				return CTL_USAGE;
+			set_p4 = 1;
 			break;
 		case '6':
-			set_p6 = !parse_uint(optarg, 128, &p6) && p6 ? 1 : -1;
+			if (set_num(c, "prefix6", 1, 128, "bits of an IPv6 source", &p6))
+				return CTL_USAGE;
+			set_p6 = 1;
 			break;
 		case 'm':
 			set_mode = 1;
@@ -219,7 +248,8 @@ static int cmd_set(struct ctl *c, int argc, char **argv)
 			else if (!strcmp(optarg, "monitor"))
 				mode = HL_MODE_MONITOR;
 			else
-				set_mode = -1;
+				return ctl_fail(c, CTL_USAGE, "bad --mode '%s': enforce or monitor",
+						optarg);
 			break;
 		case 'p':
 			ports = optarg;
@@ -229,13 +259,8 @@ static int cmd_set(struct ctl *c, int argc, char **argv)
 			return CTL_OK;
 		default:
 			usage(stderr);
-			return CTL_USAGE;
+			return ctl_bad_option(c, "ratelimit set", argv, "h");
 		}
-		if (set_rate < 0 || set_burst < 0 || set_grate < 0 || set_gburst < 0 ||
-		    set_p4 < 0 || set_p6 < 0 || set_mode < 0)
-			return ctl_fail(c, CTL_USAGE, "bad value '%s' for --%s (rates: 0 = no "
-					"limit; bursts and prefixes: at least 1; mode: "
-					"enforce or monitor)", optarg, opts[li].name);
 	}
 	if (optind != argc)
 		return ctl_fail(c, CTL_USAGE, "unexpected argument '%s'", argv[optind]);
@@ -379,9 +404,14 @@ int cmd_ratelimit(struct ctl *c, int argc, char **argv)
 	int lock, ret;
 	size_t i;
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? CTL_USAGE : CTL_OK;
+	if (argc < 2) {
+		usage(stderr);
+		return ctl_fail(c, CTL_USAGE, "kmtlsctl ratelimit: attach, detach, set, allow or "
+				"status?");
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return CTL_OK;
 	}
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		if (strcmp(argv[1], subs[i].name))

@@ -219,6 +219,7 @@ static void print_text(const struct hl_config *cfg, const struct hl_stats *st,
 
 int rl_status(struct ctl *c, int argc, char **argv)
 {
+	static const char usage[] = "usage: kmtlsctl ratelimit status [--top N]\n";
 	static const struct option opts[] = {
 		{ "top", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -241,10 +242,11 @@ int rl_status(struct ctl *c, int argc, char **argv)
 			if (*end || end == optarg || top < 0)
 				return ctl_fail(c, CTL_USAGE, "bad --top '%s'", optarg);
 		} else if (opt == 'h') {
-			printf("usage: kmtlsctl ratelimit status [--top N]\n");
+			printf("%s", usage);
 			return CTL_OK;
 		} else {
-			return CTL_USAGE;
+			fprintf(stderr, "%s", usage);
+			return ctl_bad_option(c, "ratelimit status", argv, "t:h");
 		}
 	}
 	if (optind != argc)

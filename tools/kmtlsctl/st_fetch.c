@@ -100,7 +100,10 @@ int st_args(struct ctl *c, int argc, char **argv, const char *usage, struct st_w
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *endpoint = NULL, *config = NULL;
+	const char *endpoint = NULL, *config = NULL, *reason;
+	struct sockaddr_storage ss;
+	char why[200];
+	socklen_t len;
 	int opt;
 
 	memset(w, 0, sizeof(*w));
@@ -118,7 +121,7 @@ int st_args(struct ctl *c, int argc, char **argv, const char *usage, struct st_w
 			return CTL_OK;
 		default:
 			fprintf(stderr, "%s", usage);
-			return ctl_fail(c, CTL_USAGE, "kmtlsctl %s: bad arguments", c->verb);
+			return ctl_bad_option(c, c->verb, argv, "e:c:h");
 		}
 	}
 	if (optind < argc)
@@ -126,6 +129,13 @@ int st_args(struct ctl *c, int argc, char **argv, const char *usage, struct st_w
 				argv[optind]);
 	if (!endpoint)
 		return resolve(c, w, config);
+	if (kmtls_addr_parse(endpoint, 1, &ss, &len, why, sizeof(why))) {
+		/* The parser's reason may quote the address itself. */
+		reason = why[0] == '"' && strstr(why, "\": ") ? strstr(why, "\": ") + 3 : why;
+		return ctl_fail(c, CTL_USAGE, "kmtlsctl %s: --endpoint '%s': %s; the forms are "
+				"unix:/absolute/path, IPv4:PORT and [IPv6]:PORT (port 1 to 65535, "
+				"no host names)", c->verb, endpoint, reason);
+	}
 	snprintf(w->addr, sizeof(w->addr), "%s", endpoint);
 	snprintf(w->from, sizeof(w->from), "--endpoint");
 	enable_hint(w, config ? config : ST_CONFIG_DEFAULT);

@@ -513,9 +513,15 @@ int cmd_tune(struct ctl *c, int argc, char **argv)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': config = optarg; break;
-		case 'h': usage(stdout); return CTL_OK;
-		default: usage(stderr); return ctl_fail(c, CTL_USAGE, "kmtlsctl tune: bad arguments");
+		case 'c':
+			config = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return CTL_OK;
+		default:
+			usage(stderr);
+			return ctl_bad_option(c, "tune", argv, "c:h");
 		}
 	}
 	if (optind < argc)
