@@ -357,10 +357,10 @@ static int prefix_append(struct relay_dir *d, const void *p, size_t n, int meta)
 	return 0;
 }
 
-static int proxy_header(struct conn *c)
+static int proxy_header(struct conn *c, int resumed)
 {
 	enum kmtls_proxy_mode mode = c->l->conf->proxy_protocol;
-	struct kmtls_proxy_tls tls = { .verified = 1 };
+	struct kmtls_proxy_tls tls = { .verified = 1, .resumed = resumed };
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
 	WOLFSSL_X509 *peer = NULL;
@@ -491,7 +491,7 @@ static void handshake_done(struct conn *c)
 		originate_after_handshake(c, resumed);
 		return;
 	}
-	if (proxy_header(c)) {
+	if (proxy_header(c, resumed)) {
 		conn_fail(c, "cannot build the PROXY v2 header");
 		return;
 	}

@@ -187,7 +187,8 @@ static void put_ssl(struct pp2_out *o, const struct kmtls_proxy_tls *tls)
 	size_t at, cert_at;
 
 	if (tls->verified || (tls->cert_der && tls->cert_len > 0))
-		client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS;
+		client |= tls->resumed ? PP2_CLIENT_CERT_SESS :
+			  PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS;
 	at = tlv_begin(o, PP2_TYPE_SSL);
 	put_u8(o, client);
 	put_be32(o, tls->verified ? 0 : 1);

@@ -62,6 +62,7 @@ struct kmtls_proxy_tls {
 	const unsigned char *cert_der;	/* PP2_SUBTYPE_SSL_CLIENT_CERT (v2-cert), or NULL */
 	int cert_len;
 	int verified;			/* client certificate presented and verified */
+	int resumed;			/* a resumed session: no certificate on this connection */
 };
 
 /*
@@ -79,9 +80,11 @@ struct kmtls_proxy_tls {
  * UNSPEC and no address block, which the spec prescribes for unsupported
  * families; the TLVs still follow.
  *
- * Client flags: PP2_CLIENT_SSL always; CERT_CONN | CERT_SESS when the
- * certificate was verified or its DER is sent. Verify field: 0 when
- * verified, 1 otherwise.
+ * Client flags: PP2_CLIENT_SSL always; when the certificate was verified
+ * or its DER is sent, CERT_SESS, and CERT_CONN too unless @tls->resumed
+ * (the spec's CERT_CONN: "the client provided a certificate over the
+ * current connection", which a resumption does not). Verify field: 0
+ * when verified, 1 otherwise.
  *
  * Return: the header length, or -1 when it does not fit in @cap, when a TLV
  * or the header would exceed its 16-bit length, when a string is longer than

@@ -191,6 +191,20 @@ static int backend_seen(struct backend *be, int n, const char **cn, long *cert_l
 	return backend_report_line(be, n) ? -2 : 0;	/* and not one more */
 }
 
+/*
+ * The PP2_CLIENT_* flags of the backend's connection @i (from 0), or -1:
+ * SSL | CERT_CONN | CERT_SESS (7) after a full handshake, SSL | CERT_SESS
+ * (5) after a resumption, whose connection carried no certificate.
+ */
+static long backend_client_flags(struct backend *be, int i)
+{
+	json_object *o = backend_report_line(be, i);
+	long v = o ? jint(o, "ssl_client") : -1;
+
+	json_object_put(o);
+	return v;
+}
+
 /* How many of the first @n connections the backend saw were from @cn. */
 static int backend_cn_count(struct backend *be, int n, const char *cn)
 {
@@ -246,6 +260,12 @@ TEST_F(rr, revoked_after_ticket_is_refused)
 	ASSERT_EQ(0, backend_seen(&self->be, 5, &cn, &cert_len));
 	EXPECT_STREQ("client", cn);
 	EXPECT_LT(0, cert_len);
+	/* Full, full, resumed, full, resumed. */
+	EXPECT_EQ(7, backend_client_flags(&self->be, 0));
+	EXPECT_EQ(7, backend_client_flags(&self->be, 1));
+	EXPECT_EQ(5, backend_client_flags(&self->be, 2));
+	EXPECT_EQ(7, backend_client_flags(&self->be, 3));
+	EXPECT_EQ(5, backend_client_flags(&self->be, 4));
 	wolfSSL_SESSION_free(rs);
 	wolfSSL_SESSION_free(gs);
 }

@@ -151,7 +151,7 @@ struct recipe {
 
 static void take_recipe(struct src *s, struct recipe *r)
 {
-	uint8_t flags = take_u8(s);
+	uint8_t flags = take_u8(s), cert_flags;
 	unsigned int clen;
 	size_t i, have;
 
@@ -164,7 +164,9 @@ static void take_recipe(struct src *s, struct recipe *r)
 	r->tls.version = take_str(s, !r->null_version);
 	r->tls.cn = take_str(s, flags & 0x40);
 	r->tls.cipher = take_str(s, flags & 0x80);
-	r->has_cert = take_u8(s) & 1;
+	cert_flags = take_u8(s);
+	r->has_cert = cert_flags & 1;
+	r->tls.resumed = !!(cert_flags & 2);
 	clen = (take_u8(s) << 16 | take_u16(s)) % (CERT_MAX + 1);
 	r->cap_is_bound = take_u8(s) & 1;
 	r->cap = take_u16(s) + 1;
@@ -285,7 +287,7 @@ static void check_parsed(const struct recipe *r, const unsigned char *buf,
 	int cert = t->cert_der && t->cert_len > 0;
 
 	if (t->verified || cert)
-		client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS;
+		client |= PP2_CLIENT_CERT_SESS | (t->resumed ? 0 : PP2_CLIENT_CERT_CONN);
 	if (pi.client != client || pi.verify != (t->verified ? 0u : 1u))
 		abort();
 	check_str(pi.has_version, pi.version, t->version);
