@@ -71,7 +71,8 @@ deps:
 	@scripts/deps.sh
 
 # Rebuilt when its flags change (the script keeps the configure line).
-$(WOLFSSL_LIB): scripts/wolfssl.sh scripts/wolfssl-getrandom.h scripts/wolfssl-sha256.h
+$(WOLFSSL_LIB): scripts/wolfssl.sh scripts/wolfssl-getrandom.h scripts/wolfssl-sha256.h \
+		$(wildcard scripts/wolfssl-*.patch)
 	@scripts/wolfssl.sh $(BUILD) && touch $@
 
 $(KSFT):

@@ -247,9 +247,19 @@ int kmtls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
 		return issue_ticket(ssl, tk, name, iv, mac, ticket, in_len, out_len);
 	*out_len = in_len;
 	i = open_any(tk, name, iv, mac, ticket, in_len);
-	if (i < 0 || accept_ticket(ssl, ticket, in_len, out_len))
+	if (i < 0 || accept_ticket(ssl, ticket, in_len, out_len)) {
+		/*
+		 * Opened in place: the session's secrets would stay in a
+		 * buffer wolfSSL frees without wiping when it refuses.
+		 */
+		explicit_bzero(ticket, (size_t)in_len);
 		return WOLFSSL_TICKET_RET_REJECT;
-	/* Sealed under an older key: resume, and re-issue. */
+	}
+	/*
+	 * Sealed under an older key: asks for a new ticket (wolfSSL 5.5.4
+	 * takes CREATE as OK; TLS 1.3 sends a fresh ticket after every
+	 * handshake anyway, sealed under the first key).
+	 */
 	return i ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
 }
 

@@ -11,7 +11,7 @@ mkdir -p "$BUILD"
 PKGS=(
 	build-essential clang llvm lld libbpf-dev bpftool libelf-dev zlib1g-dev
 	libnl-3-dev libnl-genl-3-dev libinih-dev libjson-c-dev systemtap-sdt-dev
-	pkg-config dpkg-dev autoconf automake libtool
+	pkg-config dpkg-dev patch autoconf automake libtool
 	openssl curl gnutls-bin iproute2 qemu-system-x86 busybox-static cpio
 	kmod libclang-rt-14-dev python3 zstd xz-utils
 	# install_test: groff lints the man pages, systemd-analyze verifies the unit

@@ -45,7 +45,11 @@ CPPFLAGS_LIST=(
 )
 CPPFLAGS_EXTRA="${CPPFLAGS_LIST[*]}"
 
-want="${CONFIGURE[*]} CPPFLAGS=$CPPFLAGS_EXTRA"
+# Our fixes to Debian's source, applied once to the unpacked tree (each
+# file says why); their checksums are part of the build's identity.
+PATCHES=()
+for p in "$HERE"/wolfssl-*.patch; do [ -e "$p" ] && PATCHES+=("$p"); done
+want="${CONFIGURE[*]} CPPFLAGS=$CPPFLAGS_EXTRA patches=$(cat "${PATCHES[@]}" /dev/null | sha256sum | cut -c1-16)"
 # make runs this whenever the script is newer than the library: one build
 # at a time per BUILD, the others then find it done.
 mkdir -p "$BUILD"
@@ -89,6 +93,11 @@ fi
 [ -n "$dir" ] || die "no wolfssl source tree in $SRC"
 
 cd "$dir"
+for p in "${PATCHES[@]+"${PATCHES[@]}"}"; do
+	# Applied already when it reverses cleanly (a tree unpacked earlier).
+	patch -p1 -R -s -f --dry-run < "$p" > /dev/null 2>&1 && continue
+	patch -p1 -N -s < "$p" || die "$(basename "$p") does not apply to $(basename "$dir")"
+done
 [ -x configure ] || autoreconf -fi >/dev/null 2>&1 || die "autoreconf failed in $dir"
 # Install beside the old build and swap at the end, so a rebuild never
 # leaves other builds without headers in between.

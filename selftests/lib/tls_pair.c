@@ -112,10 +112,6 @@ static void *accept_thread(void *p)
 int tls_handshake_pair(WOLFSSL_CTX *cctx, WOLFSSL_CTX *sctx, int cfd, int sfd,
 		       WOLFSSL **c, WOLFSSL **s, char *err, size_t errlen)
 {
-	struct accept_arg a = { 0 };
-	pthread_t t;
-	int ret, cerr;
-
 	*c = wolfSSL_new(cctx);
 	*s = wolfSSL_new(sctx);
 	if (!*c || !*s) {
@@ -124,13 +120,22 @@ int tls_handshake_pair(WOLFSSL_CTX *cctx, WOLFSSL_CTX *sctx, int cfd, int sfd,
 	}
 	wolfSSL_set_fd(*c, cfd);
 	wolfSSL_set_fd(*s, sfd);
-	wolfSSL_UseSNI(*c, WOLFSSL_SNI_HOST_NAME, "localhost", 9);
-	a.ssl = *s;
+	return tls_handshake_objs(*c, *s, err, errlen);
+}
+
+int tls_handshake_objs(WOLFSSL *c, WOLFSSL *s, char *err, size_t errlen)
+{
+	struct accept_arg a = { 0 };
+	pthread_t t;
+	int ret, cerr;
+
+	wolfSSL_UseSNI(c, WOLFSSL_SNI_HOST_NAME, "localhost", 9);
+	a.ssl = s;
 	pthread_create(&t, NULL, accept_thread, &a);
-	ret = wolfSSL_connect(*c);
-	cerr = wolfSSL_get_error(*c, ret);
+	ret = wolfSSL_connect(c);
+	cerr = wolfSSL_get_error(c, ret);
 	if (ret != WOLFSSL_SUCCESS)
-		shutdown(cfd, SHUT_RDWR);	/* unblock the server thread */
+		shutdown(wolfSSL_get_fd(c), SHUT_RDWR);	/* unblock the server thread */
 	pthread_join(t, NULL);
 	if (ret != WOLFSSL_SUCCESS || a.ret != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "handshake failed: client %d (%s), server %d (%s)",

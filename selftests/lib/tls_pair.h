@@ -41,6 +41,8 @@ int tcp_connect_port(int port, int *fd);
  */
 int tls_handshake_pair(WOLFSSL_CTX *cctx, WOLFSSL_CTX *sctx, int cfd, int sfd,
 		       WOLFSSL **c, WOLFSSL **s, char *err, size_t errlen);
+/* The same on objects set up by the caller (fds set, session offered...). */
+int tls_handshake_objs(WOLFSSL *c, WOLFSSL *s, char *err, size_t errlen);
 
 /* Move both ends to non-blocking I/O through their record layer. */
 ssize_t end_write(struct tls_end *e, const void *buf, size_t len);
