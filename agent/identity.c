@@ -168,6 +168,19 @@ static int take_all(struct kmtls_identity *id, const DecodedCert *dc)
 	return take_cn(id, dc) ?: take_sans(id, dc);
 }
 
+void kmtls_cert_not_after(const unsigned char *der, int len, char *out, size_t outlen)
+{
+	DecodedCert dc;
+
+	snprintf(out, outlen, "?");
+	if (!der || len <= 0)
+		return;
+	wc_InitDecodedCert(&dc, der, (word32)len, NULL);
+	if (wc_ParseCert(&dc, CERT_TYPE, NO_VERIFY, NULL) == 0)
+		format_time(out, outlen, dc.afterDate, dc.afterDateLen);
+	wc_FreeDecodedCert(&dc);
+}
+
 int kmtls_identity_from_der(const unsigned char *der, int len,
 			    struct kmtls_identity *id)
 {

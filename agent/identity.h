@@ -36,6 +36,13 @@ struct kmtls_identity {
  */
 #define KMTLS_IDENTITY_BAD_NAMES (-2)
 
+/*
+ * Just the notAfter of the certificate @der ("YYYY-MM-DDTHH:MM:SSZ", the
+ * form of struct kmtls_identity's dates) into @out; "?" when it does not
+ * decode. For the CA certificates of a chain, whose names do not matter.
+ */
+void kmtls_cert_not_after(const unsigned char *der, int len, char *out, size_t outlen);
+
 int kmtls_identity_from_der(const unsigned char *der, int len,
 			    struct kmtls_identity *id);
 

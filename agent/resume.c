@@ -17,7 +17,7 @@
 #include "resume.h"
 #include "resume_cache.h"
 
-static const unsigned char magic[4] = { 'k', 'm', 'I', '2' };
+static const unsigned char magic[4] = { 'k', 'm', 'I', '3' };
 static const unsigned char no_ca[KMTLS_CA_DIGEST_LEN];
 
 /* The CA digest of @v's policy; zeros without one (tests). */
@@ -31,12 +31,17 @@ int kmtls_resume_seal_leaf(const struct kmtls_verify *v, unsigned char *buf,
 {
 	int n = v ? v->leaf_der_len : 0;
 	unsigned char *p = buf + len + n;
+	size_t chain = v ? strlen(v->chain_not_after) : 0;
 
-	if (!n || n > 0xffff || n + KMTLS_RESUME_TRAILER > cap - len)
+	if (!n || n > 0xffff || n + KMTLS_RESUME_TRAILER > cap - len ||
+	    (chain && chain != KMTLS_RESUME_DATE_LEN))	/* "?": undecodable */
 		return len;
 	memcpy(buf + len, v->leaf_der, n);
 	memcpy(p, ca_of(v), KMTLS_CA_DIGEST_LEN);
 	p += KMTLS_CA_DIGEST_LEN;
+	memset(p, 0, KMTLS_RESUME_DATE_LEN);
+	memcpy(p, v->chain_not_after, chain);
+	p += KMTLS_RESUME_DATE_LEN;
 	p[0] = (unsigned char)(n >> 8);
 	p[1] = (unsigned char)n;
 	memcpy(p + 2, magic, sizeof(magic));
@@ -44,21 +49,24 @@ int kmtls_resume_seal_leaf(const struct kmtls_verify *v, unsigned char *buf,
 }
 
 int kmtls_resume_find_leaf(const unsigned char *buf, int len,
-			   const unsigned char **der, int *der_len,
-			   const unsigned char **ca)
+			   struct kmtls_resume_sealed *s)
 {
 	const unsigned char *t = buf + len - KMTLS_RESUME_TRAILER;
+	const unsigned char *date = t + KMTLS_CA_DIGEST_LEN;
+	const unsigned char *nl = date + KMTLS_RESUME_DATE_LEN;
 	int n;
 
 	if (len <= KMTLS_RESUME_TRAILER ||
 	    memcmp(buf + len - sizeof(magic), magic, sizeof(magic)))
 		return -1;
-	n = t[KMTLS_CA_DIGEST_LEN] << 8 | t[KMTLS_CA_DIGEST_LEN + 1];
+	n = nl[0] << 8 | nl[1];
 	if (!n || n > len - KMTLS_RESUME_TRAILER)
 		return -1;
-	*der = t - n;
-	*der_len = n;
-	*ca = t;
+	s->der = t - n;
+	s->der_len = n;
+	s->ca = t;
+	memcpy(s->chain_not_after, date, KMTLS_RESUME_DATE_LEN);
+	s->chain_not_after[KMTLS_RESUME_DATE_LEN] = '\0';
 	return len - KMTLS_RESUME_TRAILER - n;
 }
 
@@ -88,7 +96,8 @@ static int crl_check(WOLFSSL *ssl, unsigned char *der, int len, char *why,
  * The certificate's dates, as now: a resumption issues the next ticket, so
  * a client that keeps reconnecting would otherwise resume past notAfter.
  */
-static int date_check(const struct kmtls_identity *id, char *why, size_t whylen)
+static int date_check(const struct kmtls_identity *id, const char *chain,
+		      char *why, size_t whylen)
 {
 	time_t t = time(NULL);
 	char now[32];
@@ -99,6 +108,11 @@ static int date_check(const struct kmtls_identity *id, char *why, size_t whylen)
 		return -1;
 	}
 	/* UTC times written at one width ("?" if unreadable) compare as strings. */
+	if (chain[0] && strcmp(now, chain) > 0) {
+		snprintf(why, whylen, "a CA certificate of its chain expired (not after %s; check NTP)",
+			 chain);
+		return -1;
+	}
 	if (id->not_before[0] == '?' || id->not_after[0] == '?') {
 		snprintf(why, whylen, "its validity dates do not decode");
 		return -1;
@@ -140,9 +154,10 @@ static void take(struct kmtls_verify *v, struct kmtls_identity *id)
 }
 
 int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
-		       const unsigned char *der, int der_len,
-		       const unsigned char *ca, char *why, size_t whylen)
+		       const struct kmtls_resume_sealed *s, char *why, size_t whylen)
 {
+	const unsigned char *der = s->der;
+	int der_len = s->der_len;
 	const void *ctx = wolfSSL_get_SSL_CTX(ssl);
 	struct kmtls_identity id;
 	unsigned char sha[32];
@@ -150,7 +165,7 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 	int cached, ret;
 
 	if ((v->policy && !v->policy->ca_digest_ok) ||
-	    memcmp(ca, ca_of(v), KMTLS_CA_DIGEST_LEN)) {
+	    memcmp(s->ca, ca_of(v), KMTLS_CA_DIGEST_LEN)) {
 		snprintf(why, whylen, "issued under another CA bundle (another listener or node, or before a reload changed it)");
 		return -1;
 	}
@@ -168,7 +183,7 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 		snprintf(why, whylen, "the certificate in it does not decode");
 		return -1;
 	}
-	if (date_check(&id, reason, sizeof(reason))) {
+	if (date_check(&id, s->chain_not_after, reason, sizeof(reason))) {
 		say(why, whylen, &id, reason);
 		goto no;
 	}
@@ -190,6 +205,7 @@ int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
 		kmtls_resume_cache_put(ctx, v->policy, &id);
 	}
 	take(v, &id);
+	memcpy(v->chain_not_after, s->chain_not_after, sizeof(s->chain_not_after));
 	return 0;
 no:
 	kmtls_identity_free(&id);

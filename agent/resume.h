@@ -30,8 +30,14 @@
  * where that digest is the same: not at a listener or node trusting other
  * CAs, nor after a reload changed the bundle.
  *
- * Sealed layout: wolfSSL's ticket | leaf DER | CA digest (8 bytes) | DER
- * length (u16, big endian) | "kmI2".
+ * Nor are the chain's CA certificates there, whose expiry a full handshake
+ * refuses: the ticket carries the earliest notAfter among them, checked
+ * like the leaf's dates, and handed on to the ticket a resumption issues.
+ *
+ * Sealed layout: wolfSSL's ticket | leaf DER | CA digest (8 bytes) | chain
+ * notAfter (20 bytes, "YYYY-MM-DDTHH:MM:SSZ", zeros without CAs) | DER
+ * length (u16, big endian) | "kmI3". Tickets of the "kmI2" layout (no
+ * chain date) are declined: one full handshake after an upgrade.
  */
 
 /* wolfSSL's room for our bytes after its own (scripts/wolfssl.sh sets it). */
@@ -42,34 +48,42 @@
 #error "wolfSSL has no room for a client certificate in session tickets: rebuild it with scripts/wolfssl.sh (WOLFSSL_TICKET_EXTRA_PADDING_SZ)"
 #endif
 
-#define KMTLS_RESUME_TRAILER 14	/* CA digest + length + magic */
+#define KMTLS_RESUME_DATE_LEN 20
+/* CA digest + chain date + length + magic */
+#define KMTLS_RESUME_TRAILER (KMTLS_CA_DIGEST_LEN + KMTLS_RESUME_DATE_LEN + 2 + 4)
+
+/* What an opened ticket carries besides wolfSSL's bytes. */
+struct kmtls_resume_sealed {
+	const unsigned char *der;	/* the client's leaf */
+	int der_len;
+	const unsigned char *ca;	/* KMTLS_CA_DIGEST_LEN bytes */
+	char chain_not_after[KMTLS_RESUME_DATE_LEN + 1];	/* "" without CAs */
+};
 
 /*
- * Append @v's peer leaf after the @len bytes of wolfSSL's ticket in @buf
- * (@cap bytes of room in all). Returns the new length; @len unchanged when
- * there is no leaf or it does not fit (such a ticket resumes nothing).
+ * Append @v's peer leaf and chain date after the @len bytes of wolfSSL's
+ * ticket in @buf (@cap bytes of room in all). Returns the new length; @len
+ * unchanged when there is no leaf, the chain's dates did not decode or it
+ * does not fit (such a ticket resumes nothing).
  */
 int kmtls_resume_seal_leaf(const struct kmtls_verify *v, unsigned char *buf,
 			   int len, int cap);
 
 /*
- * In an opened ticket of @len bytes, find the leaf: sets @der and @der_len,
- * @ca to the CA digest sealed with it, and returns the length of wolfSSL's
- * part, or -1 when there is none.
+ * In an opened ticket of @len bytes, find what we sealed into @s: returns
+ * the length of wolfSSL's part, or -1 when there is none.
  */
 int kmtls_resume_find_leaf(const unsigned char *buf, int len,
-			   const unsigned char **der, int *der_len,
-			   const unsigned char **ca);
+			   struct kmtls_resume_sealed *s);
 
 /*
- * Server side, a ticket came back with leaf @der, issued under CA digest
- * @ca: may the session resume under @v's policy (its CA bundle and
- * allow-lists) and the current CRLs (of @ssl's context), today? 0: yes, and
- * @v holds the leaf as if the client had sent it (resumed_checked set).
- * -1: no, with the reason in @why.
+ * Server side, a ticket came back with @s: may the session resume under
+ * @v's policy (its CA bundle and allow-lists) and the current CRLs (of
+ * @ssl's context), today, with the leaf and the chain in their dates? 0:
+ * yes, and @v holds the leaf and chain date as if the client had sent them
+ * (resumed_checked set). -1: no, with the reason in @why.
  */
 int kmtls_resume_check(WOLFSSL *ssl, struct kmtls_verify *v,
-		       const unsigned char *der, int der_len,
-		       const unsigned char *ca, char *why, size_t whylen);
+		       const struct kmtls_resume_sealed *s, char *why, size_t whylen);
 
 #endif

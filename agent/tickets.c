@@ -194,16 +194,16 @@ static int accept_ticket(WOLFSSL *ssl, unsigned char *ticket, int len,
 			 int *out_len)
 {
 	struct kmtls_verify *v = kmtls_verify_of(ssl);
-	const unsigned char *der, *ca;
-	int it_len, der_len;
+	struct kmtls_resume_sealed s;
+	int it_len;
 	char why[400];
 
-	it_len = kmtls_resume_find_leaf(ticket, len, &der, &der_len, &ca);
+	it_len = kmtls_resume_find_leaf(ticket, len, &s);
 	if (it_len < 0) {
 		log_debug("session ticket declined (full handshake): it carries no client certificate");
 		return -1;
 	}
-	if (!v || kmtls_resume_check(ssl, v, der, der_len, ca, why, sizeof(why))) {
+	if (!v || kmtls_resume_check(ssl, v, &s, why, sizeof(why))) {
 		log_debug("session ticket declined (full handshake): %s",
 			  v ? why : "no verification record");
 		return -1;
@@ -222,7 +222,7 @@ static int issue_ticket(WOLFSSL *ssl, struct kmtls_ticket_keys *tk,
 	int n = kmtls_resume_seal_leaf(v, ticket, len, len + WOLFSSL_TICKET_EXTRA_PADDING_SZ);
 	int ret;
 
-	if (n == len && v && v->leaf_der_len)
+	if (n == len && v && v->leaf_der_len && v->chain_not_after[0] != '?')
 		kmtls_log_once("ticketfit", LOG_WARNING,
 			       "a client certificate of %d bytes does not fit in a session ticket (%d at most): such clients always do full handshakes",
 			       v->leaf_der_len, WOLFSSL_TICKET_EXTRA_PADDING_SZ - KMTLS_RESUME_TRAILER);

@@ -106,6 +106,17 @@ static void take_leaf(struct kmtls_verify *v, const unsigned char *der, int len)
 	}
 }
 
+/* A CA certificate of the peer's chain that wolfSSL accepted. */
+static void take_ca(struct kmtls_verify *v, const unsigned char *der, int len)
+{
+	char na[sizeof(v->chain_not_after)];
+
+	kmtls_cert_not_after(der, len, na, sizeof(na));
+	if (!v->chain_not_after[0] || na[0] == '?' ||
+	    (v->chain_not_after[0] != '?' && strcmp(na, v->chain_not_after) < 0))
+		memcpy(v->chain_not_after, na, sizeof(na));
+}
+
 /* wolfSSL said no: note which certificate and why, and agree. */
 static int cert_failed(struct kmtls_verify *v, WOLFSSL_X509_STORE_CTX *store,
 		       const unsigned char *der, int len)
@@ -166,6 +177,8 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 		take_leaf(v, der, len);
 	if (!preverify)
 		return cert_failed(v, store, der, len);
+	if (store->error_depth > 0 && der)
+		take_ca(v, der, len);
 	return store->error_depth == 0 ? leaf_ok(v) : 1;
 }
 

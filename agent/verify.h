@@ -31,6 +31,12 @@ struct kmtls_verify {
 	int leaf_der_len;
 	int resumed_checked;	/* leaf came from a ticket and passed the
 				 * CRL and policy recheck (resume.c) */
+	/*
+	 * The earliest notAfter of the CA certificates the peer sent (the
+	 * leaf's issuers), "" without any, "?" if one did not decode: a
+	 * resumption has no chain to check, so its ticket carries this.
+	 */
+	char chain_not_after[24];
 	/* the certificate that failed */
 	char bad_subject[256], bad_issuer[256], bad_serial[80];
 	char bad_not_before[32], bad_not_after[32];

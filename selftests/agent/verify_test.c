@@ -13,6 +13,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -212,13 +213,32 @@ static int kernel_errno(int code)
 	}
 }
 
+/* The notAfter of the test PKI's intermediate, which client.pem carries. */
+static void intermediate_not_after(char *out, size_t len)
+{
+	unsigned char pem[8192], der[4096];
+	FILE *f = fopen(pki("intermediate.pem"), "r");
+	int n = f ? (int)fread(pem, 1, sizeof(pem), f) : 0;
+
+	if (f)
+		fclose(f);
+	n = n > 0 ? wc_CertPemToDer(pem, n, der, sizeof(der), CERT_TYPE) : -1;
+	kmtls_cert_not_after(der, n, out, len);
+}
+
 static void check_leaf(struct __test_metadata *_metadata,
 		       const struct kmtls_verify *v)
 {
+	char want[32];
+
 	ASSERT_TRUE(v->have_leaf);
 	EXPECT_STREQ("client", v->leaf.cn);
 	ASSERT_EQ(1, v->leaf.uris.n);
 	EXPECT_STREQ("spiffe://example.org/client", v->leaf.uris.v[0]);
+	/* The chain's CA dates, for tickets: the intermediate's notAfter. */
+	intermediate_not_after(want, sizeof(want));
+	EXPECT_EQ(20, (int)strlen(want)) TH_LOG("intermediate.pem: %s", want);
+	EXPECT_STREQ(want, v->chain_not_after);
 }
 
 TEST_F(verify, handshake)

@@ -454,30 +454,38 @@ TEST_F(rr, unmatchable_names_resume_only_without_policy)
 /* The sealed layout round-trips; anything else is "no certificate". */
 TEST(leaf_trailer)
 {
-	struct kmtls_verify v = { .leaf_der_len = 5 };
-	unsigned char buf[64], der[5] = { 1, 2, 3, 4, 5 };
-	const unsigned char *got, *ca;
+	struct kmtls_verify v = { .leaf_der_len = 5, .chain_not_after = "2031-02-03T04:05:06Z" };
+	unsigned char buf[96], der[5] = { 1, 2, 3, 4, 5 };
 	static const unsigned char zeros[KMTLS_CA_DIGEST_LEN];
-	int n, len, got_len;
+	struct kmtls_resume_sealed s;
+	int n, len;
 
 	v.leaf_der = der;
 	memset(buf, 0xaa, sizeof(buf));
 	n = kmtls_resume_seal_leaf(&v, buf, 20, sizeof(buf));
 	ASSERT_EQ(20 + 5 + KMTLS_RESUME_TRAILER, n);
-	ASSERT_EQ(20, kmtls_resume_find_leaf(buf, n, &got, &got_len, &ca));
-	EXPECT_EQ(5, got_len);
-	EXPECT_EQ(0, memcmp(der, got, 5));
-	EXPECT_EQ(0, memcmp(zeros, ca, sizeof(zeros)));	/* no policy: no bundle */
+	ASSERT_EQ(20, kmtls_resume_find_leaf(buf, n, &s));
+	EXPECT_EQ(5, s.der_len);
+	EXPECT_EQ(0, memcmp(der, s.der, 5));
+	EXPECT_EQ(0, memcmp(zeros, s.ca, sizeof(zeros)));	/* no policy: no bundle */
+	EXPECT_STREQ("2031-02-03T04:05:06Z", s.chain_not_after);
 	/* No room: the ticket goes out without it. */
-	EXPECT_EQ(60, kmtls_resume_seal_leaf(&v, buf, 60, sizeof(buf)));
+	EXPECT_EQ(80, kmtls_resume_seal_leaf(&v, buf, 80, sizeof(buf)));
 	/* wolfSSL's bytes alone, a bad magic, a length past the start. */
-	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, 20, &got, &got_len, &ca));
+	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, 20, &s));
 	buf[n - 1] ^= 1;
-	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, n, &got, &got_len, &ca));
+	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf, n, &s));
 	buf[n - 1] ^= 1;
-	len = n - 20;	/* the trailer claims 5 bytes; only its own 6 and 5 are there */
-	EXPECT_EQ(0, kmtls_resume_find_leaf(buf + 20, len, &got, &got_len, &ca));
-	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf + 21, len - 1, &got, &got_len, &ca));
+	len = n - 20;	/* the trailer claims 5 bytes; only itself and 5 are there */
+	EXPECT_EQ(0, kmtls_resume_find_leaf(buf + 20, len, &s));
+	EXPECT_EQ(-1, kmtls_resume_find_leaf(buf + 21, len - 1, &s));
+	/* No CA sent: no date; a chain date that did not decode: no seal. */
+	v.chain_not_after[0] = '\0';
+	ASSERT_EQ(n, kmtls_resume_seal_leaf(&v, buf, 20, sizeof(buf)));
+	ASSERT_EQ(20, kmtls_resume_find_leaf(buf, n, &s));
+	EXPECT_STREQ("", s.chain_not_after);
+	strcpy(v.chain_not_after, "?");
+	EXPECT_EQ(20, kmtls_resume_seal_leaf(&v, buf, 20, sizeof(buf)));
 }
 
 /*
@@ -491,14 +499,19 @@ TEST(dates_are_rechecked)
 		.cert = pki("server.pem"), .key = pki("server.key"), .ca = pki("ca.pem"),
 	};
 	static const struct {
-		const char *pem, *want;
+		const char *pem, *want, *chain;
 	} c[] = {
-		{ "client.pem", NULL },
-		{ "client.pem", NULL },		/* the cached pass */
-		{ "bad/expired.pem", "certificate expired (not after " },
-		{ "bad/notyet.pem", "certificate not yet valid (not before " },
+		{ "client.pem", NULL, NULL },
+		{ "client.pem", NULL, NULL },	/* the cached pass */
+		{ "bad/expired.pem", "certificate expired (not after ", NULL },
+		{ "bad/notyet.pem", "certificate not yet valid (not before ", NULL },
+		/* An intermediate that expired since the full handshake. */
+		{ "client.pem", "a CA certificate of its chain expired (not after 2020-01-02T03:04:05Z",
+		  "2020-01-02T03:04:05Z" },
+		{ "client.pem", NULL, "2999-01-02T03:04:05Z" },
 	};
 	static const unsigned char no_ca[KMTLS_CA_DIGEST_LEN];	/* no policy */
+	struct kmtls_resume_sealed s = { .ca = no_ca };
 	unsigned char pem[16384], der[8192];
 	char err[256], why[512];
 	WOLFSSL_CTX *ctx;
@@ -520,12 +533,18 @@ TEST(dates_are_rechecked)
 		len = wc_CertPemToDer(pem, n, der, sizeof(der), CERT_TYPE);
 		ASSERT_LT(0, len) TH_LOG("%s", c[i].pem);
 		why[0] = 0;
-		ret = kmtls_resume_check(ssl, &v, der, len, no_ca, why, sizeof(why));
+		s.der = der;
+		s.der_len = len;
+		snprintf(s.chain_not_after, sizeof(s.chain_not_after), "%s",
+			 c[i].chain ? c[i].chain : "");
+		ret = kmtls_resume_check(ssl, &v, &s, why, sizeof(why));
 		if (c[i].want) {
 			EXPECT_EQ(-1, ret) TH_LOG("%s resumed", c[i].pem);
 			EXPECT_NE(NULL, strstr(why, c[i].want)) TH_LOG("%s: %s", c[i].pem, why);
 		} else {
 			EXPECT_EQ(0, ret) TH_LOG("%s: %s", c[i].pem, why);
+			/* Handed on to the ticket this resumption issues. */
+			EXPECT_STREQ(s.chain_not_after, v.chain_not_after);
 		}
 		kmtls_verify_reset(&v);
 	}
