@@ -22,7 +22,7 @@ int kmtls_sha256_shani_available(void);
 /* Forget the answer and ask the CPU and the environment again. */
 int kmtls_sha256_shani_recheck(void);
 
-/* How many times wolfSSL called the two block functions above. */
+/* How many times wolfSSL called the two block functions above, on this thread. */
 unsigned long kmtls_sha256_calls(void);
 
 /* Each path on its own, for the tests: one 64-byte block. */
