@@ -13,6 +13,7 @@
  * carries the low 31 bits of its request id, which a refusal logs.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,15 +353,66 @@ static void copy_string(char *dst, size_t len, struct nlattr *a)
 	snprintf(dst, len, "%s", a ? nla_get_string(a) : "");
 }
 
+/* An ACCEPT reply being read: the request it fills, the socket it came on. */
+struct accept_reply {
+	struct kmtls_upcall *u;
+	struct kmtls_accept *a;
+};
+
+/*
+ * A reply we cannot take (kmtls.ko of another version, or a bug): the
+ * kernel installed its socket in our fd table all the same. Fail the
+ * request at once with EPROTO when its id is there, rather than leave the
+ * application to its deadline, and close the fd either way.
+ */
+static void refuse_accept(struct kmtls_upcall *u, struct nlattr *const *raw)
+{
+	struct nlattr *fd_attr = raw[KMTLS_A_ACCEPT_SOCKFD], *id_attr = raw[KMTLS_A_ACCEPT_ID];
+	struct kmtls_done d = { .status = EPROTO };
+	uint32_t fd;
+	uint64_t id;
+
+	if (!fd_attr || nla_len(fd_attr) < (int)sizeof(fd))
+		return;		/* no socket came with it */
+	fd = nla_get_u32(fd_attr);
+	if (fd > INT_MAX)
+		return;		/* not an fd the kernel installs */
+	if (id_attr && nla_len(id_attr) >= (int)sizeof(id)) {
+		id = nla_get_u64(id_attr);
+		log_err("kernel service: kmtls.ko's ACCEPT reply for request %llu is malformed (a module of another version than kmtlsd?): failing it with EPROTO",
+			(unsigned long long)id);
+		kmtls_upcall_done(u, (int)fd, id, &d);
+	} else {
+		log_err("kernel service: kmtls.ko's ACCEPT reply without a request id (a module of another version than kmtlsd?): dropping its socket");
+	}
+	close((int)fd);
+}
+
+static int valid_accept(struct nlattr *const *tb)
+{
+	uint32_t role;
+
+	if (!tb[KMTLS_A_ACCEPT_SOCKFD] || !tb[KMTLS_A_ACCEPT_ROLE] ||
+	    !tb[KMTLS_A_ACCEPT_TIMEOUT_MS] || !tb[KMTLS_A_ACCEPT_ID] ||
+	    nla_get_u32(tb[KMTLS_A_ACCEPT_SOCKFD]) > INT_MAX)
+		return 0;
+	role = nla_get_u32(tb[KMTLS_A_ACCEPT_ROLE]);
+	return role == KMTLS_ROLE_CLIENT || role == KMTLS_ROLE_SERVER;
+}
+
 static int parse_accept(struct nlmsghdr *h, void *arg)
 {
-	struct kmtls_accept *a = arg;
-	struct nlattr *tb[KMTLS_A_ACCEPT_MAX + 1];
+	struct accept_reply *ar = arg;
+	struct kmtls_accept *a = ar->a;
+	struct nlattr *tb[KMTLS_A_ACCEPT_MAX + 1], *raw[KMTLS_A_ACCEPT_MAX + 1];
 
-	if (genlmsg_parse(h, 0, tb, KMTLS_A_ACCEPT_MAX, accept_policy) ||
-	    !tb[KMTLS_A_ACCEPT_SOCKFD] || !tb[KMTLS_A_ACCEPT_ROLE] ||
-	    !tb[KMTLS_A_ACCEPT_TIMEOUT_MS] || !tb[KMTLS_A_ACCEPT_ID])
+	/* Unchecked first: the fd and id of a reply the policy refuses. */
+	if (genlmsg_parse(h, 0, raw, KMTLS_A_ACCEPT_MAX, NULL))
 		return -1;
+	if (genlmsg_parse(h, 0, tb, KMTLS_A_ACCEPT_MAX, accept_policy) || !valid_accept(tb)) {
+		refuse_accept(ar->u, raw);
+		return -1;
+	}
 	a->fd = (int)nla_get_u32(tb[KMTLS_A_ACCEPT_SOCKFD]);
 	a->role = nla_get_u32(tb[KMTLS_A_ACCEPT_ROLE]);
 	a->timeout_ms = nla_get_u32(tb[KMTLS_A_ACCEPT_TIMEOUT_MS]);
@@ -378,7 +430,8 @@ static int parse_accept(struct nlmsghdr *h, void *arg)
 int kmtls_upcall_accept(struct kmtls_upcall *u, struct kmtls_accept *a)
 {
 	int family = atomic_load(&u->family);
-	struct reply r = { .parse = parse_accept, .arg = a };
+	struct accept_reply ar = { .u = u, .a = a };
+	struct reply r = { .parse = parse_accept, .arg = &ar };
 	struct nl_msg *msg;
 	int ret;
 

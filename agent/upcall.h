@@ -80,9 +80,11 @@ void kmtls_upcall_detach(struct kmtls_upcall *u);
 void kmtls_upcall_read(struct kmtls_upcall *u);
 
 /*
- * ACCEPT one request. 1 with @a filled (a->fd is ours to close), 0 when
- * none is queued, -errno otherwise (-ENOBUFS: the reply was lost; drain
- * again later).
+ * ACCEPT one request. 1 with @a filled (a->fd is ours to close, a->role
+ * client or server), 0 when none is queued, -errno otherwise (-ENOBUFS:
+ * the reply was lost; drain again later; -EPROTO: a reply that could not
+ * be taken, its fd closed and, when it named its request, the request
+ * failed with a DONE of EPROTO).
  */
 int kmtls_upcall_accept(struct kmtls_upcall *u, struct kmtls_accept *a);
 

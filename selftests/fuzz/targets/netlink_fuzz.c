@@ -28,8 +28,8 @@
  * than that, and a read past the last message, which in kmtlsd would see
  * bytes of an earlier datagram, is an ASan report.
  * Checked: no memory error or undefined behaviour (ASan, UBSan), the
- * documented results (accept: 1, 0 or -errno; a filled request has its
- * strings terminated), and the flags read() sets.
+ * documented results (accept: 1, 0 or -errno; a filled request has an fd,
+ * a known role and its strings terminated), and the flags read() sets.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
@@ -49,6 +50,22 @@
 
 static int pair[2] = { -1, -1 };
 static uint32_t sender_pid;	/* the port id recvfrom() reports */
+static int in_agent;		/* kmtls_upcall_accept() runs */
+static int closed;		/* close() calls it made */
+
+/*
+ * The agent closes the fd of an ACCEPT reply it refuses (the kernel would
+ * have installed it). Here that fd is a number from the input, perhaps
+ * libFuzzer's own: while the agent runs, count the call instead.
+ */
+int close(int fd)
+{
+	if (in_agent) {
+		closed++;
+		return 0;
+	}
+	return (int)syscall(SYS_close, fd);
+}
 
 /*
  * The agent checks the sender's address; a socketpair has none of the
@@ -114,10 +131,14 @@ static int run_one(int accept, const uint8_t *p, size_t n, struct kmtls_upcall *
 		perror("netlink_fuzz: send");
 		abort();
 	}
-	if (accept)
+	closed = 0;
+	if (accept) {
+		in_agent = 1;
 		ret = kmtls_upcall_accept(u, a);
-	else
+		in_agent = 0;
+	} else {
 		kmtls_upcall_read(u);
+	}
 	free(rbuf);
 	return ret;
 }
@@ -132,21 +153,13 @@ static size_t put_attr(uint8_t *p, uint16_t type, const void *v, uint16_t len)
 	return NLA_ALIGN(a.nla_len);
 }
 
-/*
- * The harness builds struct kmtls_upcall by hand: check once that a good
- * ACCEPT reply still comes out as one, so a change of the struct cannot
- * leave the target fuzzing nothing.
- */
-static void self_check(void)
+/* An ACCEPT reply for fd 7, request 42, and its acknowledgement: its length. */
+static size_t accept_reply(uint8_t *p, int with_timeout)
 {
-	uint32_t buf[64] = { 0 };
-	uint8_t *p = (uint8_t *)buf;
 	struct nlmsghdr h = { .nlmsg_type = KMTLS_FUZZ_FAMILY, .nlmsg_seq = SEQ_ACCEPT };
 	struct nlmsgerr e = { .error = 0 };
 	uint32_t fd = 7, role = KMTLS_ROLE_SERVER, ms = 1000;
 	uint64_t id = 42;
-	struct kmtls_upcall u;
-	struct kmtls_accept a;
 	size_t n = NLMSG_HDRLEN;
 
 	p[n] = KMTLS_CMD_ACCEPT;
@@ -154,7 +167,8 @@ static void self_check(void)
 	n += GENL_HDRLEN;
 	n += put_attr(p + n, KMTLS_A_ACCEPT_SOCKFD, &fd, 4);
 	n += put_attr(p + n, KMTLS_A_ACCEPT_ROLE, &role, 4);
-	n += put_attr(p + n, KMTLS_A_ACCEPT_TIMEOUT_MS, &ms, 4);
+	if (with_timeout)
+		n += put_attr(p + n, KMTLS_A_ACCEPT_TIMEOUT_MS, &ms, 4);
 	n += put_attr(p + n, KMTLS_A_ACCEPT_PAD, NULL, 0);
 	n += put_attr(p + n, KMTLS_A_ACCEPT_ID, &id, 8);
 	h.nlmsg_len = n;
@@ -164,9 +178,31 @@ static void self_check(void)
 	h.nlmsg_len = NLMSG_LENGTH(sizeof(e));
 	memcpy(p + n, &h, sizeof(h));
 	memcpy(p + n + NLMSG_HDRLEN, &e, sizeof(e));
-	n += h.nlmsg_len;
-	if (run_one(1, p, n, &u, &a) != 1 || a.fd != 7 || a.id != 42) {
+	return n + h.nlmsg_len;
+}
+
+/*
+ * The harness builds struct kmtls_upcall by hand: check once that a good
+ * ACCEPT reply still comes out as one, and that a refused one has its fd
+ * closed (through close() above), so a change of the struct or of the
+ * agent cannot leave the target fuzzing nothing.
+ */
+static void self_check(void)
+{
+	uint32_t buf[64] = { 0 };
+	uint8_t *p = (uint8_t *)buf;
+	struct kmtls_upcall u;
+	struct kmtls_accept a;
+	size_t n = accept_reply(p, 1);
+
+	if (run_one(1, p, n, &u, &a) != 1 || a.fd != 7 || a.id != 42 || closed) {
 		fprintf(stderr, "netlink_fuzz: a good ACCEPT reply is not accepted: the harness is out of date with agent/upcall.c\n");
+		exit(1);
+	}
+	memset(buf, 0, sizeof(buf));
+	n = accept_reply(p, 0);
+	if (run_one(1, p, n, &u, &a) != -EPROTO || closed != 1) {
+		fprintf(stderr, "netlink_fuzz: a refused ACCEPT reply does not close its fd: the harness is out of date with agent/upcall.c\n");
 		exit(1);
 	}
 }
@@ -193,6 +229,9 @@ static void check_accept(int ret, const struct kmtls_accept *a)
 	}
 	if (ret != 1)
 		return;
+	/* A request taken has an fd and one of the two roles. */
+	if (a->fd < 0 || (a->role != KMTLS_ROLE_CLIENT && a->role != KMTLS_ROLE_SERVER))
+		abort();
 	if (!memchr(a->peer_name, '\0', sizeof(a->peer_name)) ||
 	    !memchr(a->profile, '\0', sizeof(a->profile)))
 		abort();
