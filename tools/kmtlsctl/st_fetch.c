@@ -2,27 +2,20 @@
 /*
  * kmtlsd's status endpoint as kmtlsctl status and stats see it: where it is
  * (--endpoint, else status-listen of the kmtlsd config, else the packaged
- * default) and GET /status over HTTP/1.0 (agent/status.c serves one request
- * per connection and closes, so the body runs to EOF).
+ * default), its document (st_http.c, checked by st_doc.c), and what to tell
+ * the operator when there is none.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../../agent/addr.h"
 #include "../../agent/config.h"
 #include "kmtlsctl.h"
 #include "st.h"
-
-#define ST_TIMEOUT_MS	5000
-#define ST_MAX_BODY	(16 << 20)
 
 long long st_int(json_object *o, const char *key)
 {
@@ -142,177 +135,89 @@ int st_args(struct ctl *c, int argc, char **argv, const char *usage, struct st_w
 	return -1;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
+static const char *const problem_names[] = {
+	[ST_FINE] = "none",
+	[ST_DOWN] = "not running",
+	[ST_DENIED] = "permission denied",
+	[ST_STALLED] = "no answer in time",
+	[ST_FOREIGN] = "not kmtlsd's status endpoint",
+	[ST_BAD_DOC] = "unexpected document",
+	[ST_FAILED] = "error",
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+/* What went wrong, in one line for the text output and in full for stderr. */
+static void explain(const struct st_where *w, struct st_fail *f, const char *why)
+{
+	const char *a = st_text(w->addr);
+
+	f->name = problem_names[f->problem];
+	switch (f->problem) {
+	case ST_DOWN:
+		snprintf(f->line, sizeof(f->line), "not running, or its status endpoint is off "
+			 "(nothing answers on %s)", a);
+		snprintf(f->err, sizeof(f->err), "kmtlsd is not reachable on %s (%s; address "
+			 "from %s): %s", a, why, w->from, w->hint);
+		break;
+	case ST_DENIED:
+		snprintf(f->line, sizeof(f->line), "unknown: not allowed to connect to %s", a);
+		snprintf(f->err, sizeof(f->err), "kmtlsctl may not connect to kmtlsd's status "
+			 "endpoint %s (%s; address from %s): run it as root, or as a user that "
+			 "may connect to the socket (its directory and the socket itself must "
+			 "let that user in)", a, why, w->from);
+		break;
+	case ST_STALLED:
+		snprintf(f->line, sizeof(f->line), "busy or stalled: %s answered nothing "
+			 "complete within %d s", a, ST_TIMEOUT_MS / 1000);
+		snprintf(f->err, sizeof(f->err), "kmtlsd did not answer on %s in time (%s; "
+			 "address from %s): kmtlsd is busy or its status endpoint is stalled; "
+			 "try again, and if it lasts, look at kmtlsd's log", a, why, w->from);
+		break;
+	case ST_FOREIGN:
+		snprintf(f->line, sizeof(f->line), "unknown: %s does not answer as kmtlsd's "
+			 "status endpoint does (%s)", a, why);
+		snprintf(f->err, sizeof(f->err), "%s does not answer GET /status as kmtlsd's "
+			 "status endpoint does (%s; address from %s): is it kmtlsd's "
+			 "status-listen, or another service's address?", a, why, w->from);
+		break;
+	case ST_BAD_DOC:
+		snprintf(f->line, sizeof(f->line), "unknown: its /status answer is not what "
+			 "this kmtlsctl expects (%s)", why);
+		snprintf(f->err, sizeof(f->err), "kmtlsd's /status answer from %s is not what "
+			 "this kmtlsctl expects: %s", a, why);
+		break;
+	default:
+		snprintf(f->line, sizeof(f->line), "unknown: %s", why);
+		snprintf(f->err, sizeof(f->err), "cannot get kmtlsd's status from %s (%s; "
+			 "address from %s)", a, why, w->from);
+		break;
+	}
 }
 
-/* Wait for @events until @deadline: 0, or -1 with errno (ETIMEDOUT). */
-static int wait_fd(int fd, short events, long long deadline)
+json_object *st_fetch(const struct st_where *w, struct st_fail *f)
 {
-	struct pollfd p = { .fd = fd, .events = events };
-	long long left;
-	int n;
+	json_object *raw, *doc = NULL;
+	char why[600];
 
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
+	memset(f, 0, sizeof(*f));
+	raw = st_http_get(w->addr, &f->problem, why, sizeof(why));
+	if (raw) {
+		doc = st_doc_check(raw, why, sizeof(why));
+		if (!doc) {
+			f->problem = ST_BAD_DOC;
+			snprintf(why + strlen(why), sizeof(why) - strlen(why),
+				 " (kmtlsd and kmtlsctl of different kmtls versions?)");
 		}
-		n = poll(&p, 1, (int)left);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return -1;
+		json_object_put(raw);
 	}
+	if (!doc)
+		explain(w, f, why);
+	return doc;
 }
 
-static int dial(const char *addr, long long deadline, char *err, size_t errlen)
+json_object *st_kmtlsd(const struct st_where *w, st_section_fn section, struct st_fail *f)
 {
-	struct sockaddr_storage ss;
-	socklen_t len, elen = sizeof(int);
-	char why[200];
-	int fd, e = 0;
+	json_object *doc = st_fetch(w, f), *kd;
 
-	if (kmtls_addr_parse(addr, 1, &ss, &len, why, sizeof(why))) {
-		snprintf(err, errlen, "%s", why);
-		return -1;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if ((connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) ||
-	    wait_fd(fd, POLLOUT, deadline) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen))
-		e = errno;
-	if (e) {
-		snprintf(err, errlen, "connect: %s", strerror(e));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* The whole response, NUL-terminated, or NULL with @err set. */
-static char *exchange(int fd, long long deadline, size_t *len, char *err, size_t errlen)
-{
-	static const char req[] = "GET /status HTTP/1.0\r\nHost: kmtlsd\r\n\r\n";
-	size_t cap = 8192, n = 0, off = 0;
-	char *buf = malloc(cap), *p;
-	ssize_t r;
-
-	while (buf && off < sizeof(req) - 1) {
-		r = send(fd, req + off, sizeof(req) - 1 - off, MSG_NOSIGNAL);
-		if (r > 0) {
-			off += (size_t)r;
-		} else if (r < 0 && errno == EAGAIN && !wait_fd(fd, POLLOUT, deadline)) {
-			continue;
-		} else if (r < 0 && errno != EINTR) {
-			snprintf(err, errlen, "send: %s", strerror(errno));
-			goto fail;
-		}
-	}
-	while (buf) {
-		if (n + 1 == cap) {
-			if (cap >= ST_MAX_BODY) {
-				snprintf(err, errlen, "the response is larger than %d bytes",
-					 ST_MAX_BODY);
-				goto fail;
-			}
-			p = realloc(buf, cap * 2);
-			if (!p)
-				break;
-			buf = p;
-			cap *= 2;
-		}
-		r = recv(fd, buf + n, cap - n - 1, 0);
-		if (r > 0) {
-			n += (size_t)r;
-		} else if (r == 0) {
-			buf[n] = 0;
-			*len = n;
-			return buf;
-		} else if (errno == EAGAIN) {
-			if (wait_fd(fd, POLLIN, deadline)) {
-				snprintf(err, errlen, "no complete answer within %d ms",
-					 ST_TIMEOUT_MS);
-				goto fail;
-			}
-		} else if (errno != EINTR) {
-			snprintf(err, errlen, "recv: %s", strerror(errno));
-			goto fail;
-		}
-	}
-	snprintf(err, errlen, "out of memory");
-fail:
-	free(buf);
-	return NULL;
-}
-
-/* Status line and header end; the JSON body parsed by json-c. */
-static json_object *parse_response(char *resp, size_t len, char *err, size_t errlen)
-{
-	enum json_tokener_error jerr;
-	json_object *o;
-	char *body, *eol;
-	long code;
-
-	body = strstr(resp, "\r\n\r\n");
-	if (strncmp(resp, "HTTP/1.", 7) || !body || strlen(resp) != len) {
-		snprintf(err, errlen, "the answer is not HTTP (another service on that address?)");
-		return NULL;
-	}
-	code = strtol(resp + 9, NULL, 10);
-	if (code != 200) {
-		eol = strstr(resp, "\r\n");
-		*eol = 0;
-		snprintf(err, errlen, "GET /status: %s (a kmtlsd without /status?)", resp);
-		return NULL;
-	}
-	o = json_tokener_parse_verbose(body + 4, &jerr);
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		snprintf(err, errlen, "GET /status: not a JSON object (%s)",
-			 o ? "another type" : json_tokener_error_desc(jerr));
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
-}
-
-json_object *st_fetch(const struct st_where *w, char *err, size_t errlen)
-{
-	long long deadline = now_ms() + ST_TIMEOUT_MS;
-	char why[300] = "";
-	json_object *o = NULL;
-	size_t len;
-	char *resp;
-	int fd;
-
-	fd = dial(w->addr, deadline, why, sizeof(why));
-	if (fd >= 0) {
-		resp = exchange(fd, deadline, &len, why, sizeof(why));
-		close(fd);
-		if (resp)
-			o = parse_response(resp, len, why, sizeof(why));
-		free(resp);
-	}
-	if (!o)
-		snprintf(err, errlen, "kmtlsd is not reachable on %s (%s; address from %s): %s",
-			 w->addr, why, w->from, w->hint);
-	return o;
-}
-
-json_object *st_kmtlsd(const struct st_where *w, st_section_fn section, int *up, char *err,
-		       size_t errlen)
-{
-	json_object *doc = st_fetch(w, err, errlen), *kd;
-
-	*up = !!doc;
 	if (doc) {
 		kd = section(doc, w);
 		json_object_put(doc);
@@ -321,6 +226,7 @@ json_object *st_kmtlsd(const struct st_where *w, st_section_fn section, int *up,
 	kd = json_object_new_object();
 	json_object_object_add(kd, "reachable", json_object_new_boolean(0));
 	json_object_object_add(kd, "endpoint", json_object_new_string(w->addr));
-	json_object_object_add(kd, "error", json_object_new_string(err));
+	json_object_object_add(kd, "problem", json_object_new_string(f->name));
+	json_object_object_add(kd, "error", json_object_new_string(f->err));
 	return kd;
 }

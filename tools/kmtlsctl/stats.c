@@ -20,12 +20,12 @@ static const char usage[] =
 	"ADDR: unix:/path or IP:PORT; default: status-listen of FILE (default "
 	ST_CONFIG_DEFAULT ")\n"
 	"if it sets one, else " ST_ENDPOINT_DEFAULT ".\n"
-	"Exit status 1 when kmtlsd does not answer there.\n";
+	"Exit status 1 when kmtlsd's status cannot be had there, with the reason.\n";
 
 /* Keys of kmtlsd's document that describe it rather than count. */
 static const char *const about[] = { "version", "started", "uptime_s", "workers" };
 
-/* kmtlsd's /status document, regrouped: about, totals, listeners. */
+/* kmtlsd's /status document as st_doc_check() kept it, regrouped: about, totals, listeners. */
 static json_object *kmtlsd_section(json_object *doc, const struct st_where *w)
 {
 	json_object *o = json_object_new_object(), *v;
@@ -52,24 +52,25 @@ static void row(const char *name, json_object *c)
 	json_object *hs = st_get(c, "handshakes");
 
 	printf("  %-14s %9lld %9lld %7lld %8lld %8lld %8lld %7lld %7lld %6lld %7lld %6lld\n",
-	       name, st_int(c, "accepted"), st_int(hs, "ok"), st_int(hs, "failed"),
+	       st_text(name), st_int(c, "accepted"), st_int(hs, "ok"), st_int(hs, "failed"),
 	       st_int(hs, "resumed"), st_int(c, "ktls"), st_int(c, "fallback"),
 	       st_int(c, "ktls_refused"), st_int(c, "backend_failed"), st_int(c, "capped"),
 	       st_int(c, "closes_unacked"), st_int(c, "active"));
 }
 
-static void print_kmtlsd(json_object *kd, const struct st_where *w)
+static void print_kmtlsd(json_object *kd, const struct st_where *w, const struct st_fail *f)
 {
 	json_object *t = st_get(kd, "totals"), *ls = st_get(kd, "listeners");
 	size_t i;
 
-	if (!st_int(kd, "reachable")) {
-		printf("kmtlsd: not reachable on %s\n", w->addr);
+	if (f->problem) {
+		printf("kmtlsd: %s\n", f->line);
 		return;
 	}
-	printf("kmtlsd %s (%s), %lld worker%s, up %lld s\n", st_str(kd, "version"), w->addr,
-	       st_int(kd, "workers"), st_int(kd, "workers") == 1 ? "" : "s",
-	       st_int(kd, "uptime_s"));
+	printf("kmtlsd %s (%s), %lld worker%s, up %lld s%s\n", st_text(st_str(kd, "version")),
+	       st_text(w->addr), st_int(kd, "workers"), st_int(kd, "workers") == 1 ? "" : "s",
+	       st_int(kd, "uptime_s"), st_int(kd, "uptime_s") < 0 ?
+	       " (the clock went back since kmtlsd started)" : "");
 	printf("  %-14s %9s %9s %7s %8s %8s %8s %7s %7s %6s %7s %6s\n", "listener", "accepted",
 	       "ok", "failed", "resumed", "kTLS", "fallback", "refused", "backend", "capped",
 	       "unacked", "active");
@@ -95,20 +96,20 @@ static void print_counters(const char *title, const char *state, json_object *cn
 	}
 	printf("%s:\n", title);
 	json_object_object_foreach(cnt, k, v)
-		printf("  %-20s %lld\n", k, (long long)json_object_get_int64(v));
+		printf("  %-20s %lld\n", st_text(k), (long long)json_object_get_int64(v));
 }
 
 int cmd_stats(struct ctl *c, int argc, char **argv)
 {
 	json_object *o, *kd, *km, *b, *hl, *hs;
 	struct st_where w;
-	char err[2048];
-	int ret, up;
+	struct st_fail f;
+	int ret;
 
 	ret = st_args(c, argc, argv, usage, &w);
 	if (ret >= 0)
 		return ret;
-	kd = st_kmtlsd(&w, kmtlsd_section, &up, err, sizeof(err));
+	kd = st_kmtlsd(&w, kmtlsd_section, &f);
 	km = st_kmod();
 	b = st_bpf(1);
 	hl = json_object_get(st_get(b, "hello_limit"));
@@ -121,11 +122,11 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "pin_dir", json_object_get(st_get(b, "pin_dir")));
 	json_object_put(b);
 	if (c->json) {
-		if (!up)
-			json_object_object_add(o, "error", json_object_new_string(err));
+		if (f.problem)
+			json_object_object_add(o, "error", json_object_new_string(f.err));
 		ctl_print_json(o);
 	} else {
-		print_kmtlsd(kd, &w);
+		print_kmtlsd(kd, &w, &f);
 		print_counters("kmtls.ko (/proc/net/kmtls_stat)",
 			       st_int(km, "loaded") ? "no counters in this network namespace" :
 			       "not loaded", st_get(km, "counters"));
@@ -135,8 +136,8 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 			       st_get(hs, "counters"));
 		json_object_put(o);
 	}
-	if (!up) {
-		fprintf(stderr, "%s\n", err);
+	if (f.problem) {
+		fprintf(stderr, "%s\n", f.err);
 		return CTL_ERR;
 	}
 	return CTL_OK;

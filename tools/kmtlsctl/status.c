@@ -17,11 +17,13 @@ static const char usage[] =
 	"ADDR: unix:/path or IP:PORT; default: status-listen of FILE (default "
 	ST_CONFIG_DEFAULT ")\n"
 	"if it sets one, else " ST_ENDPOINT_DEFAULT ".\n"
-	"Exit status 1 when kmtlsd does not answer there.\n";
+	"Exit status 1 when kmtlsd's status cannot be had there, with the reason.\n";
 
 static void fmt_uptime(long long s, char *buf, size_t len)
 {
-	if (s >= 86400)
+	if (s < 0)
+		snprintf(buf, len, "unknown (the clock went back since kmtlsd started)");
+	else if (s >= 86400)
 		snprintf(buf, len, "%lldd%02lldh%02lldm", s / 86400, s / 3600 % 24, s / 60 % 60);
 	else if (s >= 3600)
 		snprintf(buf, len, "%lldh%02lldm%02llds", s / 3600, s / 60 % 60, s % 60);
@@ -88,7 +90,7 @@ static const char *agent_of(json_object *kd)
 	json_object *ks;
 
 	if (!kd || !st_int(kd, "reachable"))
-		return "unknown (kmtlsd not reachable)";
+		return "unknown (no status from kmtlsd)";
 	ks = st_get(kd, "kernel_service");
 	if (!ks)
 		return "none (kmtlsd has no [kernel NAME] profile)";
@@ -97,21 +99,21 @@ static const char *agent_of(json_object *kd)
 	return "none";
 }
 
-static void print_kmtlsd(json_object *kd, const struct st_where *w, const char *err)
+/* Strings from kmtlsd go through st_text(): a terminal gets no control bytes. */
+static void print_kmtlsd(json_object *kd, const struct st_where *w, const struct st_fail *f)
 {
 	json_object *hs = st_get(kd, "handshakes"), *ls = st_get(kd, "listeners"), *ks, *names;
-	char up[32];
+	char up[64];
 	size_t i;
 
-	if (err) {
-		printf("kmtlsd     not running, or its status endpoint is off (nothing answers on %s)\n",
-		       w->addr);
+	if (f->problem) {
+		printf("kmtlsd     %s\n", f->line);
 		return;
 	}
 	fmt_uptime(st_int(kd, "uptime_s"), up, sizeof(up));
 	printf("kmtlsd     up: version %s, uptime %s, %lld worker%s (status from %s)\n",
-	       st_str(kd, "version"), up, st_int(kd, "workers"),
-	       st_int(kd, "workers") == 1 ? "" : "s", w->addr);
+	       st_text(st_str(kd, "version")), up, st_int(kd, "workers"),
+	       st_int(kd, "workers") == 1 ? "" : "s", st_text(w->addr));
 	printf("           handshakes: %lld ok, %lld failed, %.1f%% resumed\n",
 	       st_int(hs, "ok"), st_int(hs, "failed"),
 	       100.0 * ratio(st_int(hs, "resumed"), st_int(hs, "ok")));
@@ -121,18 +123,18 @@ static void print_kmtlsd(json_object *kd, const struct st_where *w, const char *
 	for (i = 0; ls && i < json_object_array_length(ls); i++) {
 		json_object *l = json_object_array_get_idx(ls, i);
 
-		printf("  listener %-12s %-9s %s -> %s, %lld active\n", st_str(l, "name"),
-		       st_str(l, "mode"), st_str(l, "listen"), st_str(l, "backend"),
-		       st_int(l, "active"));
+		printf("  listener %-12s %-9s %s -> %s, %lld active\n", st_text(st_str(l, "name")),
+		       st_text(st_str(l, "mode")), st_text(st_str(l, "listen")),
+		       st_text(st_str(l, "backend")), st_int(l, "active"));
 	}
 	ks = st_get(kd, "kernel_service");
 	if (!ks)
 		return;
 	names = st_get(ks, "profiles");
-	printf("  kernel service: %s (profiles", st_str(ks, "state"));
+	printf("  kernel service: %s (profiles", st_text(st_str(ks, "state")));
 	for (i = 0; names && i < json_object_array_length(names); i++)
 		printf("%s %s", i ? "," : "",
-		       json_object_get_string(json_object_array_get_idx(names, i)));
+		       st_text(json_object_get_string(json_object_array_get_idx(names, i))));
 	printf("), handshakes %lld ok, %lld failed\n", st_int(st_get(ks, "handshakes"), "ok"),
 	       st_int(st_get(ks, "handshakes"), "failed"));
 }
@@ -184,13 +186,13 @@ int cmd_status(struct ctl *c, int argc, char **argv)
 {
 	json_object *o, *kd, *km;
 	struct st_where w;
-	char err[2048];
-	int ret, up;
+	struct st_fail f;
+	int ret;
 
 	ret = st_args(c, argc, argv, usage, &w);
 	if (ret >= 0)
 		return ret;
-	kd = st_kmtlsd(&w, kmtlsd_json, &up, err, sizeof(err));
+	kd = st_kmtlsd(&w, kmtlsd_json, &f);
 	km = st_kmod();
 	json_object_object_add(km, "agent", json_object_new_string(agent_of(kd)));
 	o = json_object_new_object();
@@ -198,17 +200,17 @@ int cmd_status(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "kmtls_ko", km);
 	json_object_object_add(o, "bpf", st_bpf(0));
 	if (c->json) {
-		if (!up)
-			json_object_object_add(o, "error", json_object_new_string(err));
+		if (f.problem)
+			json_object_object_add(o, "error", json_object_new_string(f.err));
 		ctl_print_json(o);
 	} else {
-		print_kmtlsd(kd, &w, up ? NULL : err);
+		print_kmtlsd(kd, &w, &f);
 		print_kmod(km);
 		print_bpf(st_get(o, "bpf"));
 		json_object_put(o);
 	}
-	if (!up) {
-		fprintf(stderr, "%s\n", err);
+	if (f.problem) {
+		fprintf(stderr, "%s\n", f.err);
 		return CTL_ERR;
 	}
 	return CTL_OK;
