@@ -106,6 +106,10 @@ $(BIN)/kmtls-bench: $(BENCH_SRCS:%.c=$(O)/%.o) $(AGENT_LIB) $(WOLFSSL_LIB)
 $(O)/selftests/%: $(O)/selftests/%.o $(TESTLIB) $(AGENT_LIB) $(WOLFSSL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB) $(AGENT_LIB) $(LIBS) -ljson-c
 
+# kmtls-bench's latency histogram, on its own.
+$(O)/selftests/bench/hist_test: $(O)/selftests/bench/hist_test.o $(O)/tools/bench/hist.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
 # A malloc that fails on demand, LD_PRELOADed into kmtlsd by the fault tests.
 # Never sanitized: it must own malloc, which ASan's runtime would.
 FAILMALLOC := $(O)/selftests/lib/failmalloc.so

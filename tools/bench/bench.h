@@ -43,9 +43,9 @@ struct bench_opts {
 
 #define HIST_LINEAR	256		/* values below are kept exactly */
 #define HIST_SUB	128		/* buckets per power of two above */
-#define HIST_OCTAVES	28		/* 256 ns << 28 > 60 s */
+#define HIST_OCTAVES	40		/* 256 ns << 40: 78 h > the longest run */
 #define HIST_BUCKETS	(HIST_LINEAR + HIST_OCTAVES * HIST_SUB)
-#define HIST_MAX_NS	(60 * NSEC_PER_SEC)
+#define HIST_MAX_NS	(((uint64_t)HIST_LINEAR << HIST_OCTAVES) - 1)
 
 struct bench_hist {
 	uint64_t count, min, max;
