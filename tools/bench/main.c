@@ -8,12 +8,14 @@
  * measured window, and merging the threads' counters for report.c. The
  * event loop is load.c, a connection's life conn.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -35,7 +37,8 @@ static void usage(FILE *f)
 		"                   [--ciphers LIST] [--groups LIST] [--tls12] [--sni NAME] [--json]\n"
 		"       kmtls-bench --crypto-floor [--duration S] [--json]\n"
 		"Defaults: --concurrency 32 --threads 1 --duration 10 (crypto floor: 2) --warmup 1\n"
-		"          --sni localhost; closed loop unless --rate; bulk --bytes 65536.\n"
+		"          --sni localhost; closed loop unless --rate (handshakes/s); bulk\n"
+		"          --bytes 65536.\n"
 		"Sizes take a k/m suffix (KiB/MiB); durations are seconds, fractions allowed.\n");
 }
 
@@ -73,12 +76,28 @@ static unsigned long long parse_count(const char *name, const char *s,
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (end != s && (*end == 'k' || *end == 'K') && !end[1])
+	if (end != s && (*end == 'k' || *end == 'K') && !end[1]) {
+		errno = v > ULLONG_MAX >> 10 ? ERANGE : errno;
 		v <<= 10, end++;
-	else if (end != s && (*end == 'm' || *end == 'M') && !end[1])
+	} else if (end != s && (*end == 'm' || *end == 'M') && !end[1]) {
+		errno = v > ULLONG_MAX >> 20 ? ERANGE : errno;
 		v <<= 20, end++;
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+	}
+	if (errno || !isdigit((unsigned char)*s) || *end || v < min || v > max)
 		die_usage("--%s %s: a whole number from %llu to %llu expected", name, s, min, max);
+	return v;
+}
+
+/* Handshakes per second: a rate, not a duration. */
+static double parse_rate(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0.001) || v > 10000000)
+		die_usage("--rate %s: handshakes per second from 0.001 to 10000000 expected", s);
 	return v;
 }
 
@@ -105,21 +124,36 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-/* HOST:PORT: a numeric address, else the first address the name has. */
+/*
+ * HOST:PORT: a numeric address, else the first address the name has. The
+ * port is checked here, not by getaddrinfo, which would take 99003 modulo
+ * 65536; a name that does not resolve is the resolver's error, exit 1.
+ */
 static void parse_target(struct bench_opts *o)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	const char *colon = strrchr(o->target, ':'), *p;
 	struct addrinfo *res;
 	char err[160], host[256];
-	const char *colon = strrchr(o->target, ':');
+	unsigned long port = 0;
+	int r;
 
 	if (!kmtls_addr_parse(o->target, 0, &o->addr, &o->addrlen, err, sizeof(err)))
 		return;
 	if (!colon || colon == o->target || (size_t)(colon - o->target) >= sizeof(host))
-		die_usage("--connect %s: %s", o->target, err);
+		die_usage("--connect %s: HOST:PORT expected", o->target);
+	for (p = colon + 1; isdigit((unsigned char)*p) && port <= 65535; p++)
+		port = port * 10 + (*p - '0');
+	if (p == colon + 1 || *p || port < 1 || port > 65535)
+		die_usage("--connect %s: a port from 1 to 65535 expected after the last ':'",
+			  o->target);
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - o->target), o->target);
-	if (getaddrinfo(host, colon + 1, &hints, &res))
-		die_usage("--connect %s: %s", o->target, err);
+	r = getaddrinfo(host, colon + 1, &hints, &res);
+	if (r) {
+		fprintf(stderr, "kmtls-bench: --connect %s: %s: %s\n", o->target, host,
+			r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		exit(1);
+	}
 	memcpy(&o->addr, res->ai_addr, res->ai_addrlen);
 	o->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
@@ -155,7 +189,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 't': o->threads = parse_count("threads", optarg, 1, 256); break;
 		case 'd': o->duration = parse_seconds("duration", optarg, 0.001); have_dur = 1; break;
 		case 'w': o->warmup = parse_seconds("warmup", optarg, 0); break;
-		case 'r': o->rate = parse_seconds("rate", optarg, 0.001); break;
+		case 'r': o->rate = parse_rate(optarg); break;
 		case 'p': o->payload = parse_count("payload", optarg, 0, 1ULL << 30); break;
 		case 'b': o->bytes = parse_count("bytes", optarg, 1, 1ULL << 30); have_bytes = 1; break;
 		case 'x': o->ciphers = optarg; break;
@@ -183,6 +217,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		die_usage("--bytes applies to --mode bulk only (use --payload)");
 	if (o->mode == BENCH_BULK && !have_bytes)
 		o->bytes = 65536;
+	if (!o->sni[0] || strlen(o->sni) > 255)
+		die_usage("--sni \"%s\": a server name of 1 to 255 bytes expected", o->sni);
 	if (o->threads > o->concurrency)
 		o->threads = o->concurrency;
 	parse_target(o);
