@@ -249,14 +249,16 @@ run_client() {
 	BENCH_PIDS+=("$pid")
 	wait "$pid" || rc=$?
 	forget_pid "$pid"
-	# It exits 1 with a full report when no handshake completed: on a
+	# It exits 1 with a full report when no handshake completed, 3 when the
+	# run is not valid (too many failures, an open loop short of its --rate;
+	# the reasons are on stderr and in the JSON's invalid_reasons): on a
 	# stalled machine that is a data point (a round with zero), not a reason
 	# to throw away the runs before it. No report at all is.
 	if ! "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$out" 2>/dev/null; then
 		cat "$out.err" >&2
 		bench_die "kmtls-bench $* exited $rc without a JSON result"
 	fi
-	[ "$rc" = 0 ] || bench_log "bench: kmtls-bench exited $rc (no handshake completed?): $(head -c 300 "$out.err")"
+	[ "$rc" = 0 ] || bench_log "bench: kmtls-bench exited $rc (1: no handshake completed, 3: not a valid run): $(head -c 300 "$out.err")"
 }
 
 # core_ticks CPU: ticks that CPU was busy (not idle, not iowait) since boot.

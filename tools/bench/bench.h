@@ -15,11 +15,20 @@
 #define NSEC_PER_SEC	1000000000ULL
 #define NSEC_PER_MSEC	1000000ULL
 
-#define BENCH_CONN_TIMEOUT	(10 * NSEC_PER_SEC)	/* connect to echo */
+#define BENCH_CONN_TIMEOUT	10.0			/* s, connect to echo, at most */
 #define BENCH_CLOSE_LINGER	(1 * NSEC_PER_SEC)	/* wait for the peer's close */
 #define BENCH_END_GRACE		(2 * NSEC_PER_SEC)	/* finish echoes after the run */
 #define BENCH_SCAN_PERIOD	(100 * NSEC_PER_MSEC)	/* timeout scan */
 #define BENCH_IO_CHUNK		16384			/* one TLS record */
+/* A slot whose connection failed before TLS began rests before its next. */
+#define BENCH_RETRY_DELAY	(10 * NSEC_PER_MSEC)
+
+/* What makes a run invalid (valid.c). */
+#define BENCH_MAX_FAILED	0.01	/* failed, of finished attempts */
+#define BENCH_MAX_UNFINISHED	0.01	/* stuck at the end, of all attempts */
+#define BENCH_MAX_LOCAL		0.01	/* the client's own errors, of all attempts */
+#define BENCH_MIN_RESUMED	0.90	/* resumed, of handshakes that could */
+#define BENCH_MAX_SHORTFALL	0.05	/* open loop: below --rate */
 
 enum bench_mode { BENCH_FULL, BENCH_RESUMED, BENCH_BULK };
 
@@ -34,6 +43,9 @@ struct bench_opts {
 	unsigned int concurrency, threads;
 	double duration, warmup;
 	double rate;			/* open loop starts/s; 0: closed loop */
+	double timeout;			/* s, connect() to handshake (and echo) */
+	int allow_failures;		/* failed or unfinished: still valid */
+	int allow_shortfall;		/* open loop below --rate: still valid */
 	size_t payload;			/* echoed after each handshake */
 	size_t bytes;			/* bulk: bytes in flight per connection */
 	int json;
@@ -92,20 +104,27 @@ const char *hello_group_name(unsigned short group);
 
 /* ---- load.c / conn.c: one thread's connections ---- */
 
+enum conn_state {
+	CONN_IDLE, CONN_CONNECT, CONN_HANDSHAKE, CONN_PAYLOAD, CONN_BULK,
+	CONN_CLOSE, CONN_STATES
+};
+
+extern const char *const conn_state_names[CONN_STATES];
+
 struct bench_stats {
 	uint64_t ok, failed;
+	uint64_t local;			/* the client's own errors (EMFILE...) */
+	uint64_t unfinished;		/* still under way when the run ended */
+	uint64_t unfinished_in[CONN_STATES];
+	uint64_t unfinished_age;	/* ns, the oldest of them */
 	uint64_t resumed, psk_dhe_ke, psk_ke;
+	uint64_t first;			/* a slot's first handshake: nothing to resume */
 	uint64_t unclosed;		/* peer never answered close_notify */
 	uint64_t bytes_sent, bytes_recv;
 	uint64_t backlog;		/* open loop: starts still queued at the end */
 	struct bench_hist hs, echo;
-	struct bench_fails fails;
+	struct bench_fails fails, local_fails;
 	char version[16], cipher[64], group[32];
-};
-
-enum conn_state {
-	CONN_IDLE, CONN_CONNECT, CONN_HANDSHAKE, CONN_PAYLOAD, CONN_BULK,
-	CONN_CLOSE,
 };
 
 struct bench_thread;
@@ -119,6 +138,7 @@ struct bench_conn {
 	WOLFSSL *ssl;
 	WOLFSSL_SESSION *sess;		/* resumed: the ticket this slot offers */
 	uint64_t t0;			/* connect() start, or scheduled start */
+	uint64_t t_start;		/* connect() start */
 	uint64_t t_hs, t_echo;		/* handshake done, payload echoed */
 	uint64_t deadline;		/* timeout, or end of the close linger */
 	uint64_t tx, rx;		/* application bytes, stream offsets */
@@ -127,6 +147,8 @@ struct bench_conn {
 	int sent_err;			/* EPIPE/ECONNRESET on send, kept quiet */
 	int resumed;
 	int shut_sent;
+	int backoff;			/* ended before TLS began: rest first */
+	int done_before;		/* the slot has completed a handshake */
 	struct bench_hello hello;
 };
 
@@ -138,7 +160,8 @@ struct bench_thread {
 	int ep;
 	struct bench_conn *conns;
 	struct bench_conn **idle;	/* free slots, a stack */
-	unsigned int nconns, nidle;
+	struct bench_conn **rest;	/* resting slots, a ring in due order */
+	unsigned int nconns, nidle, rest_head, nrest;
 	double rate;			/* this thread's share of --rate */
 	uint64_t sched_k;		/* open loop: starts handed out */
 	uint64_t t_begin, t_meas, t_end;
@@ -164,14 +187,25 @@ void conn_release(struct bench_conn *c);
 
 /* ---- report.c ---- */
 
+#define BENCH_WHY	6
+#define BENCH_WHY_LEN	224
+
 struct bench_result {
 	const struct bench_opts *o;
 	struct bench_stats st;
 	double window_s;		/* what handshake rates are taken over */
 	double cpu_s, wall_s;
+	unsigned int nwhy;		/* reasons the run is not valid */
+	char why[BENCH_WHY][BENCH_WHY_LEN];
 };
 
 void bench_report(const struct bench_result *r);
+
+/* ---- valid.c: whether the numbers mean what they claim ---- */
+
+double bench_achieved_rate(const struct bench_result *r);
+uint64_t bench_resumable(const struct bench_stats *st);
+void bench_judge(struct bench_result *r);
 
 /* ---- floor.c ---- */
 

@@ -19,6 +19,14 @@
  * A connection counts in the measured window when its handshake completed
  * inside it (bulk: any time before the end); its outcome is known when it
  * ends. A failure before the handshake counts when it happens in the window.
+ * A connection still connecting, in the handshake or in the echo when the
+ * run is over (grace period included) is counted as unfinished, whenever it
+ * began: a server that stops answering shows there, not as nothing.
+ *
+ * Errors that are the client's own (out of descriptors, memory, local
+ * ports) are counted apart from the server's failures. A connection that
+ * ended before TLS began (those, or a refused connect) leaves its slot to
+ * rest BENCH_RETRY_DELAY before the next, so a dead port is not a busy loop.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -37,7 +45,7 @@ enum { STEP_NEXT, STEP_WAIT, STEP_END };
 
 #define STEP_ROUNDS 16		/* read/write rounds before yielding */
 
-static const char *const state_names[] = {
+const char *const conn_state_names[CONN_STATES] = {
 	[CONN_IDLE] = "idle",
 	[CONN_CONNECT] = "connect",
 	[CONN_HANDSHAKE] = "handshake",
@@ -129,20 +137,75 @@ static void teardown(struct bench_conn *c)
 	c->events = 0;
 }
 
-static __attribute__((format(printf, 2, 3)))
-void conn_fail(struct bench_conn *c, const char *fmt, ...)
+static void conn_end(struct bench_conn *c, int local, const char *fmt, va_list ap)
 {
 	struct bench_thread *t = c->t;
 	char reason[FAIL_REASON_LEN];
-	va_list ap;
 
 	if (window_has(t, c->t_hs ? c->t_hs : bench_now())) {
-		va_start(ap, fmt);
 		vsnprintf(reason, sizeof(reason), fmt, ap);
-		va_end(ap);
-		t->st.failed++;
-		fails_add(&t->st.fails, reason, 1);
+		if (local) {
+			t->st.local++;
+			fails_add(&t->st.local_fails, reason, 1);
+		} else {
+			t->st.failed++;
+			fails_add(&t->st.fails, reason, 1);
+		}
 	}
+	c->backoff = local || c->state == CONN_CONNECT;
+	teardown(c);
+}
+
+static __attribute__((format(printf, 2, 3)))
+void conn_fail(struct bench_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conn_end(c, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* The client's own error: not the server's failure. */
+static __attribute__((format(printf, 2, 3)))
+void conn_local(struct bench_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conn_end(c, 1, fmt, ap);
+	va_end(ap);
+}
+
+/* Errors of socket(), connect() and epoll_ctl() that say the client ran out. */
+static int local_errno(int err)
+{
+	switch (err) {
+	case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+	case EADDRNOTAVAIL: case EAGAIN: case ENOSPC:
+		return 1;
+	}
+	return 0;
+}
+
+static void conn_sys_fail(struct bench_conn *c, const char *what, int err)
+{
+	if (local_errno(err))
+		conn_local(c, "%s: %s", what, strerror(err));
+	else
+		conn_fail(c, "%s: %s", what, strerror(err));
+}
+
+/* Still under way when the run is over: neither ok nor failed. */
+static void conn_unfinished(struct bench_conn *c)
+{
+	struct bench_stats *st = &c->t->st;
+	uint64_t age = bench_now() - c->t_start;
+
+	st->unfinished++;
+	st->unfinished_in[c->state]++;
+	if (age > st->unfinished_age)
+		st->unfinished_age = age;
 	teardown(c);
 }
 
@@ -200,6 +263,7 @@ static void conn_ok(struct bench_conn *c)
 
 	if (window_has(c->t, c->t_hs)) {
 		st->ok++;
+		st->first += !c->done_before;
 		hist_record(&st->hs, c->t_hs - c->t0);
 		if (c->t_echo)
 			hist_record(&st->echo, c->t_echo - c->t0);
@@ -214,6 +278,7 @@ static void conn_ok(struct bench_conn *c)
 	}
 	if (c->t->o->mode == BENCH_RESUMED)
 		keep_session(c);
+	c->done_before = 1;
 	teardown(c);
 }
 
@@ -248,7 +313,7 @@ static int do_write(struct bench_conn *c, int len)
 		c->want |= err == WOLFSSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN;
 		return 0;
 	}
-	conn_fail_tls(c, state_names[c->state], r);
+	conn_fail_tls(c, conn_state_names[c->state], r);
 	return -1;
 }
 
@@ -261,11 +326,12 @@ static int do_read(struct bench_conn *c)
 	r = wolfSSL_read(c->ssl, t->rbuf, BENCH_IO_CHUNK);
 	if (r > 0) {
 		if ((uint64_t)r > c->tx - c->rx) {
-			conn_fail(c, "%s: more data back than was sent", state_names[c->state]);
+			conn_fail(c, "%s: more data back than was sent",
+				  conn_state_names[c->state]);
 			return -1;
 		}
 		if (memcmp(t->rbuf, bench_pattern + c->rx % BENCH_IO_CHUNK, r)) {
-			conn_fail(c, "%s: data came back altered", state_names[c->state]);
+			conn_fail(c, "%s: data came back altered", conn_state_names[c->state]);
 			return -1;
 		}
 		c->rx += r;
@@ -283,9 +349,9 @@ static int do_read(struct bench_conn *c)
 	}
 	if (err == WOLFSSL_ERROR_ZERO_RETURN)
 		conn_fail(c, "%s: peer closed (close_notify) before echoing all",
-			  state_names[c->state]);
+			  conn_state_names[c->state]);
 	else
-		conn_fail_tls(c, state_names[c->state], r);
+		conn_fail_tls(c, conn_state_names[c->state], r);
 	return -1;
 }
 
@@ -297,13 +363,13 @@ static int tls_new(struct bench_conn *c)
 
 	c->ssl = wolfSSL_new(c->t->ctx);
 	if (!c->ssl) {
-		conn_fail(c, "wolfSSL_new failed (out of memory?)");
+		conn_local(c, "wolfSSL_new failed (out of memory?)");
 		return -1;
 	}
 	wolfSSL_SetIOReadCtx(c->ssl, c);
 	wolfSSL_SetIOWriteCtx(c->ssl, c);
 	if (wolfSSL_check_domain_name(c->ssl, o->sni) != WOLFSSL_SUCCESS) {
-		conn_fail(c, "wolfSSL_check_domain_name failed (out of memory?)");
+		conn_local(c, "wolfSSL_check_domain_name failed (out of memory?)");
 		return -1;
 	}
 	/* An expired or unusable session: forget it, go full. */
@@ -322,7 +388,7 @@ static int step_connect(struct bench_conn *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len))
 		err = errno;
 	if (err) {
-		conn_fail(c, "connect: %s", strerror(err));
+		conn_sys_fail(c, "connect", err);
 		return STEP_END;
 	}
 	if (tls_new(c))
@@ -495,7 +561,7 @@ static void set_interest(struct bench_conn *c)
 		return;
 	ev.events = c->want;
 	if (epoll_ctl(c->t->ep, EPOLL_CTL_MOD, c->fd, &ev)) {
-		conn_fail(c, "epoll_ctl: %s", strerror(errno));
+		conn_local(c, "epoll_ctl: %s", strerror(errno));
 		return;
 	}
 	c->events = c->want;
@@ -541,29 +607,35 @@ void conn_start(struct bench_conn *c, uint64_t t0)
 	c->t_hs = c->t_echo = 0;
 	c->tx = c->rx = 0;
 	c->wr_len = c->io_err = c->sent_err = c->resumed = c->shut_sent = 0;
+	c->backoff = 0;
 	hello_reset(&c->hello);
-	c->deadline = bench_now() + BENCH_CONN_TIMEOUT;
+	c->t_start = bench_now();
+	c->deadline = c->t_start + (uint64_t)(o->timeout * 1e9);
 	c->state = CONN_CONNECT;
 	c->fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
-		conn_fail(c, "socket: %s", strerror(errno));
+		/* Whatever socket() says, it is about this machine. */
+		conn_local(c, "socket: %s", strerror(errno));
 		return;
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(c->fd, (const struct sockaddr *)&o->addr, o->addrlen) &&
 	    errno != EINPROGRESS) {
-		conn_fail(c, "connect: %s", strerror(errno));
+		conn_sys_fail(c, "connect", errno);
 		return;
 	}
 	/* Connected or not yet: either way EPOLLOUT says when to go on. */
 	if (epoll_ctl(c->t->ep, EPOLL_CTL_ADD, c->fd, &ev)) {
-		conn_fail(c, "epoll_ctl: %s", strerror(errno));
+		conn_local(c, "epoll_ctl: %s", strerror(errno));
 		return;
 	}
 	c->events = EPOLLOUT;
 }
 
-/* The timeout scan: a stuck connection fails, a lingering close ends. */
+/*
+ * The timeout scan: a stuck connection fails (after the run: is unfinished),
+ * a lingering close ends.
+ */
 void conn_check_time(struct bench_conn *c)
 {
 	struct bench_thread *t = c->t;
@@ -576,14 +648,18 @@ void conn_check_time(struct bench_conn *c)
 		conn_ok(c);
 		return;
 	}
-	conn_fail(c, "timeout: %s", state_names[c->state]);
+	if (t->stopping)
+		conn_unfinished(c);
+	else
+		conn_fail(c, "timeout: %s", conn_state_names[c->state]);
 }
 
 /*
  * The run is over. First call (final = 0): bulk streams end, counted ok;
  * everything else may finish within the grace period, so the server sees
  * orderly closes rather than resets, but a handshake that completes now no
- * longer counts. Second call, after the grace period: whatever is left ends.
+ * longer counts. Second call, after the grace period: whatever is left ends,
+ * and what had not got past the handshake or echo is counted unfinished.
  */
 void conn_stop(struct bench_conn *c, int final)
 {
@@ -594,12 +670,9 @@ void conn_stop(struct bench_conn *c, int final)
 		break;
 	case CONN_CONNECT:
 	case CONN_HANDSHAKE:
-		if (final)
-			teardown(c);
-		break;
 	case CONN_PAYLOAD:
 		if (final)
-			conn_fail(c, "payload echo: unfinished when the run ended");
+			conn_unfinished(c);
 		break;
 	case CONN_CLOSE:
 		if (final)

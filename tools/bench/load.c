@@ -11,6 +11,10 @@
  * still counts from the due time, so a slow server shows as latency rather
  * than as fewer samples (no coordinated omission). Deadlines are kept with
  * epoll_pwait2's nanosecond timeout.
+ *
+ * A slot whose connection ended before TLS began (refused, or the client
+ * out of descriptors or ports) rests BENCH_RETRY_DELAY in a ring before it
+ * is free again: the delay is the same for all, so the ring is in due order.
  */
 #include <errno.h>
 #include <math.h>
@@ -41,8 +45,9 @@ int bench_thread_setup(struct bench_thread *t)
 	t->ep = epoll_create1(EPOLL_CLOEXEC);
 	t->conns = calloc(t->nconns, sizeof(*t->conns));
 	t->idle = calloc(t->nconns, sizeof(*t->idle));
+	t->rest = calloc(t->nconns, sizeof(*t->rest));
 	t->rbuf = malloc(BENCH_IO_CHUNK);
-	if (t->ep < 0 || !t->conns || !t->idle || !t->rbuf) {
+	if (t->ep < 0 || !t->conns || !t->idle || !t->rest || !t->rbuf) {
 		snprintf(t->err, sizeof(t->err), "thread %d: %s", t->id, strerror(errno));
 		return -1;
 	}
@@ -61,13 +66,47 @@ static uint64_t sched_time(const struct bench_thread *t, uint64_t k)
 	return t->t_begin + (uint64_t)((double)k * 1e9 / t->rate);
 }
 
+static void rest(struct bench_thread *t, struct bench_conn *c)
+{
+	c->deadline = t->now + BENCH_RETRY_DELAY;
+	t->rest[(t->rest_head + t->nrest++) % t->nconns] = c;
+}
+
+/* Rested slots back to the free stack: those due, or all (the run is over). */
+static void unrest(struct bench_thread *t, int all)
+{
+	struct bench_conn *c;
+
+	while (t->nrest) {
+		c = t->rest[t->rest_head];
+		if (!all && c->deadline > t->now)
+			break;
+		t->rest_head = (t->rest_head + 1) % t->nconns;
+		t->nrest--;
+		t->idle[t->nidle++] = c;
+	}
+}
+
+/* Slots whose connection just ended go back to the free stack, or rest. */
+static void collect(struct bench_thread *t, struct bench_conn *c)
+{
+	if (c->state != CONN_IDLE)
+		return;
+	if (c->backoff && !t->stopping)
+		rest(t, c);
+	else
+		t->idle[t->nidle++] = c;
+}
+
 /* Hand free slots to new connections: all of them, or those now due. */
 static void start_due(struct bench_thread *t)
 {
-	unsigned int n = t->nidle;
+	struct bench_conn *c;
+	unsigned int n;
 	uint64_t due;
 
-	while (n-- && t->nidle) {
+	unrest(t, 0);
+	for (n = t->nidle; n && t->nidle; n--) {
 		if (t->rate > 0) {
 			due = sched_time(t, t->sched_k);
 			if (due > t->now)
@@ -76,18 +115,10 @@ static void start_due(struct bench_thread *t)
 		} else {
 			due = bench_now();
 		}
-		conn_start(t->idle[--t->nidle], due);
-		/* Failed at once: the slot is free again. */
-		if (t->idle[t->nidle]->state == CONN_IDLE)
-			t->nidle++;
+		c = t->idle[--t->nidle];
+		conn_start(c, due);
+		collect(t, c);		/* failed at once */
 	}
-}
-
-/* Slots whose connection just ended go back to the free stack. */
-static void collect(struct bench_thread *t, struct bench_conn *c)
-{
-	if (c->state == CONN_IDLE)
-		t->idle[t->nidle++] = c;
 }
 
 typedef void (*conn_fn)(struct bench_conn *c, int arg);
@@ -123,6 +154,8 @@ static void next_wake(const struct bench_thread *t, uint64_t scan, struct timesp
 		else if (sched_time(t, t->sched_k) < wake)
 			wake = sched_time(t, t->sched_k);
 	}
+	if (!t->stopping && t->nrest && t->rest[t->rest_head]->deadline < wake)
+		wake = t->rest[t->rest_head]->deadline;
 	wake = wake > t->now ? wake - t->now : 0;
 	ts->tv_sec = wake / NSEC_PER_SEC;
 	ts->tv_nsec = wake % NSEC_PER_SEC;
@@ -158,6 +191,7 @@ static void run(struct bench_thread *t)
 		t->now = bench_now();
 		if (!t->stopping && t->now >= t->t_end) {
 			t->stopping = 1;
+			unrest(t, 1);
 			visit_busy(t, conn_stop, 0);
 		}
 		if (t->stopping && (t->nidle == t->nconns ||
@@ -205,6 +239,7 @@ void *bench_thread_main(void *arg)
 	close(t->ep);
 	free(t->conns);
 	free(t->idle);
+	free(t->rest);
 	free(t->rbuf);
 	wolfSSL_CTX_free(t->ctx);
 	t->ctx = NULL;

@@ -33,13 +33,26 @@ static void usage(FILE *f)
 		"usage: kmtls-bench --connect HOST:PORT --mode full|resumed|bulk\n"
 		"                   --cert PEM --key PEM --ca PEM\n"
 		"                   [--concurrency N] [--threads N] [--duration S] [--warmup S]\n"
-		"                   [--rate R] [--payload N] [--bytes N]\n"
+		"                   [--rate R] [--payload N] [--bytes N] [--timeout S]\n"
 		"                   [--ciphers LIST] [--groups LIST] [--tls12] [--sni NAME] [--json]\n"
+		"                   [--allow-failures] [--allow-shortfall]\n"
 		"       kmtls-bench --crypto-floor [--duration S] [--json]\n"
 		"Defaults: --concurrency 32 --threads 1 --duration 10 (crypto floor: 2) --warmup 1\n"
-		"          --sni localhost; closed loop unless --rate (handshakes/s); bulk\n"
-		"          --bytes 65536.\n"
-		"Sizes take a k/m suffix (KiB/MiB); durations are seconds, fractions allowed.\n");
+		"          --sni localhost; closed loop unless --rate (handshakes/s); bulk --bytes\n"
+		"          65536; --timeout (per connection, connect to handshake or echo): the\n"
+		"          smaller of 10 s and --duration.\n"
+		"Sizes take a k/m suffix (KiB/MiB); durations are seconds, fractions allowed.\n"
+		"Latency runs from connect() (open loop: from the start's due time) to the\n"
+		"return of the client's wolfSSL_connect(). In TLS 1.3 that is right after the\n"
+		"client sent its certificate and Finished, before the server has checked\n"
+		"them: a refusal shows later as a failure, not in the latency. With\n"
+		"--payload N the echo latency also covers the server's acceptance. Without\n"
+		"--payload, a server that closes right after the handshake still scores ok.\n"
+		"Exit status: 0 a valid run; 1 setup failed or no handshake completed; 2 usage;\n"
+		"3 handshakes completed but the run is not valid (reasons on stderr): over 1%%\n"
+		"failed or unfinished (--allow-failures accepts them) or client errors, under\n"
+		"90%% resumed in --mode resumed, or an open loop over 5%% below --rate\n"
+		"(--allow-shortfall accepts that: a deliberate overload).\n");
 }
 
 static __attribute__((noreturn, format(printf, 1, 2)))
@@ -112,6 +125,9 @@ static const struct option long_opts[] = {
 	{ "duration",	 required_argument, NULL, 'd' },
 	{ "warmup",	 required_argument, NULL, 'w' },
 	{ "rate",	 required_argument, NULL, 'r' },
+	{ "timeout",	 required_argument, NULL, 'T' },
+	{ "allow-failures", no_argument,   NULL, 'f' },
+	{ "allow-shortfall", no_argument,  NULL, 'S' },
 	{ "payload",	 required_argument, NULL, 'p' },
 	{ "bytes",	 required_argument, NULL, 'b' },
 	{ "ciphers",	 required_argument, NULL, 'x' },
@@ -161,7 +177,7 @@ static void parse_target(struct bench_opts *o)
 
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
-	int c, floor = 0, have_dur = 0, have_bytes = 0;
+	int c, floor = 0, have_dur = 0, have_bytes = 0, have_timeout = 0;
 
 	o->concurrency = 32;
 	o->threads = 1;
@@ -190,6 +206,12 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'd': o->duration = parse_seconds("duration", optarg, 0.001); have_dur = 1; break;
 		case 'w': o->warmup = parse_seconds("warmup", optarg, 0); break;
 		case 'r': o->rate = parse_rate(optarg); break;
+		case 'T':
+			o->timeout = parse_seconds("timeout", optarg, 0.001);
+			have_timeout = 1;
+			break;
+		case 'f': o->allow_failures = 1; break;
+		case 'S': o->allow_shortfall = 1; break;
 		case 'p': o->payload = parse_count("payload", optarg, 0, 1ULL << 30); break;
 		case 'b': o->bytes = parse_count("bytes", optarg, 1, 1ULL << 30); have_bytes = 1; break;
 		case 'x': o->ciphers = optarg; break;
@@ -217,25 +239,47 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		die_usage("--bytes applies to --mode bulk only (use --payload)");
 	if (o->mode == BENCH_BULK && !have_bytes)
 		o->bytes = 65536;
+	if (o->allow_shortfall && !(o->rate > 0))
+		die_usage("--allow-shortfall applies to an open loop (--rate) only");
 	if (!o->sni[0] || strlen(o->sni) > 255)
 		die_usage("--sni \"%s\": a server name of 1 to 255 bytes expected", o->sni);
+	/* Stuck connections must come back to their slots within the run. */
+	if (!have_timeout)
+		o->timeout = o->duration < BENCH_CONN_TIMEOUT ? o->duration : BENCH_CONN_TIMEOUT;
 	if (o->threads > o->concurrency)
 		o->threads = o->concurrency;
 	parse_target(o);
 	return 0;
 }
 
-/* Enough descriptors for every connection, if the hard limit allows. */
-static void raise_nofile(unsigned int need)
+/*
+ * A descriptor for every connection, and some for the rest (epoll sets,
+ * stdio, the PEM files): the soft limit is raised as far as the hard one
+ * allows; a run that cannot have them is refused rather than counting
+ * EMFILE as the server's failures.
+ */
+#define NOFILE_SPARE 64
+
+static int check_nofile(const struct bench_opts *o)
 {
+	rlim_t need = (rlim_t)o->concurrency + o->threads + NOFILE_SPARE;
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= need + 64)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < need + 64)
-		fprintf(stderr, "kmtls-bench: warning: only %llu file descriptors for %u connections\n",
-			(unsigned long long)rl.rlim_cur, need);
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		fprintf(stderr, "kmtls-bench: getrlimit(RLIMIT_NOFILE): %s\n", strerror(errno));
+		return -1;
+	}
+	if (rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max >= need) {
+		rl.rlim_cur = need;
+		if (!setrlimit(RLIMIT_NOFILE, &rl))
+			return 0;
+	}
+	fprintf(stderr, "kmtls-bench: --concurrency %u needs %llu file descriptors, the limit is %llu (hard %llu): raise it (ulimit -n) or lower --concurrency\n",
+		o->concurrency, (unsigned long long)need,
+		(unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	return -1;
 }
 
 static unsigned char *make_pattern(void)
@@ -302,8 +346,17 @@ static double cpu_seconds(void)
 
 static void merge(struct bench_stats *dst, const struct bench_stats *src)
 {
+	unsigned int i;
+
 	dst->ok += src->ok;
 	dst->failed += src->failed;
+	dst->local += src->local;
+	dst->unfinished += src->unfinished;
+	for (i = 0; i < CONN_STATES; i++)
+		dst->unfinished_in[i] += src->unfinished_in[i];
+	if (src->unfinished_age > dst->unfinished_age)
+		dst->unfinished_age = src->unfinished_age;
+	dst->first += src->first;
 	dst->resumed += src->resumed;
 	dst->psk_dhe_ke += src->psk_dhe_ke;
 	dst->psk_ke += src->psk_ke;
@@ -314,6 +367,7 @@ static void merge(struct bench_stats *dst, const struct bench_stats *src)
 	hist_merge(&dst->hs, &src->hs);
 	hist_merge(&dst->echo, &src->echo);
 	fails_merge(&dst->fails, &src->fails);
+	fails_merge(&dst->local_fails, &src->local_fails);
 	if (!dst->version[0] && src->version[0]) {
 		memcpy(dst->version, src->version, sizeof(dst->version));
 		memcpy(dst->cipher, src->cipher, sizeof(dst->cipher));
@@ -382,8 +436,11 @@ static int run_load(const struct bench_opts *o)
 		goto out;
 	r.o = o;
 	r.window_s = o->mode == BENCH_BULK ? o->warmup + o->duration : o->duration;
+	bench_judge(&r);
 	bench_report(&r);
-	ret = r.st.ok ? 0 : 1;
+	for (i = 0; i < r.nwhy; i++)
+		fprintf(stderr, "kmtls-bench: the run is not valid: %s\n", r.why[i]);
+	ret = !r.st.ok ? 1 : r.nwhy ? 3 : 0;
 out:
 	for (i = 0; t && i < o->threads; i++)
 		if (t[i].ctx && i >= started)
@@ -406,8 +463,7 @@ int main(int argc, char **argv)
 	if (floor) {
 		ret = bench_crypto_floor(o.duration, o.json);
 	} else {
-		raise_nofile(o.concurrency);
-		bench_pattern = make_pattern();
+		bench_pattern = check_nofile(&o) ? NULL : make_pattern();
 		ret = bench_pattern ? run_load(&o) : 1;
 	}
 	wolfSSL_Cleanup();

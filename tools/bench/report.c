@@ -72,6 +72,36 @@ static void text_hist(const char *label, const struct bench_hist *h)
 	printf("max %s\n", fmt_ns(h->max, buf, sizeof(buf)));
 }
 
+/* "handshake 3, connect 1": where the unfinished connections were. */
+static void text_unfinished(const struct bench_stats *st)
+{
+	const char *sep = "";
+	unsigned int i;
+
+	printf("  %-13s%llu still under way at the end (", "unfinished",
+	       (unsigned long long)st->unfinished);
+	for (i = 0; i < CONN_STATES; i++) {
+		if (st->unfinished_in[i]) {
+			printf("%s%s %llu", sep, conn_state_names[i],
+			       (unsigned long long)st->unfinished_in[i]);
+			sep = ", ";
+		}
+	}
+	printf("), the oldest %.1f s old\n", st->unfinished_age / 1e9);
+}
+
+static void text_fails(const char *label, const struct bench_fails *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < f->n; i++)
+		printf("  %-13s%llu  %s\n", i ? "" : label,
+		       (unsigned long long)f->e[i].count, f->e[i].reason);
+	if (f->other)
+		printf("  %-13s%llu  other reasons\n", f->n ? "" : label,
+		       (unsigned long long)f->other);
+}
+
 static void text_report(const struct bench_result *r)
 {
 	const struct bench_opts *o = r->o;
@@ -89,14 +119,22 @@ static void text_report(const struct bench_result *r)
 	printf("  %-13s%llu ok, %llu failed, %.1f/s%s\n", "handshakes",
 	       (unsigned long long)st->ok, (unsigned long long)st->failed,
 	       per_s(st->ok, r->window_s), o->mode == BENCH_BULK ? " (whole run)" : "");
+	if (o->rate > 0)
+		printf("  %-13s%.1f/s ended (ok or failed) of %g/s offered\n", "achieved",
+		       bench_achieved_rate(r), o->rate);
+	if (st->unfinished)
+		text_unfinished(st);
 	text_hist("latency", &st->hs);
 	if (o->payload)
 		text_hist("echoed", &st->echo);
 	printf("  %-13s%s %s %s\n", "negotiated", st->version[0] ? st->version : "-",
 	       st->cipher[0] ? st->cipher : "-", st->group[0] ? st->group : "-");
-	printf("  %-13s%llu (psk_dhe_ke %llu, psk_ke %llu)\n", "resumed",
+	printf("  %-13s%llu (psk_dhe_ke %llu, psk_ke %llu)", "resumed",
 	       (unsigned long long)st->resumed, (unsigned long long)st->psk_dhe_ke,
 	       (unsigned long long)st->psk_ke);
+	if (o->mode == BENCH_RESUMED)
+		printf(" of %llu that could", (unsigned long long)bench_resumable(st));
+	printf("\n");
 	if (o->mode == BENCH_BULK) {
 		printf("  %-13ssent %s (%s/s), ", "bulk",
 		       fmt_bytes(st->bytes_sent, a, sizeof(a)),
@@ -111,14 +149,14 @@ static void text_report(const struct bench_result *r)
 		printf("  %-13s%llu connections: no answer to close_notify within %llu s\n",
 		       "unclosed", (unsigned long long)st->unclosed,
 		       BENCH_CLOSE_LINGER / NSEC_PER_SEC);
-	for (i = 0; i < st->fails.n; i++)
-		printf("  %-13s%llu  %s\n", i ? "" : "failures",
-		       (unsigned long long)st->fails.e[i].count, st->fails.e[i].reason);
-	if (st->fails.other)
-		printf("  %-13s%llu  other reasons\n", st->fails.n ? "" : "failures",
-		       (unsigned long long)st->fails.other);
+	text_fails("failures", &st->fails);
+	text_fails("local errors", &st->local_fails);
 	printf("  %-13s%.2f s (%.0f%% of wall time)\n", "client cpu", r->cpu_s,
 	       r->wall_s > 0 ? 100 * r->cpu_s / r->wall_s : 0);
+	if (!r->nwhy)
+		printf("  %-13svalid\n", "verdict");
+	for (i = 0; i < r->nwhy; i++)
+		printf("  %-13s%s\n", i ? "" : "NOT VALID", r->why[i]);
 }
 
 /* ---- JSON ---- */
@@ -166,6 +204,27 @@ static json_object *json_fails(const struct bench_fails *f)
 	return o;
 }
 
+static json_object *json_unfinished_in(const struct bench_stats *st)
+{
+	json_object *o = json_object_new_object();
+	unsigned int i;
+
+	for (i = 0; i < CONN_STATES; i++)
+		if (st->unfinished_in[i])
+			json_object_object_add(o, conn_state_names[i], jint(st->unfinished_in[i]));
+	return o;
+}
+
+static json_object *json_why(const struct bench_result *r)
+{
+	json_object *a = json_object_new_array();
+	unsigned int i;
+
+	for (i = 0; i < r->nwhy; i++)
+		json_object_array_add(a, json_object_new_string(r->why[i]));
+	return a;
+}
+
 static void json_report(const struct bench_result *r)
 {
 	const struct bench_opts *o = r->o;
@@ -179,23 +238,34 @@ static void json_report(const struct bench_result *r)
 	json_object_object_add(j, "duration_s", jnum(o->duration, 3));
 	json_object_object_add(j, "warmup_s", jnum(o->warmup, 3));
 	json_object_object_add(j, "loop", json_object_new_string(o->rate > 0 ? "open" : "closed"));
+	json_object_object_add(j, "timeout_s", jnum(o->timeout, 3));
 	if (o->rate > 0) {
-		json_object_object_add(j, "target_rate_per_s", jnum(o->rate, 1));
+		json_object_object_add(j, "target_rate_per_s", jnum(o->rate, 3));
+		json_object_object_add(j, "achieved_rate_per_s", jnum(bench_achieved_rate(r), 1));
 		json_object_object_add(j, "backlog", jint(st->backlog));
 	}
+	json_object_object_add(j, "valid", json_object_new_boolean(!r->nwhy));
+	json_object_object_add(j, "invalid_reasons", json_why(r));
 	json_object_object_add(j, "ok", jint(st->ok));
 	json_object_object_add(j, "failed", jint(st->failed));
+	json_object_object_add(j, "unfinished", jint(st->unfinished));
+	json_object_object_add(j, "unfinished_in", json_unfinished_in(st));
+	json_object_object_add(j, "unfinished_oldest_s", jnum(st->unfinished_age / 1e9, 3));
+	json_object_object_add(j, "local_errors", jint(st->local));
 	json_object_object_add(j, "rate_per_s", jnum(per_s(st->ok, r->window_s), 1));
 	json_object_object_add(j, "latency_us", json_hist(&st->hs));
 	if (o->payload)
 		json_object_object_add(j, "echo_latency_us", json_hist(&st->echo));
 	json_object_object_add(j, "failures", json_fails(&st->fails));
+	json_object_object_add(j, "local_error_reasons", json_fails(&st->local_fails));
 	json_object_object_add(j, "version", jstr(st->version));
 	json_object_object_add(j, "cipher", jstr(st->cipher));
 	json_object_object_add(j, "group", jstr(st->group));
 	json_object_object_add(j, "resumed", jint(st->resumed));
 	json_object_object_add(j, "resumed_psk_dhe_ke", jint(st->psk_dhe_ke));
 	json_object_object_add(j, "resumed_psk_ke", jint(st->psk_ke));
+	if (o->mode == BENCH_RESUMED)
+		json_object_object_add(j, "resumable", jint(bench_resumable(st)));
 	json_object_object_add(j, "unclosed", jint(st->unclosed));
 	json_object_object_add(j, "client_cpu_s", jnum(r->cpu_s, 3));
 	json_object_object_add(j, "client_cpu_pct",
@@ -207,7 +277,8 @@ static void json_report(const struct bench_result *r)
 		json_object_object_add(j, "send_Bps", jnum(per_s(st->bytes_sent, o->duration), 0));
 		json_object_object_add(j, "recv_Bps", jnum(per_s(st->bytes_recv, o->duration), 0));
 	}
-	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
 }
 
