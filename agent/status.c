@@ -6,6 +6,8 @@
  * the workers take, so a slow scraper cannot slow the data path.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -285,70 +287,205 @@ char *kmtls_status_json(const struct kmtls_status_src *src)
 	return out;
 }
 
+/*
+ * Clients are served one at a time, and each is bounded: STATUS_REQ_MS from
+ * accept to a complete request line, then STATUS_RESP_MS to take the answer
+ * and close; past either it is dropped. The thread also watches the stop
+ * pipe in every wait, so kmtls_status_stop() returns at once whatever a
+ * client does. One at a time is enough: the endpoint is local by design,
+ * for a scraper and an operator, and an answer takes a millisecond; a stuck
+ * or hostile client delays each one queued behind it (backlog 16) by 5 s at
+ * most, and the data path and shutdown not at all. Serving clients side by
+ * side would keep a document (hundreds of KB with many listeners) per
+ * stalled client, which a local client could then multiply.
+ */
+#define STATUS_REQ_MS	2000
+#define STATUS_RESP_MS	3000
+
 static int status_fd = -1;
+static int stop_pipe[2] = { -1, -1 };
 static pthread_t status_thread;
 static const struct kmtls_status_src *status_src;
 
-static void respond(int fd, const char *status, const char *type, const char *body)
+static long long now_ms(void)
 {
-	char head[256];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-			 status, type, body ? strlen(body) : 0);
+	struct timespec ts;
 
-	if (send(fd, head, n, MSG_NOSIGNAL) == n && body)
-		send(fd, body, strlen(body), MSG_NOSIGNAL);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/* Read the request line within a second; anything else is not our client. */
+enum { IO_READY, IO_TIMEOUT, IO_STOP, IO_FAIL };
+
+/* Wait for @events on @fd (-1: none) until @deadline (-1: none) or a stop. */
+static int wait_io(int fd, short events, long long deadline)
+{
+	struct pollfd p[2] = { { .fd = stop_pipe[0], .events = POLLIN },
+			       { .fd = fd, .events = events } };
+	long long left;
+	int n;
+
+	for (;;) {
+		left = deadline < 0 ? -1 : deadline - now_ms();
+		if (deadline >= 0 && left <= 0)
+			return IO_TIMEOUT;
+		n = poll(p, fd >= 0 ? 2 : 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (n < 0 && errno != EINTR)
+			return IO_FAIL;
+		if (n > 0 && p[0].revents)
+			return IO_STOP;
+		if (n > 0)
+			return IO_READY;
+	}
+}
+
+/* A drop is logged as a warning once, then at debug level: no flood. */
+static void log_drop(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void log_drop(const char *fmt, ...)
+{
+	static int warned;
+	char why[192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	kmtls_log(warned ? LOG_DEBUG : LOG_WARNING,
+		  "status endpoint: dropped a client that %s: a client gets %d s to send its request line, then %d s to read the answer%s",
+		  why, STATUS_REQ_MS / 1000, STATUS_RESP_MS / 1000,
+		  warned ? "" : " (further drops are logged at debug level)");
+	warned = 1;
+}
+
+/* 0 when all of @buf went out, -1 when the client is dropped. */
+static int send_all(int fd, const char *buf, size_t len, long long deadline, size_t *sent)
+{
+	ssize_t n;
+	int w;
+
+	while (len) {
+		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			buf += n;
+			len -= n;
+			*sent += n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return -1;	/* gone: nothing to say about it */
+		w = wait_io(fd, POLLOUT, deadline);
+		if (w == IO_TIMEOUT)
+			log_drop("did not read its answer within %d s (%zu bytes taken)",
+				 STATUS_RESP_MS / 1000, *sent);
+		if (w != IO_READY)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Answer, then end our side and read the client's until it closes: a close
+ * with request bytes still unread (headers past the request line, or the
+ * rest of a request too long for us) would be a reset, and clients reading
+ * to EOF would lose the answer.
+ */
+static void respond(int fd, const char *status, const char *type, const char *body,
+		    long long deadline)
+{
+	size_t len = body ? strlen(body) : 0, sent = 0;
+	char head[256], sink[512];
+	ssize_t r;
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			 status, type, len);
+
+	if (send_all(fd, head, n, deadline, &sent) || send_all(fd, body, len, deadline, &sent))
+		return;
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		r = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (r > 0 || (r < 0 && errno == EINTR))
+			continue;
+		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return;
+		if (wait_io(fd, POLLIN, deadline) != IO_READY)
+			return;	/* it has the answer; it just does not close */
+	}
+}
+
 static void serve_one(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	long long deadline = now_ms() + STATUS_REQ_MS;
 	char req[512];
 	ssize_t n = 0, got;
 	char *body;
+	int w;
 
-	while (n < (ssize_t)sizeof(req) - 1 && !memchr(req, '\n', n)) {
-		if (poll(&p, 1, 1000) <= 0)
+	while (!memchr(req, '\n', n)) {
+		if (n == (ssize_t)sizeof(req) - 1) {
+			respond(fd, "414 URI Too Long", "text/plain",
+				"the request line is longer than 511 bytes; try GET /metrics or GET /status\n",
+				now_ms() + STATUS_RESP_MS);
 			return;
-		got = recv(fd, req + n, sizeof(req) - 1 - n, 0);
-		if (got <= 0)
+		}
+		got = recv(fd, req + n, sizeof(req) - 1 - n, MSG_DONTWAIT);
+		if (got > 0) {
+			n += got;
+			continue;
+		}
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return;
-		n += got;
+		w = wait_io(fd, POLLIN, deadline);
+		if (w == IO_TIMEOUT)
+			log_drop("sent no complete request line within %d s (%zd bytes)",
+				 STATUS_REQ_MS / 1000, n);
+		if (w != IO_READY)
+			return;
 	}
 	req[n] = 0;
+	deadline = now_ms() + STATUS_RESP_MS;
 	if (!strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET /metrics?", 13)) {
 		body = kmtls_status_metrics(status_src);
 		if (body)
-			respond(fd, "200 OK", "text/plain; version=0.0.4", body);
+			respond(fd, "200 OK", "text/plain; version=0.0.4", body, deadline);
 	} else if (!strncmp(req, "GET /status ", 12) || !strncmp(req, "GET / ", 6)) {
 		body = kmtls_status_json(status_src);
 		if (body)
-			respond(fd, "200 OK", "application/json", body);
+			respond(fd, "200 OK", "application/json", body, deadline);
 	} else {
-		body = NULL;
-		respond(fd, "404 Not Found", "text/plain", "try /metrics or /status\n");
+		respond(fd, "404 Not Found", "text/plain", "try /metrics or /status\n", deadline);
 		return;
 	}
 	if (!body)
-		respond(fd, "503 Service Unavailable", "text/plain", "kmtlsd is out of memory\n");
+		respond(fd, "503 Service Unavailable", "text/plain", "kmtlsd is out of memory\n",
+			deadline);
 	free(body);
 }
 
 static void *status_main(void *arg)
 {
-	int fd;
+	int fd, w;
 
 	(void)arg;
 	for (;;) {
-		fd = accept4(status_fd, NULL, NULL, SOCK_CLOEXEC);
+		w = wait_io(status_fd, POLLIN, -1);
+		if (w == IO_STOP)
+			return NULL;	/* kmtls_status_stop() */
+		/* Non-blocking: a client gone since the poll is EAGAIN, not a hang. */
+		fd = -1;
+		if (w == IO_READY)
+			fd = accept4(status_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno == EINVAL || errno == EBADF)
-				return NULL;	/* shut down by kmtls_status_stop() */
-			/* Out of descriptors: the scraper waits, we do not spin. */
-			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
-			    errno == ENOBUFS)
-				poll(NULL, 0, 100);
+			/* Out of memory or descriptors: the scraper waits, we do not spin. */
+			if (w == IO_FAIL || errno == EMFILE || errno == ENFILE ||
+			    errno == ENOMEM || errno == ENOBUFS)
+				if (wait_io(-1, 0, now_ms() + 100) == IO_STOP)
+					return NULL;
 			continue;
 		}
 		serve_one(fd);
@@ -384,7 +521,7 @@ int kmtls_status_bind(const char *addr, char *err, size_t errlen)
 	if (!addr_is_local(&ss))
 		log_warn("status-listen %s is not a loopback address: anyone who reaches it reads the metrics and status (no TLS, no authentication); firewall it, or use 127.0.0.1 or unix:",
 			 addr);
-	status_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	status_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (status_fd < 0)
 		goto fail;
 	if (ss.ss_family == AF_UNIX)
@@ -402,6 +539,16 @@ fail:
 	return -1;
 }
 
+static void close_stop_pipe(void)
+{
+	if (stop_pipe[0] >= 0)
+		close(stop_pipe[0]);
+	if (stop_pipe[1] >= 0)
+		close(stop_pipe[1]);
+	stop_pipe[0] = -1;
+	stop_pipe[1] = -1;
+}
+
 int kmtls_status_start(const char *addr, const struct kmtls_status_src *src,
 		       char *err, size_t errlen)
 {
@@ -410,9 +557,11 @@ int kmtls_status_start(const char *addr, const struct kmtls_status_src *src,
 	if (status_fd < 0 && kmtls_status_bind(addr, err, errlen))
 		return -1;
 	status_src = src;
-	ret = pthread_create(&status_thread, NULL, status_main, NULL);
+	ret = pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) ? errno :
+	      pthread_create(&status_thread, NULL, status_main, NULL);
 	if (ret) {
-		snprintf(err, errlen, "status_listen %s: %s", addr, strerror(ret));
+		snprintf(err, errlen, "status-listen %s: %s", addr, strerror(ret));
+		close_stop_pipe();
 		close(status_fd);
 		status_fd = -1;
 		return -1;
@@ -424,9 +573,16 @@ void kmtls_status_stop(void)
 {
 	if (status_fd < 0)
 		return;
-	/* shutdown() wakes the blocked accept() with EINVAL: the thread ends. */
-	shutdown(status_fd, SHUT_RDWR);
+	if (stop_pipe[0] < 0)
+		goto out;	/* bound, never started */
+	/* Every wait of the thread watches the pipe: it ends at once. */
+	if (write(stop_pipe[1], "", 1) != 1) {
+		close(stop_pipe[1]);	/* a hang-up wakes it too */
+		stop_pipe[1] = -1;
+	}
 	pthread_join(status_thread, NULL);
+	close_stop_pipe();
+out:
 	close(status_fd);
 	status_fd = -1;
 }
