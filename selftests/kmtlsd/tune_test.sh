@@ -5,8 +5,13 @@
 # host (/proc/sys, /proc/net/tls_stat) and with its own exit status; the
 # private keys of a kmtlsd config are checked through kmtlsd's parser (a
 # 0644 key is flagged with its chmod line, a 0600 one is not, a key the
-# configured user does not own is flagged with its chown line); a config
-# that does not load is an error. Prints KTAP.
+# configured user does not own is flagged with its chown line, both at once
+# get chown then chmod); a config that does not load is an error. kTLS:
+# the kernel config is read from /proc/config.gz, else /boot (fake ones
+# bind-mounted in a private mount namespace), and a kernel without
+# CONFIG_TLS is told so, never to modprobe. TCP Fast Open is judged by the
+# listeners that set tcp-fastopen (sysctl set in a network namespace of
+# its own). Prints KTAP.
 #
 #   KMTLS_OUT  build output with bin/kmtlsctl (default: <repo>/build/out)
 set -uo pipefail
@@ -23,7 +28,7 @@ PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/kmtls-tune.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-ktap_plan 8
+ktap_plan 12
 
 # A config with one listener whose key is $1 (and [kmtlsd] user = $2).
 write_config() {
@@ -105,6 +110,13 @@ elif mode == "key":          # key PATH STATUS VALUE FIXSUBSTRING
         fail("no fix with %r: %r" % (args[4], c["fix"]))
     if not args[4] and c["fix"]:
         fail("unexpected fix %r" % c["fix"])
+elif mode == "expr":         # expr NAME PYTHON...: each holds for check c
+    c = [c for c in doc["checks"] if c["name"] == args[1]]
+    if len(c) != 1:
+        fail("no single %s check: %r" % (args[1], doc["checks"]))
+    for e in args[2:]:
+        if not eval(e, {}, {"c": c[0]}):
+            fail("%s: not %s: %r" % (args[1], e, c[0]))
 elif mode == "error":
     if "error" not in doc:
         fail("no error in %r" % doc)
@@ -176,6 +188,126 @@ if out=$(check_json error) && [ "$rc" = 1 ] && grep -q 'bad.conf:2' "$TMP/err.tx
 	ok "broken_config_is_an_error"
 else
 	not_ok "broken_config_is_an_error" "rc=$rc $out $(cat "$TMP/err.txt")"
+fi
+
+# 9: kTLS as this host has it: a kernel without CONFIG_TLS is told so (no
+# modprobe); with it, modprobe.
+tune_json
+kconf=$(zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null)
+if [ -r /proc/net/tls_stat ]; then
+	skip "ktls_matches_kernel_config" "this kernel has kTLS loaded"
+elif [ -z "$kconf" ]; then
+	skip "ktls_matches_kernel_config" "no /proc/config.gz, no /boot/config-$(uname -r)"
+elif grep -q '^CONFIG_TLS=[my]' <<< "$kconf"; then
+	if out=$(check_json expr ktls 'c["value"] == "not loaded"' \
+		'any(f.startswith("modprobe tls") for f in c["fix"])'); then
+		ok "ktls_matches_kernel_config (CONFIG_TLS set)"
+	else
+		not_ok "ktls_matches_kernel_config" "$out"
+	fi
+elif out=$(check_json expr ktls 'c["status"] == "change" and c["value"] == "not built"' \
+	'"has no kTLS" in c["message"]' 'not any("modprobe" in f for f in c["fix"])'); then
+	ok "ktls_matches_kernel_config (no CONFIG_TLS)"
+else
+	not_ok "ktls_matches_kernel_config" "$out"
+fi
+
+# 10: where the kernel config comes from, with fake ones in a private mount
+# namespace: /proc/config.gz first, else /boot/config-RELEASE, else nothing.
+# tune_ns SETUP: tune --json after the shell commands SETUP, there; fails
+# when SETUP does (tune's own exit status says what is to change).
+tune_ns() {
+	unshare -m --propagation private bash -c "$1"' || exit 1; "$0" --json tune > "$1"; :' \
+		"$CTL" "$TMP/out.json" 2> "$TMP/err.txt"
+}
+ktls_sources() {
+	local rel boot hide
+	rel=$(uname -r)
+	boot=/boot/config-$rel
+	mkdir -p "$TMP/boot"
+	printf 'CONFIG_64BIT=y\nCONFIG_TLS=m\n' | gzip > "$TMP/m.gz"
+	printf 'CONFIG_64BIT=y\n# CONFIG_TLS is not set\n' | gzip > "$TMP/n.gz"
+	printf 'CONFIG_64BIT=y\n# CONFIG_TLS is not set\n' > "$TMP/boot/config-$rel"
+	: > "$TMP/empty"
+	# Nothing to read at all: /boot emptied, /proc/config.gz empty.
+	hide="mount -t tmpfs none /boot && { [ ! -e /proc/config.gz ] || mount --bind $TMP/empty /proc/config.gz; }"
+	tune_ns "$hide" || { cat "$TMP/err.txt"; return 2; }
+	check_json expr ktls 'c["fix"][0].startswith("modprobe tls   # fails if")' || return 1
+	tune_ns "$hide && mount --bind $TMP/m.gz /proc/config.gz" ||
+		{ echo "cannot bind-mount over /proc/config.gz: $(cat "$TMP/err.txt")"; return 2; }
+	check_json expr ktls 'c["value"] == "not loaded" and c["fix"][0] == "modprobe tls"' ||
+		return 1
+	tune_ns "$hide && mount --bind $TMP/n.gz /proc/config.gz" || { cat "$TMP/err.txt"; return 1; }
+	check_json expr ktls 'c["value"] == "not built" and c.get("path") == "/proc/config.gz"' \
+		'not any("modprobe" in f for f in c["fix"])' || return 1
+	tune_ns "$hide && touch $boot && mount --bind $TMP/boot/config-$rel $boot" ||
+		{ cat "$TMP/err.txt"; return 1; }
+	check_json expr ktls 'c["value"] == "not built"' \
+		"c.get('path') == '$boot'" 'not any("modprobe" in f for f in c["fix"])'
+}
+if [ "$(id -u)" != 0 ] || [ -r /proc/net/tls_stat ]; then
+	skip "ktls_kernel_config_sources" "needs root (mount namespaces) and a kernel without kTLS loaded"
+else
+	out=$(ktls_sources)
+	case $? in
+	0) ok "ktls_kernel_config_sources" ;;
+	2) skip "ktls_kernel_config_sources" "$out" ;;
+	*) not_ok "ktls_kernel_config_sources" "$out" ;;
+	esac
+fi
+
+# 11: TCP Fast Open by the listeners that ask for it; the sysctl is set in
+# a network namespace of our own.
+# tune_tfo SYSCTL [ARGS...]: tune --json ARGS with net.ipv4.tcp_fastopen = SYSCTL.
+tune_tfo() {
+	local v=$1
+	shift
+	unshare -n bash -c 'echo "$1" > /proc/sys/net/ipv4/tcp_fastopen && shift &&
+		"$@"' _ "$v" "$CTL" --json tune "$@" > "$TMP/out.json" 2> "$TMP/err.txt"
+}
+tfo_cases() {
+	write_config "$TMP/server.key"
+	tune_tfo 1 -c "$TMP/kmtlsd.conf"
+	check_json expr tcp-fastopen 'c["status"] == "ok"' \
+		'"no listener sets tcp-fastopen" in c["message"]' 'c["value"] == "1"' || return 1
+	echo "tcp-fastopen = 16" >> "$TMP/kmtlsd.conf"
+	tune_tfo 1 -c "$TMP/kmtlsd.conf"
+	check_json expr tcp-fastopen 'c["status"] == "change"' \
+		'"[listener web] sets tcp-fastopen" in c["message"]' \
+		'c["fix"][0] == "sysctl -w net.ipv4.tcp_fastopen=3"' || return 1
+	tune_tfo 2 -c "$TMP/kmtlsd.conf"
+	check_json expr tcp-fastopen 'c["status"] == "ok"' '"on for [listener web]" in c["message"]' ||
+		return 1
+	if [ -e /etc/kmtls/kmtlsd.conf ]; then
+		echo "(no check without a config: /etc/kmtls/kmtlsd.conf exists)"
+		return 0
+	fi
+	tune_tfo 1
+	check_json expr tcp-fastopen 'c["status"] == "info"' '"-c FILE" in c["message"]'
+}
+if [ "$(id -u)" != 0 ]; then
+	skip "tcp_fastopen_per_listener" "needs root (a network namespace)"
+elif out=$(tfo_cases); then
+	ok "tcp_fastopen_per_listener"
+else
+	not_ok "tcp_fastopen_per_listener" "$out"
+fi
+
+# 12: a 0644 key that the configured user does not own: chown, then chmod
+# (chmod 600 alone would lock that user out of its key).
+if [ "$(id -u)" = 0 ] && getent passwd nobody > /dev/null; then
+	chmod 0644 "$TMP/server.key"
+	write_config "$TMP/server.key" nobody
+	tune_json -c "$TMP/kmtlsd.conf"
+	if out=$(check_json expr key-permissions 'c["status"] == "change"' \
+		"c['fix'] == ['chown nobody $TMP/server.key', 'chmod 600 $TMP/server.key']"); then
+		ok "key_0644_not_owned_by_user_gets_chown_and_chmod"
+	else
+		not_ok "key_0644_not_owned_by_user_gets_chown_and_chmod" "$out"
+	fi
+	chmod 0600 "$TMP/server.key"
+else
+	skip "key_0644_not_owned_by_user_gets_chown_and_chmod" "needs root and a user nobody"
 fi
 
 ktap_exit

@@ -10,7 +10,7 @@
  * Exit status: 0 when no check says "change", 1 when one does, 2 on usage.
  *
  * Reads only: /proc/cpuinfo, /proc/net/tls_stat, /sys/module/tls,
- * /boot/config-$(uname -r), /proc/sys/..., adjtimex(2) without modes,
+ * /proc/config.gz or /boot/config-$(uname -r), /proc/sys/..., adjtimex(2) without modes,
  * /proc/PID/limits of running kmtlsd processes, and the kmtlsd config
  * (through kmtlsd's own parser, so both read it the same way).
  */
@@ -26,6 +26,7 @@
 #include <sys/timex.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../../agent/config.h"
 #include "kmtlsctl.h"
@@ -174,35 +175,50 @@ static void check_cpu(struct tune *t)
 
 /* ---- kTLS ------------------------------------------------------------ */
 
-/* CONFIG_TLS from /boot/config-<release>: 'y', 'm', 'n', or 0 unknown. */
-static char kernel_config_tls(char *path, size_t len)
+/*
+ * CONFIG_TLS in the kernel config at @path (gzip'd or not): 'y', 'm', 'n'
+ * (a config without CONFIG_TLS=), or 0 when @path is no kernel config.
+ */
+static char config_tls(const char *path)
 {
-	struct utsname u;
-	char line[256];
-	char v = 0;
-	FILE *f;
+	char line[256], v = 0;
+	gzFile f = gzopen(path, "rb");
 
-	if (uname(&u))
-		return 0;
-	snprintf(path, len, "/boot/config-%s", u.release);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	v = 'n';
-	while (fgets(line, sizeof(line), f)) {
+	while (f && gzgets(f, line, sizeof(line))) {
 		if (!strncmp(line, "CONFIG_TLS=", 11)) {
 			v = line[11];
 			break;
 		}
+		if (!strncmp(line, "CONFIG_", 7) || !strncmp(line, "# CONFIG_", 9))
+			v = 'n';
 	}
-	fclose(f);
+	if (f)
+		gzclose(f);
 	return v;
+}
+
+/*
+ * CONFIG_TLS of the running kernel: from /proc/config.gz (the kernel's
+ * own, CONFIG_IKCONFIG_PROC), else /boot/config-<release>; the file read
+ * in @path. 'y', 'm', 'n', or 0 when neither is there.
+ */
+static char kernel_config_tls(char *path, size_t len)
+{
+	struct utsname u;
+	char v;
+
+	snprintf(path, len, "/proc/config.gz");
+	v = config_tls(path);
+	if (v || uname(&u))
+		return v;
+	snprintf(path, len, "/boot/config-%s", u.release);
+	return config_tls(path);
 }
 
 static void check_ktls(struct tune *t)
 {
 	struct stat st;
-	char config[300];
+	char config[256];
 	char tls = kernel_config_tls(config, sizeof(config));
 	struct check *c;
 
@@ -214,18 +230,27 @@ static void check_ktls(struct tune *t)
 		return;
 	}
 	if (tls == 'n') {
+		/* No module to load: modprobe would only fail. */
 		c = add(t, "ktls", ST_CHANGE,
-			"this kernel is built without CONFIG_TLS (%s): records go through wolfSSL in userspace",
+			"this kernel has no kTLS (built without CONFIG_TLS, says %s): kmtlsd does the TLS record layer in userspace with wolfSSL (ktls = auto, the default, falls back to it; a listener with ktls = require refuses every connection)",
 			config);
 		snprintf(c->value, sizeof(c->value), "not built");
-		fix(c, "boot a kernel with CONFIG_TLS=m (Debian's kernels have it)");
+		snprintf(c->path, sizeof(c->path), "%s", config);
+		fix(c, "boot a kernel built with CONFIG_TLS=m or =y (Debian's kernels have it)");
+		return;
+	}
+	if (tls == 'y') {
+		c = add(t, "ktls", ST_INFO,
+			"%s says CONFIG_TLS=y, yet there is no /proc/net/tls_stat: is /proc from another kernel or network namespace?",
+			config);
+		snprintf(c->value, sizeof(c->value), "unknown");
 		return;
 	}
 	c = add(t, "ktls", ST_CHANGE,
 		"the tls module is not loaded (no /proc/net/tls_stat)%s: records go through wolfSSL in userspace",
-		tls == 'm' ? "" : tls ? "" : "; no kernel config to tell whether it exists");
+		tls == 'm' ? "" : "; no kernel config (/proc/config.gz, /boot/config-RELEASE) tells whether this kernel has it");
 	snprintf(c->value, sizeof(c->value), "not loaded");
-	fix(c, "modprobe tls");
+	fix(c, "modprobe tls%s", tls == 'm' ? "" : "   # fails if the kernel has no kTLS");
 	fix(c, "echo tls > /etc/modules-load.d/tls.conf   # at every boot (make install ships kmtls.conf)");
 }
 
@@ -250,24 +275,57 @@ static void check_min(struct tune *t, const char *name, const char *sysctl,
 	}
 }
 
-static void check_tcp(struct tune *t)
+/*
+ * kmtlsd asks for TCP Fast Open per listener (tcp-fastopen, default off);
+ * the kernel takes data in a SYN only with the sysctl's server flag (2).
+ * So the sysctl matters only when a listener of @cfg asks; without a
+ * config there is nothing to judge.
+ */
+static void check_fastopen(struct tune *t, const struct kmtls_config *cfg)
 {
 	long long tfo = sysctl_num("net.ipv4.tcp_fastopen");
+	const char *first = NULL;
 	struct check *c;
+	char who[160];
+	int i, n = 0;
 
 	if (tfo < 0) {
 		add(t, "tcp-fastopen", ST_INFO, "net.ipv4.tcp_fastopen cannot be read");
-	} else {
-		c = add(t, "tcp-fastopen", (tfo & 2) ? ST_OK : ST_CHANGE,
-			"net.ipv4.tcp_fastopen = %lld: TCP Fast Open for servers is %s",
-			tfo, (tfo & 2) ? "on (a returning client's ClientHello rides on its SYN)" :
-			"off (each handshake waits one more round trip)");
-		snprintf(c->value, sizeof(c->value), "%lld", tfo);
-		if (!(tfo & 2)) {
-			fix(c, "sysctl -w net.ipv4.tcp_fastopen=3");
-			fix(c, "echo 'net.ipv4.tcp_fastopen = 3' >> /etc/sysctl.d/90-kmtls-tuning.conf");
-		}
+		return;
 	}
+	for (i = 0; cfg && i < cfg->n_listeners; i++) {
+		if (!cfg->listeners[i].tcp_fastopen)
+			continue;
+		first = first ? first : cfg->listeners[i].name;
+		n++;
+	}
+	snprintf(who, sizeof(who), "[listener %s]%s", first ? first : "",
+		 n > 1 ? " and others" : "");
+	if (!cfg) {
+		c = add(t, "tcp-fastopen", ST_INFO,
+			"net.ipv4.tcp_fastopen = %lld (server flag %s): kmtlsd uses TCP Fast Open only on listeners with tcp-fastopen set; give the config with -c FILE to check them",
+			tfo, (tfo & 2) ? "on" : "off");
+	} else if (!n) {
+		c = add(t, "tcp-fastopen", ST_OK,
+			"off (no listener sets tcp-fastopen); net.ipv4.tcp_fastopen = %lld", tfo);
+	} else if (tfo & 2) {
+		c = add(t, "tcp-fastopen", ST_OK,
+			"on for %s: net.ipv4.tcp_fastopen = %lld has the server flag (2), so a returning client's ClientHello rides on its SYN",
+			who, tfo);
+	} else {
+		c = add(t, "tcp-fastopen", ST_CHANGE,
+			"%s set%s tcp-fastopen, but net.ipv4.tcp_fastopen = %lld lacks the server flag (2): the kernel ignores data in their SYNs and each handshake waits one more round trip",
+			who, n > 1 ? "" : "s", tfo);
+		fix(c, "sysctl -w net.ipv4.tcp_fastopen=%lld", tfo | 2);
+		fix(c, "echo 'net.ipv4.tcp_fastopen = %lld' >> /etc/sysctl.d/90-kmtls-tuning.conf",
+		    tfo | 2);
+	}
+	snprintf(c->value, sizeof(c->value), "%lld", tfo);
+}
+
+static void check_tcp(struct tune *t, const struct kmtls_config *cfg)
+{
+	check_fastopen(t, cfg);
 	check_min(t, "somaxconn", "net.core.somaxconn", WANT_BACKLOG,
 		  "kmtlsd asks for a listen backlog of 4096 and the kernel caps it here");
 	check_min(t, "tcp-max-syn-backlog", "net.ipv4.tcp_max_syn_backlog", WANT_BACKLOG,
@@ -376,6 +434,7 @@ static void check_key(struct tune *t, const char *kind, const struct kmtls_liste
 	struct check *c;
 	struct stat st;
 	mode_t m;
+	int other;
 
 	if (stat(key, &st)) {
 		c = add(t, "key-permissions", ST_CHANGE, "[%s %s] %s %s: %s", kind, l->name,
@@ -384,12 +443,20 @@ static void check_key(struct tune *t, const char *kind, const struct kmtls_liste
 		return;
 	}
 	m = st.st_mode & 07777;
-	if (m & 077) {
+	other = pw && st.st_uid != pw->pw_uid;
+	/* chmod alone would lock the dropped user out: owner first, then mode. */
+	if ((m & 077) && other) {
+		c = add(t, "key-permissions", ST_CHANGE,
+			"[%s %s] %s %s is mode %04o and owned by uid %u: group and others must have no access to a private key, and kmtlsd runs as %s after start, so the key must be its own for a reload (SIGHUP) to read it",
+			kind, l->name, what, key, m, (unsigned int)st.st_uid, pw->pw_name);
+		fix(c, "chown %s %s", pw->pw_name, key);
+		fix(c, "chmod 600 %s", key);
+	} else if (m & 077) {
 		c = add(t, "key-permissions", ST_CHANGE,
 			"[%s %s] %s %s is mode %04o: group and others must have no access to a private key",
 			kind, l->name, what, key, m);
 		fix(c, "chmod 600 %s", key);
-	} else if (pw && st.st_uid != pw->pw_uid) {
+	} else if (other) {
 		c = add(t, "key-permissions", ST_CHANGE,
 			"[%s %s] %s %s is owned by uid %u, but kmtlsd runs as %s after start: a reload (SIGHUP) cannot read it",
 			kind, l->name, what, key, (unsigned int)st.st_uid, pw->pw_name);
@@ -402,35 +469,31 @@ static void check_key(struct tune *t, const char *kind, const struct kmtls_liste
 	snprintf(c->value, sizeof(c->value), "%04o", m);
 }
 
-static int check_config(struct tune *t, const char *path, int explicit,
-			char *err, size_t errlen)
+/* The key files of @cfg (read from @path), or NULL: there is no config. */
+static void check_keys(struct tune *t, const struct kmtls_config *cfg, const char *path)
 {
-	struct kmtls_config cfg;
 	struct passwd *pw = NULL;
 	int i;
 
-	if (!explicit && access(path, F_OK)) {
+	if (!cfg) {
 		add(t, "key-permissions", ST_INFO, "no %s: give the config with -c FILE", path);
-		return 0;
+		return;
 	}
-	if (kmtls_config_load(&cfg, path, err, errlen))
-		return -1;
-	if (cfg.user)
-		pw = getpwnam(cfg.user);
-	for (i = 0; i < cfg.n_listeners; i++) {
-		if (cfg.listeners[i].key)
-			check_key(t, "listener", &cfg.listeners[i], "key", cfg.listeners[i].key, pw);
-		if (cfg.listeners[i].ticket_keys)
-			check_key(t, "listener", &cfg.listeners[i], "ticket keys",
-				  cfg.listeners[i].ticket_keys, pw);
+	if (cfg->user)
+		pw = getpwnam(cfg->user);
+	for (i = 0; i < cfg->n_listeners; i++) {
+		if (cfg->listeners[i].key)
+			check_key(t, "listener", &cfg->listeners[i], "key", cfg->listeners[i].key, pw);
+		if (cfg->listeners[i].ticket_keys)
+			check_key(t, "listener", &cfg->listeners[i], "ticket keys",
+				  cfg->listeners[i].ticket_keys, pw);
 	}
-	for (i = 0; i < cfg.n_kernels; i++)
-		if (cfg.kernels[i].tls.key)
-			check_key(t, "kernel", &cfg.kernels[i].tls, "key", cfg.kernels[i].tls.key, pw);
-	if (!cfg.n_listeners && !cfg.n_kernels)
+	for (i = 0; i < cfg->n_kernels; i++)
+		if (cfg->kernels[i].tls.key)
+			check_key(t, "kernel", &cfg->kernels[i].tls, "key", cfg->kernels[i].tls.key,
+				  pw);
+	if (!cfg->n_listeners && !cfg->n_kernels)
 		add(t, "key-permissions", ST_INFO, "%s has no listener", path);
-	kmtls_config_free(&cfg);
-	return 0;
 }
 
 /* ---- output ---------------------------------------------------------- */
@@ -505,10 +568,11 @@ int cmd_tune(struct ctl *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL;
+	const char *config = NULL, *path;
+	struct kmtls_config cfg;
 	struct tune t = { 0 };
+	int opt, ret, have = 0;
 	char err[768];
-	int opt, ret;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -526,15 +590,21 @@ int cmd_tune(struct ctl *c, int argc, char **argv)
 	}
 	if (optind < argc)
 		return ctl_fail(c, CTL_USAGE, "kmtlsctl tune: unexpected argument '%s'", argv[optind]);
+	/* Without -c, the default config counts only when it is there. */
+	path = config ? config : DEFAULT_CONFIG;
+	if (config || !access(path, F_OK)) {
+		if (kmtls_config_load(&cfg, path, err, sizeof(err)))
+			return ctl_fail(c, CTL_ERR, "kmtlsctl tune: %s", err);
+		have = 1;
+	}
 	check_cpu(&t);
 	check_ktls(&t);
-	check_tcp(&t);
+	check_tcp(&t, have ? &cfg : NULL);
 	check_clock(&t);
 	check_files(&t);
-	if (check_config(&t, config ? config : DEFAULT_CONFIG, !!config, err, sizeof(err))) {
-		free(t.v);
-		return ctl_fail(c, CTL_ERR, "kmtlsctl tune: %s", err);
-	}
+	check_keys(&t, have ? &cfg : NULL, path);
+	if (have)
+		kmtls_config_free(&cfg);
 	if (c->json)
 		print_json(&t);
 	else
