@@ -23,8 +23,19 @@ for t in "$@"; do
 	echo "# == $t ($(uname -r))"
 	# A hung test must not hang the suite; the harness has its own per-test
 	# timeouts, this one catches the rest.
-	timeout -k 10 "${KMTLS_TEST_TIMEOUT:-1200}" "${cmd[@]}" > "$OUTDIR/$name.tap" 2>&1
+	timeout -k 10 "${KMTLS_TEST_TIMEOUT:-1200}" "${cmd[@]}" > "$OUTDIR/$name.tap" 2>&1 &
+	pid=$!
+	wait "$pid"
 	echo $? > "$OUTDIR/$name.rc"
+	# timeout leads a process group of its own. What the test started is
+	# still in it when a failed ASSERT skipped the harness's teardown:
+	# say so, and end it before the next test binds the same resources.
+	left=$(pgrep -g "$pid" | wc -l)
+	if [ "$left" -gt 0 ]; then
+		echo "# $t left $left process(es) running: $(pgrep -g "$pid" -l | tr '\n' ' ')(killed)" \
+			>> "$OUTDIR/$name.tap"
+		kill -KILL -- "-$pid" 2>/dev/null
+	fi
 	grep -E '^(not )?ok [0-9]+ ' "$OUTDIR/$name.tap" | sed 's/^/#   /'
 done
 exit 0
