@@ -45,6 +45,7 @@
 
 #define ATTACH_RETRY_MS	30000	/* look for kmtls.ko without news from nlctrl */
 #define ACCEPT_RETRY_MS	100	/* after an ACCEPT that failed (EMFILE...) */
+#define REFUSED_FIRST_MS 1000	/* after a refused ACCEPT, doubling to ATTACH_RETRY_MS */
 #define KSERVICE_DEADLINE_SLACK_MS 100	/* the worker's tick */
 
 static const char *const role_name[] = { "server role", "client role" };
@@ -635,22 +636,31 @@ static void inbox_run(struct kmtls_kservice *ks, struct kmtls_worker *w)
 
 /* ---- worker 0: the netlink socket ---------------------------------------- */
 
+static void log_serving(struct kmtls_kservice *ks)
+{
+	char names[256] = "";
+	int i;
+
+	for (i = 0; i < ks->n; i++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			 i ? ", " : "", ks->profiles[i].conf->tls.name);
+	log_info("kernel service: serving kmtls.ko's requests (profiles %s)", names);
+}
+
 static void attach(struct kmtls_kservice *ks)
 {
 	int ret = kmtls_upcall_attach(&ks->up);
 	int was = ks->state;
-	char names[256] = "";
-	int i;
 
 	ks->next_attach_ms = kmtls_now_ms() + ATTACH_RETRY_MS;
+	/* Joined after a refused ACCEPT: serving once an ACCEPT goes through. */
+	if (!ret && ks->refusals)
+		return;
 	ks->state = ret ? ret : 1;
 	if (ks->state == was)
 		return;		/* said so already */
 	if (!ret) {
-		for (i = 0; i < ks->n; i++)
-			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-				 i ? ", " : "", ks->profiles[i].conf->tls.name);
-		log_info("kernel service: serving kmtls.ko's requests (profiles %s)", names);
+		log_serving(ks);
 	} else if (ret == -ENOENT) {
 		log_warn("kernel service: kmtls.ko not loaded: modprobe kmtls (kmtlsd keeps serving its listeners and starts the kernel service once the module is there)");
 	} else if (ret == -EPERM) {
@@ -658,6 +668,38 @@ static void attach(struct kmtls_kservice *ks)
 	} else {
 		log_err("kernel service: cannot reach kmtls.ko: %s; trying again later", strerror(-ret));
 	}
+}
+
+/*
+ * kmtls.ko refuses our ACCEPT although joining its group worked: EPERM
+ * when kmtlsd has CAP_NET_ADMIN only in the user namespace that owns its
+ * network namespace (the group needs it there, ACCEPT in the initial
+ * one), ENOENT or EOPNOTSUPP again right after a fresh look. Say so once;
+ * stay out of the group (left by the caller), so that kmtls.ko sees no
+ * agent and fails requests by net.kmtls.agent_wait_ms instead of each
+ * waiting to its deadline; look again later, less and less often (a
+ * SIGHUP looks at once). Requests queued while we were in the group still
+ * wait to their deadline: failing them would take a DONE, which kmtls.ko
+ * refuses the same way.
+ */
+static void accept_refused(struct kmtls_kservice *ks, int err)
+{
+	unsigned int wait = ks->refused_ms ? 2 * ks->refused_ms : REFUSED_FIRST_MS;
+
+	ks->refusals++;
+	ks->refused_ms = wait < ATTACH_RETRY_MS ? wait : ATTACH_RETRY_MS;
+	ks->next_attach_ms = kmtls_now_ms() + ks->refused_ms;
+	if (ks->state == err) {	/* said so already */
+		log_debug("kernel service: ACCEPT refused again (%s); next look in %u ms",
+			  strerror(-err), ks->refused_ms);
+		return;
+	}
+	ks->state = err;
+	log_err("kernel service: kmtls.ko refuses this kmtlsd's ACCEPT: %s%s; not serving kernel requests (without an agent they fail after net.kmtls.agent_wait_ms); trying again in %u s, then less often",
+		strerror(-err), err == -EPERM ?
+		" (kmtlsd needs CAP_NET_ADMIN in the initial user namespace: joining kmtls.ko's group in a network namespace owned by another user namespace is not enough)" :
+		" (is the loaded kmtls.ko the one this kmtlsd was built for?)",
+		ks->refused_ms / 1000);
 }
 
 static void accept_all(struct kmtls_kservice *ks, struct kmtls_worker *w)
@@ -673,6 +715,14 @@ static void accept_all(struct kmtls_kservice *ks, struct kmtls_worker *w)
 		 */
 		ks->up.ready = 0;
 		ret = kmtls_upcall_accept(&ks->up, &a);
+		if (ret >= 0 && ks->refusals) {
+			ks->refusals = 0;
+			ks->refused_ms = 0;
+			if (ks->state != 1) {
+				ks->state = 1;
+				log_serving(ks);
+			}
+		}
 		if (ret > 0) {
 			ks->up.ready = 1;	/* more may be queued */
 			dispatch(ks, w, &a);
@@ -681,10 +731,13 @@ static void accept_all(struct kmtls_kservice *ks, struct kmtls_worker *w)
 		if (ret == 0)
 			return;		/* the queue is empty */
 		if (ret == -ENOENT || ret == -EOPNOTSUPP || ret == -EPERM) {
-			/* The family is gone, or not ours to serve: look again. */
 			kmtls_upcall_detach(&ks->up);
 			atomic_store(&ks->up.family, 0);
-			attach(ks);
+			/* The family gone or replaced: look again now, but once. */
+			if (ret != -EPERM && !ks->refusals++)
+				attach(ks);
+			else
+				accept_refused(ks, ret);
 			return;
 		}
 		kmtls_log_once("kservice-accept", LOG_ERR,

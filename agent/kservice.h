@@ -68,6 +68,8 @@ struct kmtls_kservice {
 	atomic_int retry;		/* SIGHUP: look for kmtls.ko now */
 	uint64_t next_attach_ms;	/* periodic look for kmtls.ko */
 	uint64_t next_accept_ms;	/* ACCEPT failed: not before this */
+	int refusals;			/* ACCEPTs refused in a row */
+	unsigned int refused_ms;	/* then: the wait before the next look */
 	int state;			/* 1 serving, else the last -errno seen */
 	int draining;
 };

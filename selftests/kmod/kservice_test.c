@@ -10,7 +10,9 @@
  * Covered: server role against openssl s_client and client role against
  * openssl s_server, data both ways over kTLS, the identity returned equal
  * to the certificate's (openssl's own reading of it); no agent (ESRCH at
- * once); an agent that starts within agent_wait_ms; a stalled peer
+ * once); an agent that starts within agent_wait_ms; an agent whose ACCEPT
+ * kmtls.ko refuses (a network namespace of another user namespace: it
+ * says so and leaves the group, requests fail at once); a stalled peer
  * (ETIMEDOUT at the request's deadline); allow-uid (EACCES), also once a
  * SIGHUP took a uid out of it, an unknown profile (ENOENT); bad client
  * certificates (EKEYEXPIRED, EKEYREJECTED,
@@ -638,6 +640,104 @@ TEST_F_TIMEOUT(ks, agent_starts_within_agent_wait, 90)
 	EXPECT_EQ(1, p.hs);
 	close(dev);
 	wolfSSL_CTX_free(p.ctx);
+}
+
+/* Write @s into the file @name of the directory @dir: 0, or -errno. */
+static int write_at(int dir, const char *name, const char *s)
+{
+	int fd = openat(dir, name, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -EIO;
+}
+
+/*
+ * Into a user namespace with root mapped to root and a network namespace
+ * it owns, as `unshare -U -r -n`. The guest runs its commands chrooted,
+ * and a chrooted process may not make a user namespace: step out to PID
+ * 1's root for the unshare, then back. 0, or -errno.
+ */
+static int enter_userns_netns(void)
+{
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0, self;
+
+	if (root < 0 || cwd < 0)
+		return -errno;
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET)) {
+		if (errno != EPERM || chroot("/proc/1/root") || chdir("/") ||
+		    unshare(CLONE_NEWUSER | CLONE_NEWNET) || fchdir(root) || chroot("."))
+			ret = -errno;
+	}
+	if (fchdir(cwd) && !ret)
+		ret = -errno;
+	close(root);
+	close(cwd);
+	if (ret)
+		return ret;
+	self = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (self < 0)
+		return -errno;
+	ret = write_at(self, "uid_map", "0 0 1");
+	if (!ret)
+		ret = write_at(self, "setgroups", "deny");
+	if (!ret)
+		ret = write_at(self, "gid_map", "0 0 1");
+	close(self);
+	return ret;
+}
+
+/*
+ * kmtlsd in a network namespace owned by another user namespace: root
+ * there may join kmtls.ko's group (CAP_NET_ADMIN in the namespace's
+ * owner) but not ACCEPT (CAP_NET_ADMIN in the initial one). kmtlsd says
+ * so once and leaves the group, so that a request fails at once by the
+ * no-agent rule instead of waiting for its deadline; it keeps looking,
+ * less and less often, without saying it again.
+ */
+TEST_F_TIMEOUT(ks, accept_refused_in_a_user_namespace, 60)
+{
+	struct kmtls_opts o = { .timeout_ms = 4000 };
+	struct kmtls_peer peer;
+	long long t0, took;
+	int app, other, ret, n;
+
+	ret = enter_userns_netns();
+	if (ret == -EPERM || ret == -EINVAL || ret == -ENOSPC)
+		SKIP(return, "cannot make a user namespace here: %s", strerror(-ret));
+	ASSERT_EQ(0, ret) TH_LOG("%s", strerror(-ret));
+	ASSERT_EQ(0, lo_up());
+	ASSERT_EQ(0, set_sysctl("agent_wait_ms", 0));
+	/* It joins the group, so it says it serves; then its first ACCEPT fails. */
+	AGENT_UP(NULL);
+	EXPECT_EQ(0, proc_wait_log(&self->agent.proc, "refuses this kmtlsd's ACCEPT", 10000));
+	EXPECT_EQ(1, proc_log_count(&self->agent.proc, "needs CAP_NET_ADMIN in the initial user namespace"));
+
+	ASSERT_EQ(0, app_pair(0, &app, &other));
+	t0 = now_ms();
+	EXPECT_EQ(-ESRCH, kmtls_handshake(app, KMTLS_ROLE_SERVER, &o, &peer));
+	took = now_ms() - t0;
+	EXPECT_GT(1000, took) TH_LOG("took %lld ms: a request waited for an agent that cannot take it",
+				     took);
+	EXPECT_EQ(1, kstat("NoAgent"));
+	close(app);
+	close(other);
+	/*
+	 * It looks again after 1 s, 2 s more, 4 s more...: refused again, said
+	 * only at debug level, and no claim to serve in between.
+	 */
+	EXPECT_EQ(0, proc_wait_log(&self->agent.proc, "ACCEPT refused again", 5000));
+	sleep(2);
+	n = proc_log_count(&self->agent.proc, "ACCEPT refused again");
+	EXPECT_LE(1, n);
+	EXPECT_GE(3, n) TH_LOG("looked %d times in about 4 s", n);
+	EXPECT_EQ(1, proc_log_count(&self->agent.proc, "refuses this kmtlsd's ACCEPT"));
+	EXPECT_EQ(1, proc_log_count(&self->agent.proc, SERVING));
 }
 
 TEST_F_TIMEOUT(ks, stalled_peer_times_out, 60)
