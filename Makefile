@@ -118,6 +118,13 @@ $(FAILMALLOC): selftests/lib/failmalloc/failmalloc.c selftests/lib/failmalloc/fa
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -fPIC -shared -o $@ $<
 
+# time(2) one second later at every call, for kmtlsctl_ops_test.sh (pki).
+STEPTIME := $(O)/selftests/lib/steptime.so
+userspace: $(STEPTIME)
+$(STEPTIME): selftests/lib/steptime/steptime.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -fPIC -shared -o $@ $<
+
 # BPF programs (bpf/*.bpf.c) with plain UAPI headers, their libbpf skeletons,
 # kmtlsctl, and the ClientHello recognizer's libFuzzer target.
 CLANG ?= clang

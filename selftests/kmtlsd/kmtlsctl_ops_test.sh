@@ -16,7 +16,11 @@
 # chains verify with openssl, the extensions are right, keys are 0600,
 # existing files are kept without --force; kmtlsd serves mTLS with those
 # certificates (an OpenSSL client, and kmtls-bench's wolfSSL client for
-# ec256) and refuses a client of another CA.
+# ec256) and refuses a client of another CA. issue refuses an intermediate
+# key that is not the intermediate certificate's, a NAME longer than a
+# common name holds (63) and a DNS label longer than 63; init dates both
+# CAs from one reading of the clock (checked with a time(2) that moves a
+# second at every call, selftests/lib/steptime).
 #
 # Only 127.0.0.1 is used; every process and file made here goes at the end.
 # Prints KTAP and exits non-zero when a case fails.
@@ -33,7 +37,7 @@ set -uo pipefail
 START_TIMEOUT=30
 CLIENT_TIMEOUT=60
 
-NTESTS=15
+NTESTS=18
 started=$SECONDS
 
 PKI=
@@ -542,6 +546,9 @@ main() {
 	run_case pki_mtls_ed25519 case_pki_mtls ed25519
 	run_case help_and_usage case_help
 	run_case bpf_hello_limit_loaded case_bpf_loaded
+	run_case pki_refuses_mismatched_intermediate_key case_pki_key_mismatch
+	run_case pki_names_fit_or_are_refused case_pki_names
+	run_case pki_init_dates_from_one_clock case_pki_one_clock
 
 	echo "# $failures of $NTESTS failed, $((SECONDS - started)) s"
 	[ "$failures" -eq 0 ]
@@ -593,6 +600,75 @@ case_bpf_loaded() {
 	expect "$TMP/bpf_stats.out" 'd["hello_limit"]["counters"]["seen"] == 0' \
 		'len(d["hello_limit"]["counters"]) == 15' \
 		'"hello_ok" in d["hello_limit"]["counters"]'
+}
+
+# 16: an intermediate.key that is not intermediate.pem's: refused, nothing
+# written (signed with it, a certificate would fail openssl verify).
+case_pki_key_mismatch() {
+	local d=$TMP/pki-mix o=$TMP/pki-mix-other
+	ctl mix-init pki init "$d" && ctl mix-other pki init "$o" ||
+		{ say "pki init: exit $rc"; return 1; }
+	cp "$d/intermediate.key" "$TMP/mix-own.key"
+	cp "$o/intermediate.key" "$d/intermediate.key"
+	ctl mix-issue pki issue "$d" web --server
+	if [ "$rc" != 1 ]; then
+		say "issue with another intermediate's key: exit $rc, want 1"
+		[ -e "$d/web.pem" ] && openssl verify -CAfile "$d/ca.pem" \
+			-untrusted "$d/intermediate.pem" "$d/web.pem" >> "$DIAG" 2>&1
+		return 1
+	fi
+	has "$TMP/mix-issue.err" "$d/intermediate.key is not the key of $d/intermediate.pem" ||
+		return 1
+	[ ! -e "$d/web.pem" ] && [ ! -e "$d/web.key" ] || { say "files written anyway"; return 1; }
+	ctl mix-json --json pki issue "$d" web --server
+	[ "$rc" = 1 ] && expect "$TMP/mix-json.out" '"is not the key of" in d["error"]' || return 1
+	# The right key back: issued, and it verifies.
+	cp "$TMP/mix-own.key" "$d/intermediate.key"
+	ctl mix-own pki issue "$d" web --server
+	[ "$rc" = 0 ] || { say "issue with the right key: exit $rc"; say_file "$TMP/mix-own.err"; return 1; }
+	openssl verify -CAfile "$d/ca.pem" -untrusted "$d/intermediate.pem" "$d/web.pem" \
+		>> "$DIAG" 2>&1
+}
+
+# 17: a NAME the common name holds exactly (63), or a usage error; DNS
+# labels of at most 63 characters; no empty label in the default SAN.
+case_pki_names() {
+	local d=$TMP/pki-names n63 n64 cn
+	n63=$(printf 'n%.0s' $(seq 63))
+	n64=${n63}n
+	ctl names-init pki init "$d" || { say "pki init: exit $rc"; return 1; }
+	ctl name64 pki issue "$d" "$n64" --client
+	[ "$rc" = 2 ] || { say "a 64-character NAME: exit $rc, want 2"; return 1; }
+	has "$TMP/name64.err" "the certificate's common name holds at most 63" || return 1
+	[ ! -e "$d/$n64.pem" ] || { say "a 64-character NAME got a certificate"; return 1; }
+	ctl name63 pki issue "$d" "$n63" --client
+	[ "$rc" = 0 ] || { say "a 63-character NAME: exit $rc"; say_file "$TMP/name63.err"; return 1; }
+	cn=$(openssl x509 -in "$d/$n63.pem" -noout -subject -nameopt multiline |
+		sed -n 's/^ *commonName *= //p')
+	[ "$cn" = "$n63" ] || { say "CN '$cn', want the 63-character NAME"; return 1; }
+	ctl label64 pki issue "$d" lab --client --san "DNS:$n64.example.org"
+	[ "$rc" = 2 ] && has "$TMP/label64.err" "a DNS label has at most 63 characters" ||
+		{ say "a 64-character DNS label: exit $rc, want 2"; return 1; }
+	ctl label63 pki issue "$d" lab --client --san "DNS:$n63.example.org"
+	[ "$rc" = 0 ] || { say "a 63-character DNS label: exit $rc"; return 1; }
+	ctl dots pki issue "$d" a..b --client
+	[ "$rc" = 2 ] && has "$TMP/dots.err" "an empty label"
+}
+
+# 18: init dates the root and the intermediate from one reading of the
+# clock: with time(2) a second later at every call, both still agree (they
+# differed by the time between the two certificates: up to a second with
+# rsa2048 keys, so the intermediate could outlive its root).
+case_pki_one_clock() {
+	local d=$TMP/pki-clock root inter
+	need_files -e "$OUT/selftests/lib/steptime.so" || { say "$MISSING missing (make userspace)"; return 1; }
+	LD_PRELOAD=$OUT/selftests/lib/steptime.so \
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		ctl clock pki init "$d"
+	[ "$rc" = 0 ] || { say "pki init: exit $rc"; say_file "$TMP/clock.err"; return 1; }
+	root=$(openssl x509 -in "$d/ca.pem" -noout -dates | tr '\n' ' ')
+	inter=$(openssl x509 -in "$d/intermediate.pem" -noout -dates | tr '\n' ' ')
+	[ "$root" = "$inter" ] || { say "root: $root; intermediate: $inter"; return 1; }
 }
 
 main "$@"

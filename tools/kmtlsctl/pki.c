@@ -225,7 +225,7 @@ static int name_ok(const char *s)
 {
 	size_t i, n = strlen(s);
 
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-' || !strcmp(s, "ca") ||
+	if (n == 0 || s[0] == '.' || s[0] == '-' || !strcmp(s, "ca") ||
 	    !strcmp(s, "intermediate"))
 		return 0;
 	for (i = 0; i < n; i++)
@@ -352,16 +352,16 @@ static int load_issuer(struct ctl *c, const char *dir, WC_RNG *rng, char **pem,
 		       unsigned char **der, int *derlen, long long *left, struct pki_key *key)
 {
 	char path[4200], err[512];
-	size_t len;
+	size_t len, pemlen;
+	int ret, match;
 	char *kpem;
-	int ret;
 
 	path_of(path, sizeof(path), dir, "intermediate", ".pem");
-	*pem = read_all(path, &len, err, sizeof(err));
+	*pem = read_all(path, &pemlen, err, sizeof(err));
 	if (!*pem)
 		return ctl_fail(c, CTL_ERR, "no intermediate CA in %s (%s): kmtlsctl pki init %s "
 				"makes one", dir, err, dir);
-	*der = pki_cert_der(*pem, len, derlen, left, err, sizeof(err));
+	*der = pki_cert_der(*pem, pemlen, derlen, left, err, sizeof(err));
 	if (!*der)
 		return ctl_fail(c, CTL_ERR, "%s: %s", path, err);
 	path_of(path, sizeof(path), dir, "intermediate", ".key");
@@ -369,9 +369,16 @@ static int load_issuer(struct ctl *c, const char *dir, WC_RNG *rng, char **pem,
 	if (!kpem)
 		return ctl_fail(c, CTL_ERR, "cannot read the intermediate CA's key: %s", err);
 	ret = pki_key_load(key, kpem, len, rng, err, sizeof(err));
+	/* Signed with another key, a certificate would never verify. */
+	match = ret ? -1 : pki_key_matches(*pem, pemlen, kpem, len, err, sizeof(err));
 	explicit_bzero(kpem, len);
 	free(kpem);
-	if (ret)
+	if (match > 0)
+		return ctl_fail(c, CTL_ERR, "%s is not the key of %s/intermediate.pem: a "
+				"certificate signed with it would not verify; put the matching "
+				"key back, or make a new PKI (kmtlsctl pki init %s --force)", path,
+				dir, dir);
+	if (match)
 		return ctl_fail(c, CTL_ERR, "%s: %s", path, err);
 	return 0;
 }
@@ -391,7 +398,15 @@ static int do_issue(struct ctl *c, struct pki_args *a, WC_RNG *rng)
 
 	if (!name_ok(a->name))
 		return ctl_fail(c, CTL_USAGE, "bad NAME '%s': letters, digits, '.', '_' and '-' "
-				"(not ca or intermediate), at most 64", a->name);
+				"(not ca or intermediate)", a->name);
+	/* wolfSSL's subject fields are CTC_NAME_SIZE with the NUL: no silent cut. */
+	if (strlen(a->name) >= CTC_NAME_SIZE)
+		return ctl_fail(c, CTL_USAGE, "NAME has %zu characters: the certificate's "
+				"common name holds at most %d (a longer DNS name can go in --san)",
+				strlen(a->name), CTC_NAME_SIZE - 1);
+	if (!a->nsans && pki_dns_check(a->name, strlen(a->name), err, sizeof(err)))
+		return ctl_fail(c, CTL_USAGE, "NAME '%s' cannot be the default SAN DNS:%s (%s): "
+				"give the names with --san", a->name, a->name, err);
 	path_of(cert, sizeof(cert), a->dir, a->name, ".pem");
 	path_of(keyf, sizeof(keyf), a->dir, a->name, ".key");
 	if (check_free(c, paths, 2, a->force, "a certificate in use may be there"))
@@ -494,6 +509,7 @@ int cmd_pki(struct ctl *c, int argc, char **argv)
 		return ret;
 	if (wc_InitRng(&rng))
 		return ctl_fail(c, CTL_ERR, "cannot seed wolfCrypt's random number generator");
+	pki_clock_start();
 	ret = issue ? do_issue(c, &a, &rng) : do_init(c, &a, &rng);
 	wc_FreeRng(&rng);
 	return ret;

@@ -51,6 +51,12 @@ struct pki_san {
 	char value[256];	/* text, or the 4 or 16 address bytes for IP */
 };
 
+/*
+ * 0 when @name (@len bytes) can be a dNSName: labels of 1 to 63 characters,
+ * 253 in all; else -1 with why not in @why.
+ */
+int pki_dns_check(const char *name, size_t len, char *why, size_t whylen);
+
 /* "DNS:x,IP:1.2.3.4,URI:spiffe://..." appended to @sans. 0, or -1. */
 int pki_san_parse(const char *s, struct pki_san *sans, int *n, char *err, size_t errlen);
 /* A SAN as text, as openssl prints it ("DNS:x", "IP:::1", "URI:..."). */
@@ -75,6 +81,19 @@ struct pki_req {
 char *pki_cert_make(const struct pki_req *r, struct pki_key *subject, struct pki_key *issuer,
 		    const unsigned char *issuer_der, int issuer_len, WC_RNG *rng,
 		    char *serial_hex, char *err, size_t errlen);
+
+/*
+ * 0 when the private key @key_pem is the one of the (first) certificate in
+ * @cert_pem, 1 when it is not, -1 when that cannot be told (why in @err).
+ */
+int pki_key_matches(const char *cert_pem, size_t certlen, const char *key_pem, size_t keylen,
+		    char *err, size_t errlen);
+
+/*
+ * Take the time once: every certificate of this run is dated from it (an
+ * intermediate made a second after its root would outlive it by as much).
+ */
+void pki_clock_start(void);
 
 /*
  * The first certificate of @pem as DER (malloc'd, length in @len), and the

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/asn.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
@@ -22,6 +23,11 @@
 
 #define DER_MAX		(32 << 10)
 #define SERIAL_LEN	16
+#define DNS_LABEL_MAX	63
+#define DNS_NAME_MAX	253
+
+/* The one "now" of this run (pki_clock_start), for every certificate. */
+static time_t pki_now;
 
 static const struct {
 	const char *name;
@@ -249,11 +255,75 @@ char *pki_key_pem(struct pki_key *key, char *err, size_t errlen)
 	return pem;
 }
 
+/* wolfSSL's own check (the public key of the certificate is the key's). */
+int pki_key_matches(const char *cert_pem, size_t certlen, const char *key_pem, size_t keylen,
+		    char *err, size_t errlen)
+{
+	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	int ret = -1;
+
+	if (!ctx)
+		snprintf(err, errlen, "out of memory");
+	else if (wolfSSL_CTX_use_certificate_buffer(ctx, (const unsigned char *)cert_pem,
+						    (long)certlen, WOLFSSL_FILETYPE_PEM) !=
+		 WOLFSSL_SUCCESS)
+		snprintf(err, errlen, "wolfSSL cannot use the certificate");
+	else if (wolfSSL_CTX_use_PrivateKey_buffer(ctx, (const unsigned char *)key_pem,
+						   (long)keylen, WOLFSSL_FILETYPE_PEM) !=
+		 WOLFSSL_SUCCESS)
+		snprintf(err, errlen, "wolfSSL cannot use the key");
+	else
+		ret = wolfSSL_CTX_check_private_key(ctx) == WOLFSSL_SUCCESS ? 0 : 1;
+	wolfSSL_CTX_free(ctx);
+	return ret;
+}
+
+static time_t fixed_time(time_t *t)
+{
+	if (t)
+		*t = pki_now;
+	return pki_now;
+}
+
+void pki_clock_start(void)
+{
+	pki_now = time(NULL);
+	wc_SetTimeCb(fixed_time);
+}
+
 /* ---- subjectAltName --------------------------------------------------- */
+
+int pki_dns_check(const char *name, size_t len, char *why, size_t whylen)
+{
+	size_t start = 0, i;
+
+	if (len > DNS_NAME_MAX) {
+		snprintf(why, whylen, "a DNS name has at most %d characters, this one %zu",
+			 DNS_NAME_MAX, len);
+		return -1;
+	}
+	for (i = 0; i <= len; i++) {
+		if (i < len && name[i] != '.')
+			continue;
+		if (i == start) {
+			snprintf(why, whylen, "an empty label (two dots in a row, or a dot at "
+				 "an end)");
+			return -1;
+		}
+		if (i - start > DNS_LABEL_MAX) {
+			snprintf(why, whylen, "a DNS label has at most %d characters, '%.*s' "
+				 "has %zu", DNS_LABEL_MAX, (int)(i - start), name + start,
+				 i - start);
+			return -1;
+		}
+		start = i + 1;
+	}
+	return 0;
+}
 
 int pki_san_parse(const char *s, struct pki_san *sans, int *n, char *err, size_t errlen)
 {
-	char buf[4096], *tok, *save = NULL;
+	char buf[4096], *tok, *save = NULL, why[160];
 	struct pki_san *x;
 	const char *v;
 
@@ -286,6 +356,11 @@ int pki_san_parse(const char *s, struct pki_san *sans, int *n, char *err, size_t
 		} else if (strlen(v) < sizeof(x->value)) {
 			x->len = (int)strlen(v);
 			memcpy(x->value, v, (size_t)x->len);
+		}
+		if (x->type == ASN_DNS_TYPE && x->len &&
+		    pki_dns_check(v, (size_t)x->len, why, sizeof(why))) {
+			snprintf(err, errlen, "bad SAN '%s': %s", tok, why);
+			return -1;
 		}
 		if (x->len == 0) {
 			snprintf(err, errlen, "bad SAN '%s'%s", tok,
@@ -461,7 +536,7 @@ unsigned char *pki_cert_der(const char *pem, size_t pemlen, int *len, long long 
 		wfail(err, errlen, "cannot read the certificate's validity", ret);
 		goto fail;
 	}
-	*left = (long long)(timegm(&after) - time(NULL));
+	*left = (long long)(timegm(&after) - (pki_now ? pki_now : time(NULL)));
 	free(cert);
 	return der;
 fail:
