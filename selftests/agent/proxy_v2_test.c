@@ -116,7 +116,9 @@ FIXTURE_VARIANT_ADD(pp2, tcp6_cn_cert) { V6, .cn = "svc-a", .cert = 1, .verified
 FIXTURE_VARIANT_ADD(pp2, tcp6_nocn) { V6 };
 FIXTURE_VARIANT_ADD(pp2, tcp6_nocn_cert) { V6, .cert = 1 };
 /* A resumption: the certificate came over the session, not this connection. */
-FIXTURE_VARIANT_ADD(pp2, tcp4_resumed_cert) { V4, .cn = "r", .cert = 1, .verified = 1, .resumed = 1 };
+FIXTURE_VARIANT_ADD(pp2, tcp4_resumed_cert) {
+	V4, .cn = "r", .cert = 1, .verified = 1, .resumed = 1,
+};
 FIXTURE_VARIANT_ADD(pp2, tcp6_resumed) { V6, .cn = "r", .verified = 1, .resumed = 1 };
 
 /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: send TCP4. */

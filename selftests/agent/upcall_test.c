@@ -77,7 +77,8 @@ static int queue_reply(int to, const struct reply_attrs *ra)
 	if (!msg || !genlmsg_put(msg, 0, SEQ_ACCEPT, FAMILY, 0, 0, KMTLS_CMD_ACCEPT,
 				 KMTLS_FAMILY_VERSION))
 		goto out;
-	if ((ra->sockfd != NO_ATTR && nla_put_u32(msg, KMTLS_A_ACCEPT_SOCKFD, (uint32_t)ra->sockfd)) ||
+	if ((ra->sockfd != NO_ATTR &&
+	     nla_put_u32(msg, KMTLS_A_ACCEPT_SOCKFD, (uint32_t)ra->sockfd)) ||
 	    (ra->role != NO_ATTR && nla_put_u32(msg, KMTLS_A_ACCEPT_ROLE, (uint32_t)ra->role)) ||
 	    (ra->timeout_ms != NO_ATTR &&
 	     nla_put_u32(msg, KMTLS_A_ACCEPT_TIMEOUT_MS, (uint32_t)ra->timeout_ms)) ||
@@ -146,31 +147,39 @@ FIXTURE_VARIANT(up) {
 #define SRV	KMTLS_ROLE_SERVER
 
 FIXTURE_VARIANT_ADD(up, good) { .ra = REPLY(FD, SRV, 5000, 42, 0), .want_ret = 1 };
+
 FIXTURE_VARIANT_ADD(up, client_role) {
 	.ra = REPLY(FD, KMTLS_ROLE_CLIENT, 5000, 42, 0), .want_ret = 1,
 };
+
 FIXTURE_VARIANT_ADD(up, no_timeout) {
 	.ra = REPLY(FD, SRV, NO_ATTR, 42, 0), .want_ret = -EPROTO, .closed = 1, .done = 1,
 };
+
 FIXTURE_VARIANT_ADD(up, no_role) {
 	.ra = REPLY(FD, NO_ATTR, 5000, 42, 0), .want_ret = -EPROTO, .closed = 1, .done = 1,
 };
+
 FIXTURE_VARIANT_ADD(up, unknown_role) {
 	.ra = REPLY(FD, 7, 5000, 42, 0), .want_ret = -EPROTO, .closed = 1, .done = 1,
 };
+
 /* The policy refuses it (PEER_NAME too long): the fd is found all the same. */
 FIXTURE_VARIANT_ADD(up, peer_name_too_long) {
 	.ra = REPLY(FD, SRV, 5000, 42, KMTLS_PEER_NAME_MAX + 10), .want_ret = -EPROTO,
 	.closed = 1, .done = 1,
 };
+
 /* Without an id there is no DONE to send, but the fd still goes. */
 FIXTURE_VARIANT_ADD(up, no_id) {
 	.ra = REPLY(FD, SRV, 5000, NO_ATTR, 0), .want_ret = -EPROTO, .closed = 1,
 };
+
 /* Not an fd (negative as an int): refused, and nothing is closed. */
 FIXTURE_VARIANT_ADD(up, sockfd_out_of_range) {
 	.ra = REPLY(0xffffffffu, SRV, 5000, 42, 0), .want_ret = -EPROTO,
 };
+
 FIXTURE_VARIANT_ADD(up, no_sockfd) {
 	.ra = REPLY(NO_ATTR, SRV, 5000, 42, 0), .want_ret = -EPROTO,
 };
@@ -212,8 +221,8 @@ TEST_F(up, accept_reply)
 	ASSERT_EQ(0, queue_reply(self->pair[1], &ra));
 	ret = kmtls_upcall_accept(&self->u, &self->a);
 	EXPECT_EQ(variant->want_ret, ret);
-	EXPECT_EQ(!variant->closed, is_open(self->fd)) TH_LOG("the reply's fd %s",
-							     variant->closed ? "leaked" : "was closed");
+	EXPECT_EQ(!variant->closed, is_open(self->fd))
+		TH_LOG("the reply's fd %s", variant->closed ? "leaked" : "was closed");
 	EXPECT_TRUE(is_open(self->bystander));
 	EXPECT_TRUE(is_open(self->pair[0]));
 	done = read_done(self->pair[1], &status, &fd, &seq);

@@ -722,8 +722,8 @@ TEST_F_TIMEOUT(ks, accept_refused_in_a_user_namespace, 60)
 	t0 = now_ms();
 	EXPECT_EQ(-ESRCH, kmtls_handshake(app, KMTLS_ROLE_SERVER, &o, &peer));
 	took = now_ms() - t0;
-	EXPECT_GT(1000, took) TH_LOG("took %lld ms: a request waited for an agent that cannot take it",
-				     took);
+	EXPECT_GT(1000, took)
+		TH_LOG("took %lld ms: the request waited for an agent that cannot take it", took);
 	EXPECT_EQ(1, kstat("NoAgent"));
 	close(app);
 	close(other);
