@@ -217,17 +217,65 @@ static void drain(struct kmtls_worker *ws, int nw, unsigned int timeout_ms,
 		log_info("drained: all connections finished");
 }
 
+/* Seconds between two own-key rotations (KMTLS_TICKET_ROTATE_S may say). */
+static uint64_t rotate_every_ms(void)
+{
+	const char *e = getenv("KMTLS_TICKET_ROTATE_S");
+	unsigned long v;
+	char *end;
+
+	if (e && *e >= '1' && *e <= '9') {
+		errno = 0;
+		v = strtoul(e, &end, 10);
+		if (!errno && !*end && v <= 365UL * 86400)
+			return (uint64_t)v * 1000;
+	}
+	return (uint64_t)KMTLS_TICKET_ROTATE_S * 1000;
+}
+
+/* Every listener and kernel profile sealing with a key of its own. */
+static void rotate_own_keys(struct kmtls_listener *ls, int n)
+{
+	int i, r;
+
+	for (i = 0; i < n; i++)
+		kmtls_listener_rotate_own_key(&ls[i]);
+	for (i = 0; kservice && i < kservice->n; i++)
+		for (r = 0; r < KMTLS_KROLES; r++)
+			if (kservice->profiles[i].ready[r])
+				kmtls_listener_rotate_own_key(&kservice->profiles[i].role[r]);
+	log_debug("session-ticket keys of our own rotated (the previous one still opens tickets)");
+}
+
+/* The watchdog's wait, or less when the next rotation comes first. */
+static const struct timespec *next_wait(struct timespec *ts, uint64_t rotate_at)
+{
+	const struct timespec *wd = kmtls_notify_watchdog_wait(ts);
+	uint64_t now = kmtls_now_ms(), left = rotate_at > now ? rotate_at - now : 0;
+
+	if (wd && (uint64_t)wd->tv_sec * 1000 + (uint64_t)wd->tv_nsec / 1000000 <= left)
+		return wd;
+	ts->tv_sec = (time_t)(left / 1000);
+	ts->tv_nsec = (long)(left % 1000) * 1000000;
+	return ts;
+}
+
 static void wait_for_signals(struct kmtls_config *cfg, struct kmtls_listener *ls,
 			     int n, struct kmtls_worker *ws, int nw,
 			     unsigned int drain_ms, sigset_t *set)
 {
+	uint64_t every = rotate_every_ms(), rotate_at = kmtls_now_ms() + every;
 	struct timespec ts;
 	siginfo_t si;
 	int sig;
 
 	for (;;) {
-		sig = sigtimedwait(set, &si, kmtls_notify_watchdog_wait(&ts));
+		sig = sigtimedwait(set, &si, next_wait(&ts, rotate_at));
 		kmtls_notify_watchdog();
+		if (kmtls_now_ms() >= rotate_at) {
+			rotate_own_keys(ls, n);
+			rotate_at = kmtls_now_ms() + every;
+		}
 		if (sig < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (sig == SIGHUP) {

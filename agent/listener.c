@@ -192,6 +192,12 @@ void kmtls_listener_abort(struct kmtls_listener_next *next)
 	explicit_bzero(next, sizeof(*next));
 }
 
+void kmtls_listener_rotate_own_key(struct kmtls_listener *l)
+{
+	if (l->tickets && !l->conf->ticket_keys)
+		kmtls_ticket_keys_rotate(l->tickets);
+}
+
 void kmtls_listener_commit(struct kmtls_listener *l,
 			   struct kmtls_listener_next *next)
 {
@@ -200,8 +206,8 @@ void kmtls_listener_commit(struct kmtls_listener *l,
 
 	if (l->tickets && l->conf->ticket_keys)
 		kmtls_ticket_keys_update(l->tickets, &next->keys);
-	else if (l->tickets)	/* our own key: a new one, the last one kept */
-		kmtls_ticket_keys_rotate(l->tickets);
+	else
+		kmtls_listener_rotate_own_key(l);
 	pthread_rwlock_wrlock(&l->ctx_lock);
 	old = l->ctx;
 	old_policy = l->policy;

@@ -72,6 +72,14 @@ int kmtls_listener_prepare(struct kmtls_listener *l,
 			   const struct kmtls_uidlist *uids,
 			   struct kmtls_listener_next *next, char *err,
 			   size_t errlen);
+/*
+ * A listener that seals tickets with a random key of its own (no
+ * ticket-keys file): a new key, the last one kept to open what it sealed.
+ * Done on every reload and every KMTLS_TICKET_ROTATE_S seconds, so a
+ * stolen key opens at most two periods' tickets. Nothing otherwise.
+ */
+void kmtls_listener_rotate_own_key(struct kmtls_listener *l);
+
 void kmtls_listener_commit(struct kmtls_listener *l,
 			   struct kmtls_listener_next *next);
 void kmtls_listener_abort(struct kmtls_listener_next *next);

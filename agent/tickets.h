@@ -20,6 +20,13 @@
  * dropping the last, then SIGHUP: a ticket survives one rotation.
  */
 #define KMTLS_TICKET_KEY_LEN 80
+/*
+ * A listener's own random key (no key file) is replaced this often; a
+ * TLS 1.3 ticket lives 500 s (wolfSSL's session timeout), so one period
+ * with the previous key kept never cuts a ticket short. The environment
+ * variable of the same name overrides it (seconds, for tests).
+ */
+#define KMTLS_TICKET_ROTATE_S 3600
 #define KMTLS_TICKET_KEYS_MAX 8
 
 struct kmtls_ticket_key {

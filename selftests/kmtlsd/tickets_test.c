@@ -2,11 +2,13 @@
 /*
  * Session tickets sealed with keys from a file: a client resumes on another
  * kmtlsd that shares the file; a ticket survives one key rotation and not
- * two; without shared keys there is no resumption across instances.
+ * two; without shared keys there is no resumption across instances, and
+ * kmtlsd's own key is rotated on a timer.
  */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -131,6 +133,28 @@ TEST_F(tk, rotation_one_kept_two_dropped)
 	ASSERT_EQ(2, proc_log_count(&self->a.proc, "reloaded"));
 	EXPECT_EQ(0, client_visit(self->ctx, self->a.port, s, NULL));
 	wolfSSL_SESSION_free(s);
+}
+
+/*
+ * Without a key file the key is kmtlsd's own and is replaced on a timer
+ * too (every second here): a ticket resumes at once, not two rotations
+ * later. Keys from a file are the operator's: the timer leaves them be.
+ */
+TEST_F(tk, own_key_rotates_on_a_timer)
+{
+	WOLFSSL_SESSION *s = NULL, *f = NULL;
+
+	ASSERT_EQ(0, setenv("KMTLS_TICKET_ROTATE_S", "1", 1));
+	ASSERT_EQ(0, start(self, &self->a, 0));
+	ASSERT_EQ(0, start(self, &self->b, 1));
+	ASSERT_EQ(0, client_visit(self->ctx, self->a.port, NULL, &s));
+	ASSERT_EQ(0, client_visit(self->ctx, self->b.port, NULL, &f));
+	EXPECT_EQ(1, client_visit(self->ctx, self->a.port, s, NULL));
+	usleep(2300 * 1000);
+	EXPECT_EQ(0, client_visit(self->ctx, self->a.port, s, NULL));
+	EXPECT_EQ(1, client_visit(self->ctx, self->b.port, f, NULL));
+	wolfSSL_SESSION_free(s);
+	wolfSSL_SESSION_free(f);
 }
 
 TEST_F(tk, bad_key_files_refused)
