@@ -27,8 +27,16 @@ die() { echo "deps: $*" >&2; exit 1; }
 
 apt_updated=
 apt_update() {
+	local out failed
 	[ -n "$apt_updated" ] && return 0
-	apt-get update -qq || die "apt-get update failed"
+	out=$(apt-get update -qq 2>&1) || { printf '%s\n' "$out" >&2; die "apt-get update failed"; }
+	# apt-get update exits 0 when a source could not be fetched ("W:
+	# Failed to fetch"): the installs after it would fail, saying less.
+	failed=$(printf '%s\n' "$out" |
+		awk 'sub(/^[WE]: Failed to fetch /, "") && n++ < 3 {printf "%s%s", sep, $0; sep = "; "}')
+	[ -z "$failed" ] ||
+		die "apt sources unreachable ($failed): check the network, proxy and /etc/apt/sources.list, then run make deps again"
+	[ -z "$out" ] || printf '%s\n' "$out" >&2
 	apt_updated=1
 }
 
@@ -68,11 +76,15 @@ pick_kernel() {
 install "${PKGS[@]}"
 
 # Kernel packages: keep an already installed pair, otherwise take the newest.
+# Nothing (and status 0) when there is none: dpkg-query fails when it knows
+# no such package, as on a fresh machine.
 installed_kernel() {
-	dpkg-query -W -f='${Package} ${Status}\n' "linux-headers-$1*-amd64" 2>/dev/null |
-		awk '/install ok installed/ {print $1}' | sed -n "s/^linux-headers-\(.*\)-amd64$/\1/p" |
+	local pkgs v
+	pkgs=$(dpkg-query -W -f='${Package} ${Status}\n' "linux-headers-$1*-amd64" 2>/dev/null) || true
+	printf '%s\n' "$pkgs" | awk '/install ok installed/ {print $1}' |
+		sed -n "s/^linux-headers-\(.*\)-amd64$/\1/p" |
 		while read -r v; do
-			[ -f "/boot/vmlinuz-$v-amd64" ] && echo "$v"
+			if [ -f "/boot/vmlinuz-$v-amd64" ]; then echo "$v"; fi
 		done | sort -V | tail -n1
 }
 

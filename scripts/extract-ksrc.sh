@@ -8,8 +8,9 @@ set -euo pipefail
 
 BUILD=${1:?usage: extract-ksrc.sh BUILD_DIR}
 OUT=$BUILD/ksrc
-TAR=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n1)
-[ -n "$TAR" ] || { echo "extract-ksrc: /usr/src/linux-source-6.12.tar.* missing: apt-get install linux-source-6.12" >&2; exit 1; }
+TARS=(/usr/src/linux-source-6.12.tar.*)
+TAR=${TARS[0]}
+[ -f "$TAR" ] || { echo "extract-ksrc: /usr/src/linux-source-6.12.tar.* missing: apt-get install linux-source-6.12" >&2; exit 1; }
 
 FILES=(
 	tools/testing/selftests/kselftest_harness.h
