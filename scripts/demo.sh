@@ -9,8 +9,11 @@
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-$TOP/build}
+# In the guest only KMTLS_* variables arrive: KMTLS_BUILD carries BUILD
+# there, and tells kmtls-vm which build directory to share.
+BUILD=${BUILD:-${KMTLS_BUILD:-$TOP/build}}
 OUT=${KMTLS_OUT:-$BUILD/out}
+export KMTLS_BUILD=$BUILD
 
 if [ "${1:-host}" = vm ]; then
 	exec "$TOP/tools/vm/kmtls-vm" run --kernel 6.12 -- "$0" guest
@@ -25,9 +28,33 @@ port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 BPORT=$(port)
 TPORT=$(port)
 
+# wait_up WHAT PID LOG CMD...: until CMD succeeds (30 s: python starts
+# slowly in a TCG guest); the demo ends, with LOG, when PID exits first or
+# the time is up.
+wait_up() {
+	local what=$1 pid=$2 log=$3 i
+	shift 3
+	for ((i = 0; i < 600; i++)); do
+		"$@" && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "demo: $what not up after 30 s; its log:" >&2
+	else
+		echo "demo: $what exited; its log:" >&2
+	fi
+	sed 's/^/   /' "$log" >&2
+	exit 1
+}
+accepts() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 mkdir -p "$DIR/www"
 head -c $((8 << 20)) /dev/urandom > "$DIR/www/blob"
-(cd "$DIR/www" && exec /usr/bin/python3 -m http.server --bind 127.0.0.1 "$BPORT" >/dev/null 2>&1) &
+(cd "$DIR/www" && exec /usr/bin/python3 -m http.server --bind 127.0.0.1 "$BPORT" > "$DIR/backend.log" 2>&1) &
+# kmtlsd does not connect to the backend before a client comes: without
+# this wait curl can come first and get "Empty reply from server".
+wait_up "the python backend on 127.0.0.1:$BPORT" $! "$DIR/backend.log" accepts "$BPORT"
 
 tls_stat() { awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || true; }
 tx0=$(tls_stat TlsTxSw)
@@ -35,7 +62,7 @@ tx0=$(tls_stat TlsTxSw)
 "$OUT/bin/kmtlsd" --foreground --log-level debug --workers 1 --listen "127.0.0.1:$TPORT" --backend "127.0.0.1:$BPORT" \
 	--cert "$PKI/server.pem" --key "$PKI/server.key" --ca "$PKI/ca.pem" --crl "$PKI/crl.pem" \
 	--allow-uri 'spiffe://example.org/*' > "$DIR/kmtlsd.log" 2>&1 &
-for _ in $(seq 100); do grep -q "listening on" "$DIR/kmtlsd.log" && break; sleep 0.05; done
+wait_up kmtlsd $! "$DIR/kmtlsd.log" grep -q "listening on" "$DIR/kmtlsd.log"
 
 echo "== kmtlsd $(uname -r): 127.0.0.1:$TPORT -> http://127.0.0.1:$BPORT"
 "$OUT/bin/kmtlsd" --version | sed 's/^/   /'
