@@ -43,8 +43,14 @@ ktap_skip_rest() {
 	done
 }
 
-# Exit status for the whole script: non-zero when any case failed.
+# Exit status for the whole script: non-zero when any case failed, or when
+# the cases reported are not those ktap_plan announced (a case skipped by
+# mistake must not pass unseen).
 ktap_exit() {
+	if [ "$testno" -ne "$ktap_planned" ]; then
+		echo "# planned $ktap_planned, reported $testno"
+		exit 1
+	fi
 	[ "$failures" -eq 0 ]
 	exit
 }
