@@ -2,26 +2,118 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proc.h"
 
+/*
+ * The test files of one run of a test binary live in one directory,
+ * /tmp/kmtls-test.XXXXXX, made when a test first asks, with one directory
+ * per process that asks inside (each harness case runs in a process of its
+ * own and must not meet the files of the case before). The harness ends
+ * those processes with _exit(), which runs no atexit handler, so the
+ * process that started the binary removes the whole directory when it
+ * exits; it learns the path through a page shared with all its children.
+ * Failing tests print their logs before that. KMTLS_KEEP_TMP keeps it.
+ */
+enum { TMP_NONE, TMP_MAKING, TMP_MADE, TMP_FAILED };
+
+struct tmp_run {
+	int state;
+	char path[64];
+};
+
+static struct tmp_run *tmp_run;
+static pid_t tmp_owner;
+
+static int tmp_remove(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	/* What cannot go (a mount a test left) stays; the rest goes. */
+	remove(path);
+	return 0;
+}
+
+static void tmp_cleanup(void)
+{
+	if (getpid() != tmp_owner || __atomic_load_n(&tmp_run->state, __ATOMIC_ACQUIRE) != TMP_MADE)
+		return;
+	if (getenv("KMTLS_KEEP_TMP")) {
+		fprintf(stderr, "# KMTLS_KEEP_TMP: test files kept in %s\n", tmp_run->path);
+		return;
+	}
+	/*
+	 * Neither into another file system (a bpffs or cgroup2 mount) nor
+	 * along a symbolic link.
+	 */
+	nftw(tmp_run->path, tmp_remove, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+__attribute__((constructor)) static void tmp_init(void)
+{
+	void *p = mmap(NULL, sizeof(*tmp_run), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return;
+	tmp_run = p;
+	tmp_owner = getpid();
+	atexit(tmp_cleanup);
+}
+
+/* The run's directory, made by the first process that asks; NULL if none. */
+static const char *tmp_run_dir(void)
+{
+	struct timespec ts = { 0, 1000000 };
+	int none = TMP_NONE, state;
+
+	if (!tmp_run)
+		return NULL;
+	if (__atomic_compare_exchange_n(&tmp_run->state, &none, TMP_MAKING, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		snprintf(tmp_run->path, sizeof(tmp_run->path), "/tmp/kmtls-test.XXXXXX");
+		/*
+		 * 0711: kmtlsd dropped to another user reaches the files a
+		 * test makes it read (sandbox_test) without listing them.
+		 */
+		state = TMP_FAILED;
+		if (mkdtemp(tmp_run->path)) {
+			chmod(tmp_run->path, 0711);
+			state = TMP_MADE;
+		}
+		__atomic_store_n(&tmp_run->state, state, __ATOMIC_RELEASE);
+	}
+	while ((state = __atomic_load_n(&tmp_run->state, __ATOMIC_ACQUIRE)) == TMP_MAKING)
+		nanosleep(&ts, NULL);
+	return state == TMP_MADE ? tmp_run->path : NULL;
+}
+
 const char *test_tmpdir(void)
 {
 	static char dir[128];
+	const char *run;
 
 	if (!dir[0]) {
-		snprintf(dir, sizeof(dir), "/tmp/kmtls-test.XXXXXX");
-		if (!mkdtemp(dir))
+		run = tmp_run_dir();
+		if (run)
+			snprintf(dir, sizeof(dir), "%s/XXXXXX", run);
+		else
+			snprintf(dir, sizeof(dir), "/tmp/kmtls-test.XXXXXX");
+		if (!mkdtemp(dir)) {
+			dir[0] = '\0';
 			return "/tmp";
+		}
 	}
 	return dir;
 }

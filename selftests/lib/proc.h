@@ -39,7 +39,8 @@ int listen_lo(int *port);
 /* "$KMTLS_OUT/<rel>" (default build/out) in a rotating static buffer. */
 const char *out_path(const char *rel);
 
-/* A fresh temporary directory for this test run (mkdtemp). */
+/* A fresh temporary directory for this process (mkdtemp), removed with all
+ * in it when the test binary exits; KMTLS_KEEP_TMP=1 keeps it. */
 const char *test_tmpdir(void);
 
 #endif
