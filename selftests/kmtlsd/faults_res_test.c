@@ -292,7 +292,7 @@ static int emfile_episode(struct __test_metadata *_metadata, FIXTURE_DATA(res) *
 
 	if (settle(self, &u))
 		return -1;
-	low.rlim_cur = u.fds + ROOM;
+	low.rlim_cur = usage_fd_limit_with_room(self->d.proc.pid, ROOM);
 	if (prlimit(self->d.proc.pid, RLIMIT_NOFILE, &low, NULL))
 		return -1;
 	for (i = 0; i < PRESSURE; i++) {

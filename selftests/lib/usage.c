@@ -72,6 +72,11 @@ int usage_sample(pid_t pid, const struct failmalloc_ctl *ctl, struct usage *u)
 
 int usage_lowest_free_fd(pid_t pid)
 {
+	return usage_fd_limit_with_room(pid, 0);
+}
+
+int usage_fd_limit_with_room(pid_t pid, int room)
+{
 	unsigned char used[4096] = { 0 };
 	char path[64];
 	struct dirent *e;
@@ -89,8 +94,9 @@ int usage_lowest_free_fd(pid_t pid)
 			used[fd] = 1;
 	}
 	closedir(d);
-	for (i = 0; i < (int)sizeof(used) && used[i]; i++)
-		;
+	for (i = 0; i < (int)sizeof(used); i++)
+		if (!used[i] && room-- == 0)
+			break;
 	return i;
 }
 

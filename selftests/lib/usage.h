@@ -28,6 +28,13 @@ int usage_sample(pid_t pid, const struct failmalloc_ctl *ctl, struct usage *u);
 int usage_lowest_free_fd(pid_t pid);
 
 /*
+ * The RLIMIT_NOFILE that leaves @pid exactly @room descriptors to open: by
+ * numbers, not by count (a descriptor above the limit, such as an
+ * inherited high one, takes no room below it).
+ */
+int usage_fd_limit_with_room(pid_t pid, int room);
+
+/*
  * Compare what a process holds after a fault case with the baseline taken
  * after its warm-up: descriptors may differ by USAGE_FD_SLACK (pools), VmRSS
  * by USAGE_RSS_SLACK_KB (allocator noise, arenas and trimming under a busy
