@@ -31,14 +31,19 @@ apt_update() {
 	[ -n "$apt_updated" ] && return 0
 	out=$(apt-get update -qq 2>&1) || { printf '%s\n' "$out" >&2; die "apt-get update failed"; }
 	# apt-get update exits 0 when a source could not be fetched ("W:
-	# Failed to fetch"): the installs after it would fail, saying less.
+	# Failed to fetch"). Said now, and again if an install then fails: a
+	# source we do not need (a third-party one) must not stop us.
 	failed=$(printf '%s\n' "$out" |
 		awk 'sub(/^[WE]: Failed to fetch /, "") && n++ < 3 {printf "%s%s", sep, $0; sep = "; "}')
-	[ -z "$failed" ] ||
-		die "apt sources unreachable ($failed): check the network, proxy and /etc/apt/sources.list, then run make deps again"
 	[ -z "$out" ] || printf '%s\n' "$out" >&2
+	if [ -n "$failed" ]; then
+		unreachable=" (apt sources unreachable: $failed: check the network, proxy and /etc/apt/sources.list, then run make deps again)"
+		echo "deps: warning: apt sources unreachable ($failed); carrying on with the others" >&2
+	fi
 	apt_updated=1
 }
+unreachable=""
+
 
 missing() {
 	local p out=()
@@ -55,7 +60,7 @@ install() {
 	apt_update
 	echo "deps: installing $need"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null \
-		|| die "apt-get install $need failed"
+		|| die "apt-get install $need failed$unreachable"
 }
 
 # Newest version for which both the unsigned image and the headers exist.
@@ -92,7 +97,7 @@ for series in 6.12 6.1.0; do
 	v=$(installed_kernel "$series")
 	if [ -z "$v" ]; then
 		apt_update
-		v=$(pick_kernel "$series") || die "no linux-image/linux-headers pair for $series in the apt sources"
+		v=$(pick_kernel "$series") || die "no linux-image/linux-headers pair for $series in the apt sources$unreachable"
 		install "linux-image-$v-amd64-unsigned" "linux-headers-$v-amd64"
 	fi
 	echo "$v-amd64" > "$BUILD/kernel-${series%.0}"

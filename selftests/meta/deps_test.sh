@@ -143,11 +143,12 @@ case_keeps_installed() {
 	fi
 }
 
+# An unreachable source is said at once; deps carries on (a source it does
+# not need must not stop it), so with the stub's installs succeeding it ends well.
 case_unreachable() {
 	UNREACHABLE=1 run_deps
-	if [ "$DEPS_RC" = 0 ] || ! grep -q "apt sources unreachable (.*deb.debian.org" "$TMP/out" ||
-	   grep -q "apt-get install" "$STATE/apt.log"; then
-		echo "want a failure that says the apt sources are unreachable, before any install"
+	if [ "$DEPS_RC" != 0 ] || ! grep -q "apt sources unreachable (.*deb.debian.org" "$TMP/out"; then
+		echo "want a warning that says the apt sources are unreachable, and deps to carry on"
 		deps_said
 		return 1
 	fi
@@ -197,7 +198,7 @@ ktap_plan 6
 run_case "deps: a fresh machine gets the newest 6.12 and 6.1 pairs" in_diag case_fresh
 run_case "deps: headers without their /boot image are not an installed kernel" in_diag case_headers_without_image
 run_case "deps: an installed pair is kept" in_diag case_keeps_installed
-run_case "deps: unreachable apt sources are said, before any install" in_diag case_unreachable
+run_case "deps: unreachable apt sources are said, and deps carries on" in_diag case_unreachable
 run_case "extract-ksrc: no linux-source tarball: says which package to install" in_diag case_no_tarball
 run_case "extract-ksrc: takes the files from the tarball" in_diag case_tarball
 ktap_exit
