@@ -2,9 +2,11 @@
 /*
  * A worker: one thread, one epoll set, one SO_REUSEPORT socket per listener,
  * and every connection it accepted for its whole life. Nothing is shared with
- * other workers but the listeners' TLS contexts and connection counts, so the
- * hot path takes no locks. Level-triggered epoll; interest is recomputed from
- * the relay state after each event, which is what gives backpressure.
+ * other workers but the listeners' TLS contexts and connection counts, and
+ * around accept4 the lock that refusing connections out of descriptors
+ * needs (below), so the relay takes no locks. Level-triggered epoll; interest
+ * is recomputed from the relay state after each event, which is what gives
+ * backpressure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,84 @@
 /* epoll data below this is a listener index + 1; above, a conn_end. */
 #define LISTENER_TAG_MAX 4096
 
+/*
+ * Out of descriptors, a connection is refused by closing a spare (/dev/null,
+ * kept open for this), accepting the connection on the number it freed,
+ * closing that and opening the spare again: the kernel's queue would
+ * otherwise keep the listener readable and the worker spinning. Workers
+ * share one descriptor table, so an accept4 in another worker between the
+ * spare's close and the accept would take the number and the spare would be
+ * gone for good. Hence every accept4 holds accept_lock for reading and a
+ * refusal holds it for writing, and the spares are one pool that any worker
+ * refuses with. One taken by something else (a backend socket, a pipe) is
+ * opened again from the next tick once a number is free; while none can be
+ * had, a worker takes its listeners out of epoll for SHED_PAUSE_MS instead
+ * of spinning on them, and their clients wait in the queue.
+ */
+#define SPARES_MAX 4
+#define SHED_PAUSE_MS 100
+
+static pthread_rwlock_t accept_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+static struct {
+	int fd[SPARES_MAX];
+	int n;		/* open */
+	int want;	/* one per worker, SPARES_MAX at most */
+	int workers;
+} spares;		/* under accept_lock held for writing */
+
+/* Open the missing spares while numbers are free; under accept_lock (write). */
+static int spares_fill(void)
+{
+	int fd;
+
+	while (spares.n < spares.want) {
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		spares.fd[spares.n++] = fd;
+	}
+	return 0;
+}
+
+/* One more worker (@add 1) or one less (-1): the pool follows. */
+static int spares_adjust(int add)
+{
+	int ret;
+
+	pthread_rwlock_wrlock(&accept_lock);
+	spares.workers += add;
+	spares.want = spares.workers < SPARES_MAX ? spares.workers : SPARES_MAX;
+	while (spares.n > spares.want)
+		close(spares.fd[--spares.n]);
+	ret = spares_fill();
+	pthread_rwlock_unlock(&accept_lock);
+	return ret;
+}
+
+/* From the tick: a spare lost to another descriptor comes back once it can. */
+static void spares_refill(void)
+{
+	int missing;
+
+	pthread_rwlock_rdlock(&accept_lock);
+	missing = spares.n < spares.want;
+	pthread_rwlock_unlock(&accept_lock);
+	if (missing) {
+		pthread_rwlock_wrlock(&accept_lock);
+		spares_fill();
+		pthread_rwlock_unlock(&accept_lock);
+	}
+}
+
+/* Listener @i's socket into the worker's epoll set. */
+static int listener_watch(struct kmtls_worker *w, int i)
+{
+	/* Exclusive: a shared (unix) socket wakes one worker, not all. */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = i + 1 };
+
+	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfds[i], &ev);
+}
+
 uint64_t kmtls_now_ms(void)
 {
 	struct timespec ts;
@@ -36,15 +116,18 @@ int kmtls_worker_init(struct kmtls_worker *w, int id,
 		      struct kmtls_listener *ls, int n, char *err,
 		      size_t errlen)
 {
-	/* Exclusive: a shared (unix) socket wakes one worker, not all. */
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	int i;
 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->listeners = ls;
 	w->n_listeners = n;
-	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->spare_counted = 1;
+	if (spares_adjust(1)) {
+		snprintf(err, errlen, "worker %d: cannot open /dev/null, the descriptor kept to refuse connections with when out of them: %s",
+			 id, strerror(errno));
+		return -1;
+	}
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->lfds = calloc(n, sizeof(int));
 	w->sigcache = calloc(1, sizeof(*w->sigcache));
@@ -59,8 +142,7 @@ int kmtls_worker_init(struct kmtls_worker *w, int id,
 		w->lfds[i] = kmtls_listener_socket(&ls[i], err, errlen);
 		if (w->lfds[i] < 0)
 			return -1;
-		ev.data.u64 = i + 1;
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfds[i], &ev)) {
+		if (listener_watch(w, i)) {
 			snprintf(err, errlen, "worker %d: epoll: %s", id, strerror(errno));
 			return -1;
 		}
@@ -114,31 +196,74 @@ void kmtls_worker_unwatch(struct kmtls_worker *w, struct conn_end *end)
 }
 
 /*
- * Out of descriptors: accept one with the spare so the kernel's queue does
- * not spin us at 100% CPU, close it, and take the spare back. An episode is
- * logged when it begins and, from tick(), once nothing had to be refused
- * for SHED_QUIET_MS: every episode shows, without a line per client.
+ * Out of descriptors (see spares above). An episode is logged when it
+ * begins and, from tick(), once no accept had failed for SHED_QUIET_MS:
+ * every episode shows, without a line per client.
  */
 #define SHED_QUIET_MS 1000
 
-static void shed_one(struct kmtls_worker *w, int lfd)
+/* Not even a spare: stop polling the listeners for a while (tick() resumes). */
+static void listeners_pause(struct kmtls_worker *w)
 {
-	int fd;
+	int i;
+
+	for (i = 0; i < w->n_listeners; i++)
+		if (w->lfds[i] >= 0)
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->lfds[i], NULL);
+	w->paused = 1;
+	w->paused_until_ms = kmtls_now_ms() + SHED_PAUSE_MS;
+	w->shed_waits++;
+}
+
+static void listeners_resume(struct kmtls_worker *w, uint64_t now)
+{
+	int i;
+
+	if (!w->paused || now < w->paused_until_ms)
+		return;
+	w->paused = 0;
+	for (i = 0; i < w->n_listeners; i++)
+		if (w->lfds[i] >= 0 && listener_watch(w, i))
+			log_err("worker %d: listener %s: epoll: %s: not accepting on it any more; restart kmtlsd",
+				w->id, w->listeners[i].conf->name, strerror(errno));
+}
+
+/*
+ * accept4 on @lfd failed for want of a descriptor: refuse one connection.
+ * 1: one was refused; 0: none, the spare's number went elsewhere or nobody
+ * was waiting; -1: no spare to be had, the listeners are paused.
+ */
+static int shed_one(struct kmtls_worker *w, int lfd)
+{
+	int fd, err;
 
 	if (!w->shedding)
 		log_err("worker %d: out of file descriptors (RLIMIT_NOFILE): refusing new connections until some close; raise LimitNOFILE",
 			w->id);
 	w->shedding = 1;
-	w->shed++;
 	w->shed_last_ms = kmtls_now_ms();
-	if (w->spare_fd < 0)
-		return;
-	close(w->spare_fd);
+	pthread_rwlock_wrlock(&accept_lock);
+	spares_fill();
+	if (!spares.n) {
+		pthread_rwlock_unlock(&accept_lock);
+		listeners_pause(w);
+		return -1;
+	}
+	close(spares.fd[--spares.n]);
 	/* accept4, not accept: the sandbox's seccomp filter allows only that. */
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	err = errno;
 	if (fd >= 0)
 		close(fd);
-	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	spares_fill();
+	pthread_rwlock_unlock(&accept_lock);
+	if (fd < 0 && err != EAGAIN && err != EINTR && err != ECONNABORTED &&
+	    err != EMFILE && err != ENFILE)
+		log_err("worker %d: accept to refuse a connection: %s", w->id, strerror(err));
+	if (fd < 0)
+		return 0;
+	w->shed++;
+	return 1;
 }
 
 /* The max-connections episode of w->capped ends: say how many it closed. */
@@ -162,10 +287,15 @@ static void shed_over(struct kmtls_worker *w, uint64_t now)
 {
 	if (!w->shedding || now - w->shed_last_ms < SHED_QUIET_MS)
 		return;
-	log_info("worker %d: accepting connections again; %lu refused while out of file descriptors",
-		 w->id, (unsigned long)w->shed);
+	if (w->shed_waits)
+		log_info("worker %d: accepting connections again; %lu refused while out of file descriptors, and %lu times not even one was left to refuse with (clients waited)",
+			 w->id, (unsigned long)w->shed, (unsigned long)w->shed_waits);
+	else
+		log_info("worker %d: accepting connections again; %lu refused while out of file descriptors",
+			 w->id, (unsigned long)w->shed);
 	w->shedding = 0;
 	w->shed = 0;
+	w->shed_waits = 0;
 }
 
 /* The same for max-connections: an episode per listener, logged at each end. */
@@ -186,17 +316,21 @@ static void accept_all(struct kmtls_worker *w, int idx)
 	struct kmtls_listener *l = &w->listeners[idx];
 	struct sockaddr_storage peer;
 	socklen_t len;
-	int fd, n;
+	int fd, n, err;
 
-	for (n = 0; n < 64; n++) {
+	for (n = 0; n < 64 && !w->paused; n++) {
 		len = sizeof(peer);
+		pthread_rwlock_rdlock(&accept_lock);
 		fd = accept4(w->lfds[idx], (struct sockaddr *)&peer, &len,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		err = errno;
+		pthread_rwlock_unlock(&accept_lock);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				shed_one(w, w->lfds[idx]);
-			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_err("listener %s: accept: %s", l->conf->name, strerror(errno));
+			if ((err == EMFILE || err == ENFILE) && shed_one(w, w->lfds[idx]) > 0)
+				continue;
+			if (err != EAGAIN && err != EINTR && err != ECONNABORTED &&
+			    err != EMFILE && err != ENFILE)
+				log_err("listener %s: accept: %s", l->conf->name, strerror(err));
 			return;
 		}
 		STAT_ADD(&w->stats, accepted, 1);
@@ -224,6 +358,8 @@ static void tick(struct kmtls_worker *w)
 		c = next;
 	}
 	kmtls_worker_reap(w);
+	spares_refill();
+	listeners_resume(w, now);
 	shed_over(w, now);
 	cap_over(w, now);
 }
@@ -240,6 +376,7 @@ static void close_listeners(struct kmtls_worker *w)
 		close(w->lfds[i]);
 		w->lfds[i] = -1;
 	}
+	w->paused = 0;
 	w->closed_listeners = 1;
 	kmtls_kservice_drain(w);
 }
@@ -301,6 +438,6 @@ void kmtls_worker_destroy(struct kmtls_worker *w)
 	free(w->sessions);
 	if (w->epfd >= 0)
 		close(w->epfd);
-	if (w->spare_fd >= 0)
-		close(w->spare_fd);
+	if (w->spare_counted)
+		spares_adjust(-1);
 }

@@ -45,9 +45,12 @@ struct kmtls_worker {
 	struct kmtls_listener *listeners;
 	int n_listeners;
 	int *lfds;		/* one SO_REUSEPORT socket per listener */
-	int spare_fd;		/* released on EMFILE to shed one connection */
+	int spare_counted;	/* added to the pool of spares (worker.c) */
 	int shedding;		/* out of descriptors: refusing connections */
-	uint64_t shed, shed_last_ms;	/* refused in this episode; the last one */
+	uint64_t shed, shed_last_ms;	/* refused in this episode; its last EMFILE */
+	uint64_t shed_waits;	/* in it: pauses with not even a spare to refuse with */
+	int paused;		/* listeners out of epoll until paused_until_ms */
+	uint64_t paused_until_ms;
 	const struct kmtls_listener *capped;	/* at max_connections: this episode's listener */
 	uint64_t capped_n, capped_last_ms;	/* closed at the cap in it; the last one */
 	struct conn *conns;	/* list head */

@@ -14,6 +14,7 @@
  * kernel without kTLS every connection takes that path. Either way a tap on
  * the wire checks that nothing but TLS records ever reaches the client.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/failmalloc/failmalloc.h"
@@ -272,6 +274,14 @@ TEST_F_TIMEOUT(res, ktls_required_but_failing_refuses, 900)
 #define RECOVERED "accepting connections again"
 #define ROOM 4		/* descriptors kmtlsd may open under pressure */
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
 /*
  * One episode: kmtlsd may open ROOM more descriptors; PRESSURE clients
  * connect. It must take some and shed the rest (accept and close at once,
@@ -286,7 +296,7 @@ static int emfile_episode(struct __test_metadata *_metadata, FIXTURE_DATA(res) *
 	struct rlimit low = *old, none = *old;
 	struct pollfd p[PRESSURE];
 	struct usage u;
-	long cpu0, cpu1;
+	long cpu0, cpu1, t0;
 	int i, shed = 0, waited, scrape = -1;
 	char c, answer[16] = "";
 
@@ -301,7 +311,7 @@ static int emfile_episode(struct __test_metadata *_metadata, FIXTURE_DATA(res) *
 		p[i].events = POLLIN;
 	}
 	/* The shed ones end at once; the taken ones wait in the handshake (10 s). */
-	for (waited = 0; waited < 3000; waited += 50) {
+	for (t0 = now_ms(); now_ms() - t0 < 3000;) {
 		poll(p, PRESSURE, 50);
 		for (i = 0; i < PRESSURE; i++) {
 			if (p[i].fd < 0 || !p[i].revents)
@@ -438,6 +448,174 @@ TEST_F_TIMEOUT(res, enomem_fails_connections_not_the_daemon, 900)
 	EXPECT_LE(failed, logged);
 	EXPECT_LT(0, proc_log_count(&self->d.proc, "out of memory"));
 	EXPECT_SERVING(self);
+}
+
+/*
+ * Several workers share one descriptor table: a spare one worker closes to
+ * refuse a client with must not go to another worker's accept, or that
+ * worker has nothing left to refuse with and spins on its listener while its
+ * clients hang. Each round: BURST clients against room for ROOM; all but at
+ * most ROOM must be refused (EOF) within seconds, and kmtlsd idle while it
+ * holds the rest. Then not a single descriptor (the limit below the spares'
+ * numbers): kmtlsd must not spin, the clients wait, and are taken once the
+ * limit is raised, with the spares back. The refusals the log counts are
+ * the ones the clients saw.
+ */
+#define WORKERS "4"
+#define BURST 200
+#define ROUNDS 4
+#define WAITERS 8
+
+/* Sum of "N refused" over the episodes' ends in the log; -1 if unreadable. */
+static long refused_in_log(const char *log)
+{
+	const char *key = "accepting connections again; ";
+	char line[1024], *p;
+	FILE *f = fopen(log, "r");
+	long sum = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if ((p = strstr(line, key)))
+			sum += atol(p + strlen(key));
+	fclose(f);
+	return sum;
+}
+
+/* /dev/null descriptors of @pid: the spares. */
+static int devnull_fds(pid_t pid)
+{
+	char dir[64], path[320], target[64];
+	struct dirent *e;
+	ssize_t n;
+	int count = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = 0;
+			count += !strcmp(target, "/dev/null");
+		}
+	}
+	closedir(d);
+	return count;
+}
+
+/* CPU ticks @pid uses over @ms of wall clock. */
+static long cpu_over(pid_t pid, int ms)
+{
+	long t0 = proc_cpu_ticks(pid);
+
+	usleep(ms * 1000);
+	return proc_cpu_ticks(pid) - t0;
+}
+
+/* One burst under room for ROOM: the clients refused (EOF), or -1. */
+static int burst_round(struct __test_metadata *_metadata, FIXTURE_DATA(res) *self,
+		       const struct rlimit *old)
+{
+	struct rlimit low = *old;
+	struct pollfd p[BURST];
+	int i, open = 0, refused = 0;
+	long ticks, t0, waited;
+	struct usage u;
+	char c;
+
+	if (settle(self, &u))
+		return -1;
+	low.rlim_cur = usage_fd_limit_with_room(self->d.proc.pid, ROOM);
+	if (prlimit(self->d.proc.pid, RLIMIT_NOFILE, &low, NULL))
+		return -1;
+	for (i = 0; i < BURST; i++) {
+		if (tcp_connect_port(self->d.port, &p[i].fd))
+			p[i].fd = -1;
+		p[i].events = POLLIN;
+		open += p[i].fd >= 0;
+	}
+	/* By the clock: poll returns at each refusal. */
+	for (t0 = now_ms(); (waited = now_ms() - t0) < 5000 && open > ROOM;) {
+		poll(p, BURST, 50);
+		for (i = 0; i < BURST; i++) {
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			if (recv(p[i].fd, &c, 1, MSG_DONTWAIT) <= 0) {
+				close(p[i].fd);
+				p[i].fd = -1;
+				open--;
+				refused++;
+			}
+		}
+	}
+	/* The rest are taken (waiting in the handshake), none hangs in a queue. */
+	EXPECT_GE(ROOM, open) TH_LOG("%d of %d clients neither taken nor refused after %ld ms",
+				     open - ROOM, BURST, waited);
+	ticks = cpu_over(self->d.proc.pid, 1500);
+	EXPECT_GT(sysconf(_SC_CLK_TCK) / 5, ticks)
+		TH_LOG("kmtlsd spent %ld ticks in 1.5 s holding %d clients at its limit", ticks, open);
+	for (i = 0; i < BURST; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	prlimit(self->d.proc.pid, RLIMIT_NOFILE, old, NULL);
+	return refused;
+}
+
+TEST_F_TIMEOUT(res, emfile_workers_neither_spin_nor_hang, 300)
+{
+	const char *began = "out of file descriptors (RLIMIT_NOFILE)";
+	struct rlimit old, none;
+	int i, r, fd[WAITERS], spares, refused = 0, waited;
+	long ticks, accepted;
+	struct usage u;
+
+	ASSERT_EQ(0, start(self, "30s", "--workers", WORKERS));
+	EXPECT_SERVING(self);
+	ASSERT_EQ(0, prlimit(self->d.proc.pid, RLIMIT_NOFILE, NULL, &old));
+	spares = devnull_fds(self->d.proc.pid);
+	for (i = 0; i < ROUNDS; i++) {
+		r = burst_round(_metadata, self, &old);
+		ASSERT_LE(0, r);
+		refused += r;
+		EXPECT_SERVING(self);
+	}
+
+	/* Not one descriptor: the clients wait, kmtlsd does not spin on them. */
+	ASSERT_EQ(0, settle(self, &u));
+	accepted = status_int(self->sport, "accepted");
+	none = old;
+	none.rlim_cur = 1;
+	ASSERT_EQ(0, prlimit(self->d.proc.pid, RLIMIT_NOFILE, &none, NULL));
+	for (i = 0; i < WAITERS; i++)
+		EXPECT_EQ(0, tcp_connect_port(self->d.port, &fd[i]));
+	usleep(300000);
+	ticks = cpu_over(self->d.proc.pid, 1500);
+	EXPECT_GT(sysconf(_SC_CLK_TCK) / 5, ticks)
+		TH_LOG("kmtlsd spent %ld ticks in 1.5 s with no descriptor at all", ticks);
+	prlimit(self->d.proc.pid, RLIMIT_NOFILE, &old, NULL);
+	/* Taken once there are descriptors again; the spares are back. */
+	EXPECT_EQ(0, status_wait(self->sport, "active", WAITERS, 5000));
+	EXPECT_EQ(accepted + WAITERS, status_int(self->sport, "accepted"));
+	EXPECT_SERVING(self);
+	for (i = 0; i < WAITERS; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	EXPECT_EQ(0, settle(self, &u));
+	EXPECT_EQ(spares, devnull_fds(self->d.proc.pid));
+
+	/* Every episode ended, and counted exactly the clients refused. */
+	for (waited = 0; waited < 5000 && proc_log_count(&self->d.proc, RECOVERED) <
+	     proc_log_count(&self->d.proc, began); waited += 50)
+		usleep(50000);
+	EXPECT_EQ(proc_log_count(&self->d.proc, began), proc_log_count(&self->d.proc, RECOVERED));
+	EXPECT_LE(1, proc_log_count(&self->d.proc, "(clients waited)"));
+	EXPECT_EQ(refused, refused_in_log(self->d.proc.log));
+	TH_LOG("%d rounds of %d clients: %d refused; %d spares", ROUNDS, BURST, refused, spares);
 }
 
 TEST_HARNESS_MAIN
