@@ -8,7 +8,9 @@
  *
  * Watchdog: systemd sets WATCHDOG_USEC (and WATCHDOG_PID) for
  * WatchdogSec=; we ping at half the interval from the main loop, which
- * waits for signals with sigtimedwait() until the next ping is due.
+ * waits for signals with sigtimedwait() until the next ping is due, and
+ * from the waits of a reload (kmtls_notify_poll()), so that a helper
+ * process that hangs never costs kmtlsd its life.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -140,4 +142,24 @@ void kmtls_notify_watchdog(void)
 		return;
 	notify_send("WATCHDOG=1", 10);
 	wd_next_us = now + wd_period_us;
+}
+
+int kmtls_notify_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	uint64_t deadline = mono_us() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
+	uint64_t now, slice;
+	struct timespec ts;
+	int ret;
+
+	for (;;) {
+		now = mono_us();
+		slice = deadline > now ? deadline - now : 0;
+		if (kmtls_notify_watchdog_wait(&ts) &&
+		    (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000 < slice)
+			slice = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+		ret = poll(fds, n, (int)((slice + 999) / 1000));
+		kmtls_notify_watchdog();
+		if (ret || mono_us() >= deadline)
+			return ret;
+	}
 }

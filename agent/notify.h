@@ -2,6 +2,7 @@
 #ifndef KMTLS_NOTIFY_H
 #define KMTLS_NOTIFY_H
 
+#include <poll.h>
 #include <time.h>
 
 /*
@@ -24,5 +25,13 @@ const struct timespec *kmtls_notify_watchdog_wait(struct timespec *ts);
 
 /* Send "WATCHDOG=1" when half the interval has passed since the last one. */
 void kmtls_notify_watchdog(void);
+
+/*
+ * poll(2) for the main thread's waits on its helper processes during a
+ * reload: in slices that end when a watchdog ping is due, which it sends.
+ * The main thread is alive and making progress then; only the helper may
+ * be stuck, and that wait is bounded by @timeout_ms. Returns as poll().
+ */
+int kmtls_notify_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 
 #endif

@@ -30,11 +30,13 @@
 #include <net/if.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -42,12 +44,20 @@
 #include "bpffs.h"
 #include "errmsg.h"
 #include "log.h"
+#include "notify.h"
 #include "ratelimit.h"
 #include "rl.h"
 
-#define RELOAD_WAIT_MS	30000
+/*
+ * How long a reload waits for the helper. The wait pings systemd's
+ * watchdog, but SIGTERM waits behind a reload too: well below the
+ * shipped unit's WatchdogSec=30s and TimeoutStopSec.
+ */
+#define RELOAD_WAIT_MS	10000
 
 static int helper_fd = -1;
+static int helper_gone;	/* it was started and exited: changes cannot apply */
+static int owed;	/* answers the helper owes: this reload's and late ones */
 
 /* @k among the prefixes of @l (as keys: "192.0.2.1" is "192.0.2.1/32"). */
 static int has_prefix(const struct kmtls_strlist *l, const struct hl_lpm_key *k)
@@ -384,29 +394,67 @@ int kmtls_ratelimit_start(const struct kmtls_config *cfg, char *err, size_t errl
 	return 0;
 }
 
-void kmtls_ratelimit_reload(void)
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int kmtls_ratelimit_reload(void)
 {
 	struct pollfd p = { .events = POLLIN };
-	char c = 'R';
+	uint64_t deadline;
+	int64_t left;
+	char c = 'R', last = 1;
+	ssize_t n;
 	int ret;
 
-	if (helper_fd < 0)
-		return;
-	/* An answer that came after a previous reload's wait gave up. */
-	while (recv(helper_fd, &c, 1, MSG_DONTWAIT) == 1)
-		;
-	p.fd = helper_fd;
-	if (send(helper_fd, &c, 1, MSG_NOSIGNAL) == 1) {
-		ret = poll(&p, 1, RELOAD_WAIT_MS);
-		if (ret == 1 && recv(helper_fd, &c, 1, 0) == 1)
-			return;		/* it logged the outcome */
-		if (ret == 0) {
-			log_warn("ratelimit: [ratelimit] reload still running after %d s; carrying on",
-				 RELOAD_WAIT_MS / 1000);
-			return;
-		}
+	if (helper_fd < 0) {
+		if (!helper_gone)
+			return 0;	/* no [ratelimit] at start: nothing to apply */
+		log_err("ratelimit: [ratelimit] not applied: the process that applies it is gone; restart kmtlsd to apply changes (the limiter itself keeps running)");
+		return -1;
 	}
+	/* Answers that came after earlier reloads' waits gave up. */
+	while (owed && recv(helper_fd, &c, 1, MSG_DONTWAIT) == 1)
+		owed--;
+	p.fd = helper_fd;
+	c = 'R';
+	if (send(helper_fd, &c, 1, MSG_NOSIGNAL) != 1)
+		goto gone;
+	owed++;
+	/*
+	 * The helper answers in order: this reload's answer is the last one
+	 * owed. Waiting keeps systemd's watchdog fed (kmtls_notify_poll()).
+	 */
+	deadline = now_ms() + RELOAD_WAIT_MS;
+	while (owed) {
+		left = (int64_t)(deadline - now_ms());
+		if (left <= 0) {
+			log_warn("ratelimit: [ratelimit] reload still running after %d s; carrying on (its outcome will be logged)",
+				 RELOAD_WAIT_MS / 1000);
+			return -1;
+		}
+		ret = kmtls_notify_poll(&p, 1, (int)left);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			goto gone;
+		if (!ret)
+			continue;
+		n = recv(helper_fd, &c, 1, 0);
+		if (n != 1)
+			goto gone;
+		owed--;
+		last = c;
+	}
+	return last ? -1 : 0;	/* it logged the outcome */
+gone:
 	log_err("ratelimit: the process that applies [ratelimit] is gone: restart kmtlsd to apply changes (the limiter itself keeps running)");
 	close(helper_fd);
 	helper_fd = -1;
+	helper_gone = 1;
+	return -1;
 }

@@ -24,9 +24,11 @@ int kmtls_ratelimit_start(const struct kmtls_config *cfg, char *err, size_t errl
 
 /*
  * SIGHUP, once the rest of the reload has applied: the helper re-reads
- * the config file and applies [ratelimit]; waits until it is done. A bad
- * section keeps the previous settings.
+ * the config file and applies [ratelimit]; waits until it is done, 10 s
+ * at most. A bad section keeps the previous settings. 0 when it applied
+ * (or kmtlsd has no [ratelimit] to apply), -1 when it did not, or not
+ * in time (logged).
  */
-void kmtls_ratelimit_reload(void);
+int kmtls_ratelimit_reload(void);
 
 #endif

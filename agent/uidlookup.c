@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "uidlookup.h"
 
 #define NAME_MAX_LEN	255	/* longer names exist in no user database */
@@ -41,6 +42,7 @@ struct answer {
 
 static int lookup_fd = -1;
 static uint32_t lookup_seq;
+static uint32_t unanswered;	/* seq of a lookup that gave up waiting; 0: none */
 
 static struct answer resolve(const char *name, uint32_t seq)
 {
@@ -95,7 +97,28 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* kmtls_config_set_user_lookup()'s contract: 0, or -1 with errno (0: no such user). */
+/*
+ * An answer that came after its lookup gave up: read, so that the next
+ * lookup's answer is the next one read. Clears @unanswered when it is it.
+ */
+static void drain(void)
+{
+	struct answer a;
+
+	while (recv(lookup_fd, &a, sizeof(a), MSG_DONTWAIT) == sizeof(a))
+		if (a.seq == unanswered)
+			unanswered = 0;
+}
+
+/*
+ * kmtls_config_set_user_lookup()'s contract: 0, or -1 with errno (0: no
+ * such user). Only the main thread reloads: it waits through
+ * kmtls_notify_poll(), which keeps systemd's watchdog fed. The helper
+ * answers in order, so while an earlier lookup is still unanswered (a
+ * user directory that hangs) a new one could only wait behind it: it
+ * fails at once, and a reload waits for LOOKUP_WAIT_MS once, not once
+ * per name.
+ */
 static int lookup(const char *name, unsigned int *uid)
 {
 	char ask[sizeof(uint32_t) + NAME_MAX_LEN];
@@ -103,23 +126,26 @@ static int lookup(const char *name, unsigned int *uid)
 	size_t len = strlen(name);
 	int64_t deadline = now_ms() + LOOKUP_WAIT_MS, left;
 	struct answer a;
-	uint32_t seq = ++lookup_seq;
+	uint32_t seq;
 
 	if (len > NAME_MAX_LEN) {
 		errno = 0;
 		return -1;
 	}
-	/* An answer that came after an earlier lookup gave up. */
-	while (recv(lookup_fd, &a, sizeof(a), MSG_DONTWAIT) > 0)
-		;
+	drain();
+	if (unanswered) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	seq = ++lookup_seq ? lookup_seq : ++lookup_seq;	/* 0: none unanswered */
 	memcpy(ask, &seq, sizeof(seq));
 	memcpy(ask + sizeof(seq), name, len);
 	if (send(lookup_fd, ask, sizeof(seq) + len, MSG_NOSIGNAL) != (ssize_t)(sizeof(seq) + len))
 		goto gone;
 	while ((left = deadline - now_ms()) > 0) {
-		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+		if (kmtls_notify_poll(&p, 1, (int)left) < 0 && errno != EINTR)
 			goto gone;
-		if (!(p.revents & POLLIN))
+		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (recv(lookup_fd, &a, sizeof(a), 0) != sizeof(a))
 			goto gone;
@@ -132,6 +158,9 @@ static int lookup(const char *name, unsigned int *uid)
 		*uid = a.uid;
 		return 0;
 	}
+	unanswered = seq;
+	log_warn("allow-uid: the lookup of user \"%s\" got no answer within %d s (a user directory that hangs?); until it comes, user names in allow-uid fail to reload",
+		 name, LOOKUP_WAIT_MS / 1000);
 	errno = ETIMEDOUT;
 	return -1;
 gone:

@@ -22,9 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/backend.h"
@@ -594,6 +596,167 @@ TEST_F(sb, notify_abstract_socket)
 TEST_F(sb, notify_path_socket)
 {
 	notify_cycle(_metadata, self, 0);
+}
+
+/* ---- a reload that waits on a helper process that hangs ----------------- */
+
+/* The number kmtlsd logged right after @before ("process 123 ..."), or -1. */
+static pid_t logged_pid(struct proc *p, const char *before)
+{
+	char line[1024], *at;
+	FILE *f = fopen(p->log, "r");
+	pid_t pid = -1;
+
+	while (f && pid < 0 && fgets(line, sizeof(line), f))
+		if ((at = strstr(line, before)))
+			pid = atoi(at + strlen(before));
+	if (f)
+		fclose(f);
+	return pid > 0 ? pid : -1;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * SIGHUP, then read the notifications until a WATCHDOG=1 after the
+ * reload's READY=1: the longest time without a WATCHDOG=1 (from the last
+ * one before the SIGHUP) into *gap, the SIGHUP to READY=1 into *took.
+ * -1 when READY=1 did not come within @timeout_ms.
+ */
+static int reload_pings(struct notify *n, struct proc *d, int timeout_ms,
+			long long *gap, long long *took)
+{
+	struct pollfd p = { .fd = n->fd, .events = POLLIN };
+	long long last, now, sent, end, ready = 0;
+	char buf[512];
+	ssize_t r;
+
+	if (notify_wait(n, "WATCHDOG=1", 2000))
+		return -1;
+	last = mono_ms();
+	*gap = 0;
+	if (proc_signal(d, SIGHUP))
+		return -1;
+	sent = mono_ms();
+	for (end = sent + timeout_ms; (now = mono_ms()) < end;) {
+		if (now - last > *gap)
+			*gap = now - last;
+		if (poll(&p, 1, 20) != 1)
+			continue;
+		r = recv(n->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		if (r <= 0)
+			continue;
+		buf[r] = 0;
+		now = mono_ms();
+		if (!strcmp(buf, "READY=1")) {
+			ready = now;
+		} else if (!strcmp(buf, "WATCHDOG=1")) {
+			if (now - last > *gap)
+				*gap = now - last;
+			last = now;
+			if (ready)
+				break;
+		}
+	}
+	*took = ready ? ready - sent : -1;
+	return ready ? 0 : -1;
+}
+
+/*
+ * systemd kills a service that sends no WATCHDOG=1 for WATCHDOG_USEC. A
+ * reload waits for a helper process (allow-uid lookups, [ratelimit]):
+ * with the helper stopped by SIGSTOP the reload waits its full bound,
+ * and the pings must go on meanwhile (every half interval: 500 ms here).
+ * @conf has kmtlsd's configuration; @helper is what the log says before
+ * the helper's pid; @waited what it logs when the wait gives up.
+ */
+static void reload_with_a_stuck_helper(struct __test_metadata *_metadata,
+				       FIXTURE_DATA(sb) *self, const char *conf, int port,
+				       const char *helper, const char *waited, int bound_ms)
+{
+	const char *args[] = { "-c", conf, NULL };
+	long long gap, took;
+	struct notify n;
+	pid_t pid;
+	int started;
+
+	ASSERT_EQ(0, notify_open(&n, 0));
+	setenv("NOTIFY_SOCKET", n.name, 1);
+	setenv("WATCHDOG_USEC", "1000000", 1);
+	started = kmtlsd_run(&self->d, port, args);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	ASSERT_EQ(0, started);
+	ASSERT_EQ(0, notify_wait(&n, "READY=1", 5000)) TH_LOG("got %s", n.got);
+	pid = logged_pid(&self->d.proc, helper);
+	ASSERT_LT(0, pid) TH_LOG("no \"%s<pid>\" in the log", helper);
+	ASSERT_EQ(0, kill(pid, SIGSTOP));
+	started = reload_pings(&n, &self->d.proc, bound_ms + 10000, &gap, &took);
+	kill(pid, SIGCONT);
+	ASSERT_EQ(0, started) TH_LOG("no READY=1 after the SIGHUP");
+	TH_LOG("reload took %lld ms; longest time without WATCHDOG=1: %lld ms", took, gap);
+	/* The helper was waited for, up to its bound and no longer... */
+	EXPECT_LE(bound_ms - 100, took);
+	EXPECT_GT(bound_ms + 3000, took);
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, waited));
+	/* ...and systemd heard from kmtlsd all along. */
+	EXPECT_GT(1000, gap);
+	close(n.fd);
+	unlink(n.name);
+}
+
+TEST_F_TIMEOUT(sb, watchdog_fed_while_a_user_lookup_hangs, 60)
+{
+	char conf[512];
+	int port = free_port();
+
+	if (!getpwnam("nobody"))
+		SKIP(return, "needs a user nobody");
+	snprintf(conf, sizeof(conf), "%s/uid.conf", test_tmpdir());
+	ASSERT_EQ(0, write_policy_conf(conf, port, self->backend, "", "nobody"));
+	reload_with_a_stuck_helper(_metadata, self, conf, port, "]: process ",
+				   "the lookup of user \"nobody\" got no answer within 5 s", 5000);
+	/* The file was refused (the name could not be looked up). */
+	EXPECT_EQ(1, proc_log_count(&self->d.proc, "cannot look up user names: Connection timed out"));
+	EXPECT_EQ(1, served(port, 0));
+}
+
+TEST_F_TIMEOUT(sb, watchdog_fed_while_the_ratelimit_helper_hangs, 60)
+{
+	char conf[512], pins[512];
+	int port = free_port(), i;
+	FILE *f;
+
+	snprintf(pins, sizeof(pins), "%s/bpffs", test_tmpdir());
+	ASSERT_EQ(0, mkdir(pins, 0700));
+	if (mount("bpffs", pins, "bpf", 0, "mode=0700"))
+		SKIP(return, "cannot mount a bpffs for the limiter's pins: %s", strerror(errno));
+	strcat(pins, "/kmtls");
+	setenv("KMTLS_BPF_PIN_DIR", pins, 1);
+	snprintf(conf, sizeof(conf), "%s/rl.conf", test_tmpdir());
+	ASSERT_EQ(0, write_policy_conf(conf, port, self->backend, "", "0"));
+	f = fopen(conf, "a");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "\n[ratelimit]\nrate = 100\n");
+	ASSERT_EQ(0, fclose(f));
+	reload_with_a_stuck_helper(_metadata, self, conf, port, "ratelimit: process ",
+				   "[ratelimit] reload still running after 10 s; carrying on", 10000);
+	unsetenv("KMTLS_BPF_PIN_DIR");
+	EXPECT_EQ(1, served(port, 0));
+	/* The helper, running again, finishes the reload it had begun. */
+	for (i = 0; i < 100 && proc_log_count(&self->d.proc, "ratelimit: enforce") < 2; i++)
+		usleep(50000);
+	EXPECT_EQ(2, proc_log_count(&self->d.proc, "ratelimit: enforce"));
+	EXPECT_EQ(0, kmtlsd_stop(&self->d));
+	self->d.proc.pid = 0;
+	*strrchr(pins, '/') = 0;
+	umount2(pins, MNT_DETACH);
 }
 
 TEST_HARNESS_MAIN
