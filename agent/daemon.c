@@ -101,7 +101,9 @@ int kmtls_daemon_check(const struct kmtls_config *cfg, char *err, size_t errlen)
 	return ret;
 }
 
-static volatile time_t *reloaded_at;
+/* What /metrics says of reloads (status.c reads them from its thread). */
+static volatile time_t reloaded_at;
+static volatile unsigned long reload_failures;
 static struct kmtls_kservice *kservice;
 
 /*
@@ -110,8 +112,10 @@ static struct kmtls_kservice *kservice;
  * it or nothing: every listener's and kernel profile's next context is
  * built before any is swapped in, so one bad file never leaves some
  * listeners on the new policy and others on the old.
+ * 0 when all of it applied: the config file (if any) read and checked,
+ * every context swapped, [ratelimit] applied; else -1 (logged).
  */
-static void reload(struct kmtls_config *cfg, struct kmtls_listener *ls, int n)
+static int reload(struct kmtls_config *cfg, struct kmtls_listener *ls, int n)
 {
 	struct kmtls_config *file = kmtls_reconfig_read(cfg);
 	struct kmtls_listener_next *next = calloc(n ? n : 1, sizeof(*next));
@@ -153,9 +157,12 @@ static void reload(struct kmtls_config *cfg, struct kmtls_listener *ls, int n)
 	 * [ratelimit] only with the rest: a file refused above, or a reload
 	 * that applied nothing, leaves the limiter as it was too.
 	 */
-	if (file && applied)
-		kmtls_ratelimit_reload();
+	if (file && applied && kmtls_ratelimit_reload())
+		applied = 0;
+	if (cfg->path && !file)
+		applied = 0;	/* the file was refused: only the files on disk reloaded */
 	kmtls_reconfig_free(file);
+	return applied ? 0 : -1;
 }
 
 static void announce(struct kmtls_listener *ls, int n, int workers)
@@ -280,9 +287,11 @@ static void wait_for_signals(struct kmtls_config *cfg, struct kmtls_listener *ls
 			continue;
 		if (sig == SIGHUP) {
 			kmtls_notify_reloading();
-			reload(cfg, ls, n);
-			if (reloaded_at)
-				*reloaded_at = time(NULL);
+			if (!reload(cfg, ls, n))
+				reloaded_at = time(NULL);
+			else
+				reload_failures++;
+			/* Serving either way: with what the reload left in place. */
 			kmtls_notify("READY=1");
 			continue;
 		}
@@ -301,7 +310,6 @@ int kmtls_daemon_run(struct kmtls_config *cfg)
 	struct kmtls_worker *ws = calloc(nw, sizeof(*ws));
 	struct kmtls_status_src src;
 	struct kmtls_kservice ks;
-	volatile time_t reloaded = 0;
 	int status_bound = 0;
 	struct kmtls_watch watch = { .fd = -1, .stop_fd = -1 };
 	char err[512];
@@ -371,8 +379,8 @@ int kmtls_daemon_run(struct kmtls_config *cfg)
 	announce(ls, n, nw);
 	src = (struct kmtls_status_src){ .ws = ws, .n_workers = nw, .ls = ls,
 					 .n_listeners = n, .started = time(NULL),
-					 .reloaded = &reloaded, .ks = kservice };
-	reloaded_at = &reloaded;
+					 .reloaded = &reloaded_at, .reload_failures = &reload_failures,
+					 .ks = kservice };
 	if (status_bound) {
 		if (kmtls_status_start(cfg->status_listen, &src, err, sizeof(err)))
 			log_err("%s; serving without it", err);

@@ -157,8 +157,12 @@ char *kmtls_status_metrics(const struct kmtls_status_src *src)
 			src->ls[i].conf->name, (long long)(now - m));
 	}
 	gauge(&b, "kmtls_start_time_seconds", "Start time of kmtlsd (Unix time).", (double)src->started);
-	gauge(&b, "kmtls_reload_time_seconds", "Last successful reload (Unix time).",
+	gauge(&b, "kmtls_reload_time_seconds",
+	      "Last successful reload (Unix time; 0: none yet).",
 	      (double)(src->reloaded ? *src->reloaded : 0));
+	counter(&b, "kmtls_reload_failures_total",
+		"Reloads that did not all apply (config file, certificate, key, CA, CRL or [ratelimit] refused).",
+		"", src->reload_failures ? *src->reload_failures : 0, 1);
 	return b.failed ? NULL : b.p;
 }
 

@@ -16,7 +16,8 @@ struct kmtls_status_src {
 	const struct kmtls_listener *ls;
 	int n_listeners;
 	time_t started;
-	volatile time_t *reloaded;	/* last successful reload (TLS material) */
+	volatile time_t *reloaded;	/* last successful reload (daemon.c says when) */
+	volatile unsigned long *reload_failures;	/* SIGHUPs that did not all apply */
 	const struct kmtls_kservice *ks;	/* NULL: no [kernel] profile */
 };
 
