@@ -254,12 +254,21 @@ static void rotate_own_keys(struct kmtls_listener *ls, int n)
 	log_debug("session-ticket keys of our own rotated (the previous one still opens tickets)");
 }
 
-/* The watchdog's wait, or less when the next rotation comes first. */
+/*
+ * Until the first of: the watchdog's next ping, the next rotation, the
+ * summary of log lines held back (log.h), and the end of a log limit
+ * window at the latest, so that a flood that began while this thread
+ * slept gets its summary soon after its window, not hours later.
+ */
 static const struct timespec *next_wait(struct timespec *ts, uint64_t rotate_at)
 {
 	const struct timespec *wd = kmtls_notify_watchdog_wait(ts);
+	long held = kmtls_log_limited_flush();
 	uint64_t now = kmtls_now_ms(), left = rotate_at > now ? rotate_at - now : 0;
+	uint64_t cap = held >= 0 ? (uint64_t)held : KMTLS_LOG_LIMIT_WINDOW_MS;
 
+	if (cap < left)
+		left = cap;
 	if (wd && (uint64_t)wd->tv_sec * 1000 + (uint64_t)wd->tv_nsec / 1000000 <= left)
 		return wd;
 	ts->tv_sec = (time_t)(left / 1000);

@@ -50,6 +50,9 @@
 
 static const char *const role_name[] = { "server role", "client role" };
 
+/* What a [kernel NAME] may be called (config.c checks the same). */
+#define PROFILE_CHARS	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+
 /* ---- profiles ----------------------------------------------------------- */
 
 /* @tls for the side @role plays: the same keys, a context per side. */
@@ -260,27 +263,45 @@ void kmtls_kservice_rescan(struct kmtls_kservice *ks)
 
 /* ---- requests: DONE and the end -------------------------------------- */
 
-#define LABEL_MAX (KMTLS_PEER_NAME_MAX + KMTLS_PROFILE_MAX + 96)
+/* Room for a request's string escaped: kmtls_identity_escape() takes 4 a byte. */
+#define ESC_MAX(n)	(4 * (n))
+#define LABEL_MAX	(ESC_MAX(KMTLS_PEER_NAME_MAX) + ESC_MAX(KMTLS_PROFILE_MAX) + 96)
 
-/* "kernel default: request 7 (server role, uid 1000, pid 4242)" */
+/*
+ * "kernel default: request 7 (server role, uid 1000, pid 4242)". The
+ * profile and peer names are any local user's bytes (/dev/kmtls is
+ * 0666; kmtls.ko only checks that they end): escaped, so that they can
+ * neither forge nor split log lines.
+ */
 static void label(const struct kmtls_kreq *r, char *buf, size_t len)
 {
-	char role[KMTLS_PEER_NAME_MAX + 32] = "server role";
+	char role[ESC_MAX(KMTLS_PEER_NAME_MAX) + 32] = "server role";
+	char prof[ESC_MAX(KMTLS_PROFILE_MAX)], peer[ESC_MAX(KMTLS_PEER_NAME_MAX)];
 
-	if (r->role == KMTLS_ROLE_CLIENT)
+	kmtls_identity_escape(r->profile[0] ? r->profile : "default", prof, sizeof(prof));
+	if (r->role == KMTLS_ROLE_CLIENT) {
+		kmtls_identity_escape(r->peer_name, peer, sizeof(peer));
 		snprintf(role, sizeof(role), "client role for %s",
-			 r->peer_name[0] ? r->peer_name : "the profile's server-name");
+			 r->peer_name[0] ? peer : "the profile's server-name");
+	}
 	snprintf(buf, len, "kernel %s: request %llu (%s, uid %u, pid %u)",
-		 r->profile[0] ? r->profile : "default", (unsigned long long)r->id,
-		 role, r->uid, r->pid);
+		 prof, (unsigned long long)r->id, role, r->uid, r->pid);
 }
 
+/*
+ * Warnings about a request are held to log.h's limit: any local user can
+ * make requests fail at will, as often as they like.
+ */
 void kmtls_kservice_log(const struct conn *c, int level, const char *msg)
 {
 	char who[LABEL_MAX];
 
 	label(c->kreq, who, sizeof(who));
-	kmtls_log(level, "%s: peer %s: %s", who, c->peer_str, msg);
+	if (level <= LOG_WARNING)
+		kmtls_log_limited("kernel request failed", level, "%s: peer %s: %s",
+				  who, c->peer_str, msg);
+	else
+		kmtls_log(level, "%s: peer %s: %s", who, c->peer_str, msg);
 }
 
 /* Send DONE for @r (once); the fd must still be open. */
@@ -325,6 +346,19 @@ void kmtls_kservice_free_req(struct kmtls_kreq *r)
 	free(r);
 }
 
+/* A refusal's kind, for the log limit (the summary names it). */
+static const char *refusal_kind(int status)
+{
+	switch (status) {
+	case ENOENT:
+		return "kernel request for no profile of ours";
+	case EACCES:
+		return "kernel request from a uid not in allow-uid";
+	default:
+		return "kernel request refused";
+	}
+}
+
 /* Fail a request that never became a connection: DONE, close, free. */
 __attribute__((format(printf, 3, 4)))
 static void finish(struct kmtls_kreq *r, int status, const char *fmt, ...)
@@ -336,7 +370,8 @@ static void finish(struct kmtls_kreq *r, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_warn("%s: %s (%s)", who, msg, strerror(status));
+	kmtls_log_limited(refusal_kind(status), LOG_WARNING, "%s: %s (%s)", who, msg,
+			  strerror(status));
 	send_status(r, status);
 	close(r->fd);
 	uncount(r);
@@ -446,7 +481,8 @@ void kmtls_kservice_established(struct conn *c)
 	struct kmtls_kreq *r = c->kreq;
 	const struct kmtls_identity *id = &c->verify.leaf;
 	struct kmtls_done d = { .status = 0 };
-	char fp[2 * KMTLS_FINGERPRINT_LEN + 1], sans[512] = "none", msg[1024];
+	char fp[2 * KMTLS_FINGERPRINT_LEN + 1], sans[512] = "none", msg[2048];
+	char subject[ESC_MAX(sizeof(id->subject))];
 
 	if (!c->verify.have_leaf) {
 		fail(c, EKEYREJECTED, "the peer certificate has names that cannot be passed on (a NUL inside, or too long)");
@@ -471,9 +507,10 @@ void kmtls_kservice_established(struct conn *c)
 	d.fingerprint = id->sha256;
 	send_done(r, &d);
 	kmtls_identity_fingerprint_hex(id, fp, sizeof(fp));
-	kmtls_identity_sans(id, sans, sizeof(sans));
+	kmtls_identity_sans(id, sans, sizeof(sans));	/* escaped */
+	kmtls_identity_escape(id->subject, subject, sizeof(subject));
 	snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
-		 ", kTLS, subject \"%s\", SANs %s, sha256 %s%s", id->subject, sans, fp,
+		 ", kTLS, subject \"%s\", SANs %s, sha256 %s%s", subject, sans, fp,
 		 d.resumed ? ", resumed" : "");
 	kmtls_kservice_log(c, LOG_DEBUG, msg);
 	kmtls_conn_close(c);	/* our fd only: the application keeps the socket */
@@ -536,6 +573,14 @@ static void start(struct kmtls_kservice *ks, struct kmtls_worker *w, struct kmtl
 	const char *server_name = r->peer_name;
 	socklen_t len = sizeof(r->nodelay);
 
+	if (strspn(name, PROFILE_CHARS) != strlen(name)) {
+		char esc[ESC_MAX(KMTLS_PROFILE_MAX)];
+
+		kmtls_identity_escape(name, esc, sizeof(esc));
+		finish(r, ENOENT, "profile \"%s\" cannot be one of ours: [kernel NAME] names are letters, digits, '.', '_' and '-'",
+		       esc);
+		return;
+	}
 	if (!p) {
 		finish(r, ENOENT, "no [kernel %s] profile in kmtlsd's configuration", name);
 		return;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -94,4 +95,98 @@ void kmtls_log_once(const char *key, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(level, fmt, ap);
 	va_end(ap);
+}
+
+/* ---- lines that may come in floods ------------------------------------ */
+
+#define LIMIT_SLOTS 32	/* kinds: call sites, a few each */
+
+struct limit {
+	const char *key;
+	int level;
+	uint64_t start;		/* ms, monotonic: the window's beginning */
+	unsigned int logged;	/* in this window */
+	unsigned long held;	/* not logged in this window */
+};
+
+static struct limit limits[LIMIT_SLOTS];
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void say_held(const char *key, int level, unsigned long held)
+{
+	kmtls_log(level, "%lu more \"%s\" line(s) within %d s were not logged (at most %d of each kind are, per %d s)",
+		  held, key, KMTLS_LOG_LIMIT_WINDOW_MS / 1000, KMTLS_LOG_LIMIT_BURST,
+		  KMTLS_LOG_LIMIT_WINDOW_MS / 1000);
+}
+
+void kmtls_log_limited(const char *key, int level, const char *fmt, ...)
+{
+	unsigned long held = 0;
+	int i, say = 1, held_level = level;
+	struct limit *l;
+	uint64_t now;
+	va_list ap;
+
+	if (level > log_min)
+		return;
+	now = mono_ms();
+	pthread_mutex_lock(&limit_lock);
+	for (i = 0; i < LIMIT_SLOTS && limits[i].key; i++)
+		if (limits[i].key == key || !strcmp(limits[i].key, key))
+			break;
+	if (i < LIMIT_SLOTS) {	/* else more kinds than slots: not limited */
+		l = &limits[i];
+		if (!l->key || now - l->start >= KMTLS_LOG_LIMIT_WINDOW_MS) {
+			held = l->held;	/* the window before, not flushed yet */
+			held_level = l->level;
+			*l = (struct limit){ .key = key, .level = level, .start = now };
+		}
+		if (l->logged < KMTLS_LOG_LIMIT_BURST) {
+			l->logged++;
+		} else {
+			l->held++;
+			say = 0;
+		}
+	}
+	pthread_mutex_unlock(&limit_lock);
+	if (held)
+		say_held(key, held_level, held);
+	if (!say)
+		return;
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+long kmtls_log_limited_flush(void)
+{
+	struct limit due[LIMIT_SLOTS];
+	uint64_t now = mono_ms(), end;
+	long next = -1;
+	int i, n = 0;
+
+	pthread_mutex_lock(&limit_lock);
+	for (i = 0; i < LIMIT_SLOTS && limits[i].key; i++) {
+		if (!limits[i].held)
+			continue;
+		end = limits[i].start + KMTLS_LOG_LIMIT_WINDOW_MS;
+		if (now >= end) {
+			due[n++] = limits[i];
+			limits[i].held = 0;	/* the next line opens a new window */
+		} else if (next < 0 || (long)(end - now) < next) {
+			next = (long)(end - now);
+		}
+	}
+	pthread_mutex_unlock(&limit_lock);
+	for (i = 0; i < n; i++)
+		say_held(due[i].key, due[i].level, due[i].held);
+	return next;
 }

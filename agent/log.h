@@ -18,6 +18,27 @@ int kmtls_log_enabled(int level);
 void kmtls_log_once(const char *key, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Lines a peer or any local user can cause at will (a refused kernel
+ * request, a failed handshake): of each @key (a static string naming the
+ * kind, quoted by the summary) the first KMTLS_LOG_LIMIT_BURST lines of a
+ * KMTLS_LOG_LIMIT_WINDOW_MS window are logged; the others are counted and
+ * said in one line once the window is over, so that a flood neither fills
+ * the disk nor makes journald drop kmtlsd's other lines.
+ */
+#define KMTLS_LOG_LIMIT_BURST		20
+#define KMTLS_LOG_LIMIT_WINDOW_MS	10000
+void kmtls_log_limited(const char *key, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Log the summaries of the windows that are over. Returns the ms until
+ * the next one is due, or -1 when nothing is held back. The main thread
+ * calls it, so that a summary comes when its window ends, not at the next
+ * line of its kind.
+ */
+long kmtls_log_limited_flush(void);
+
 #define log_err(...)	kmtls_log(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)	kmtls_log(LOG_WARNING, __VA_ARGS__)
 #define log_info(...)	kmtls_log(LOG_INFO, __VA_ARGS__)

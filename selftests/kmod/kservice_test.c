@@ -14,7 +14,9 @@
  * kmtls.ko refuses (a network namespace of another user namespace: it
  * says so and leaves the group, requests fail at once); a stalled peer
  * (ETIMEDOUT at the request's deadline); allow-uid (EACCES), also once a
- * SIGHUP took a uid out of it, an unknown profile (ENOENT); bad client
+ * SIGHUP took a uid out of it, an unknown profile (ENOENT); profile and
+ * peer names with a newline (escaped in the log) and a flood of refusals
+ * (held to the log limit, counted in a summary); bad client
  * certificates (EKEYEXPIRED, EKEYREJECTED,
  * EKEYREVOKED, EACCES by policy); kmtls.ko loaded after kmtlsd started;
  * kmtlsd SIGKILLed under 100 concurrent requests (every one completes in
@@ -853,6 +855,81 @@ TEST_F_TIMEOUT(ks, allow_uid_narrowed_by_reload, 60)
 	EXPECT_EQ(0, proc_wait_log(&self->agent.proc, "uid 0 is not in allow-uid of [kernel root-only]", 5000));
 	/* The other profiles are as they were. */
 	EXPECT_EQ(0, serve_once("default"));
+}
+
+/* ---- what any local user sends ---------------------------------------------- */
+
+#define FORGED "2026-01-01T00:00:00.000Z kmtlsd[error]: FORGED"
+#define NO_PROFILE "kernel request for no profile of ours"
+
+/* The sum of N over kmtlsd's lines "N more \"@kind\" line(s)". */
+static long held_back(struct agent *a, const char *kind)
+{
+	char line[1024], want[256];
+	FILE *f = fopen(a->proc.log, "r");
+	long sum = 0;
+	char *at;
+
+	snprintf(want, sizeof(want), " more \"%s\" line(s)", kind);
+	while (f && fgets(line, sizeof(line), f)) {
+		at = strstr(line, want);
+		if (!at)
+			continue;
+		while (at > line && at[-1] >= '0' && at[-1] <= '9')
+			at--;
+		sum += atol(at);
+	}
+	if (f)
+		fclose(f);
+	return sum;
+}
+
+/*
+ * /dev/kmtls is 0666 and kmtls.ko only checks that the profile and peer
+ * names end: their bytes reach kmtlsd's log escaped, so a newline cannot
+ * forge a line; and the refusals anyone can cause at will are held to the
+ * log limit: the first ones written, the others counted in a summary
+ * (which the main thread writes once the window is over).
+ */
+TEST_F_TIMEOUT(ks, request_strings_neither_forge_nor_flood_the_log, 120)
+{
+	struct kmtls_opts bad = { .profile = "x\n" FORGED };
+	struct kmtls_opts name = { .profile = "client", .peer_name = "localhost\n" FORGED,
+				   .timeout_ms = 10000 };
+	const char *refused = "profile \"x\\x0a" FORGED "\" cannot be one of ours";
+	struct kmtls_peer peer;
+	int app, other, i, n = 200, logged = 0, t;
+
+	AGENT_UP(NULL);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, app_pair(0, &app, &other));
+		ASSERT_EQ(-ENOENT, kmtls_handshake(app, KMTLS_ROLE_SERVER, &bad, &peer));
+		close(app);
+		close(other);
+	}
+	/* Every refusal written or counted; the summary comes after its window. */
+	for (t = 0; t < 300; t++) {
+		logged = proc_log_count(&self->agent.proc, refused);
+		if (logged + held_back(&self->agent, NO_PROFILE) >= n)
+			break;
+		usleep(100000);
+	}
+	TH_LOG("%d refusals written, %ld counted in summaries", logged,
+	       held_back(&self->agent, NO_PROFILE));
+	EXPECT_LE(1, logged);
+	EXPECT_GT(n / 2, logged);
+	EXPECT_EQ(n, logged + held_back(&self->agent, NO_PROFILE));
+
+	/* A client-role request's peer name, in the line of its failure. */
+	ASSERT_EQ(0, app_pair(1, &app, &other));
+	/* The "server" answers in plain text: the handshake fails. */
+	ASSERT_EQ(17, send(other, "HTTP/1.0 400 no\r\n", 17, MSG_NOSIGNAL));
+	EXPECT_GT(0, kmtls_handshake(app, KMTLS_ROLE_CLIENT, &name, &peer));
+	close(app);
+	close(other);
+	EXPECT_EQ(0, proc_wait_log(&self->agent.proc, "client role for localhost\\x0a" FORGED, 5000));
+
+	EXPECT_EQ(0, proc_log_count(&self->agent.proc, "\n" FORGED));
 }
 
 FIXTURE(bad) {
