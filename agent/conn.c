@@ -478,14 +478,18 @@ static void handshake_done(struct conn *c)
 		return;
 	}
 	if (kmtls_log_enabled(LOG_DEBUG)) {	/* the SANs string costs a few snprintf */
-		if (c->verify.have_leaf)
+		/* The peer's bytes, escaped as the failures' (verify.c). */
+		char subject[4 * sizeof(c->verify.leaf.subject)] = "?";
+
+		if (c->verify.have_leaf) {
 			kmtls_identity_sans(&c->verify.leaf, sans, sizeof(sans));
+			kmtls_identity_escape(c->verify.leaf.subject, subject, sizeof(subject));
+		}
 		log_debug("listener %s: %s %s: %s %s, subject \"%s\", SANs %s%s",
 			  c->l->conf->name, c->originate ? "server" : "client",
 			  c->originate ? c->l->conf->backend : c->peer_str,
 			  kmtls_tls_version_name(c->ssl), wolfSSL_get_cipher_name(c->ssl),
-			  c->verify.have_leaf ? c->verify.leaf.subject : "?", sans,
-			  resumed ? ", resumed" : "");
+			  subject, sans, resumed ? ", resumed" : "");
 	}
 	if (c->originate) {
 		originate_after_handshake(c, resumed);
@@ -576,11 +580,14 @@ static int tls_new(struct conn *c)
 /* Client side: SNI, and the name the server's certificate must carry. */
 static int tls_server_name(struct conn *c, const char *name)
 {
+	char esc[4 * KMTLS_PEER_NAME_MAX];
+
 	if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, name, (word16)strlen(name)) == WOLFSSL_SUCCESS &&
 	    wolfSSL_check_domain_name(c->ssl, name) == WOLFSSL_SUCCESS)
 		return 0;
+	kmtls_identity_escape(name, esc, sizeof(esc));	/* a kernel request's: anyone's */
 	kernel_status(c, EINVAL);
-	conn_fail(c, "cannot set server name %s", name);
+	conn_fail(c, "cannot set server name \"%s\"", esc);
 	return -1;
 }
 
