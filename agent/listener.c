@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -132,6 +133,20 @@ fail:
 	return -1;
 }
 
+void kmtls_listener_close_shared(struct kmtls_listener *l)
+{
+	const char *path = ((struct sockaddr_un *)&l->listen_addr)->sun_path;
+	int fd = atomic_exchange(&l->unix_fd, -1);
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	/* The file first: from then on a connect fails, whatever dups remain. */
+	if (!stat(path, &st) && st.st_dev == l->unix_dev && st.st_ino == l->unix_ino)
+		unlink(path);
+	close(fd);
+}
+
 void kmtls_listener_teardown(struct kmtls_listener *l)
 {
 	if (l->tickets) {
@@ -140,11 +155,7 @@ void kmtls_listener_teardown(struct kmtls_listener *l)
 		free(l->tickets);
 		l->tickets = NULL;
 	}
-	if (l->unix_fd >= 0) {
-		close(l->unix_fd);
-		unlink(((struct sockaddr_un *)&l->listen_addr)->sun_path);
-		l->unix_fd = -1;
-	}
+	kmtls_listener_close_shared(l);
 	if (l->ctx) {
 		wolfSSL_CTX_free(l->ctx);
 		pthread_rwlock_destroy(&l->ctx_lock);
@@ -250,6 +261,7 @@ int kmtls_listener_uid_allowed(struct kmtls_listener *l, unsigned int uid)
 static int unix_socket(struct kmtls_listener *l)
 {
 	struct sockaddr_un *sun = (struct sockaddr_un *)&l->listen_addr;
+	struct stat st;
 	int fd;
 
 	if (l->unix_fd >= 0)
@@ -258,10 +270,13 @@ static int unix_socket(struct kmtls_listener *l)
 	if (fd < 0)
 		return -1;
 	unlink(sun->sun_path);	/* a stale socket from an earlier run */
-	if (bind(fd, (struct sockaddr *)sun, l->listen_len) || listen(fd, 4096)) {
+	if (bind(fd, (struct sockaddr *)sun, l->listen_len) || listen(fd, 4096) ||
+	    stat(sun->sun_path, &st)) {
 		close(fd);
 		return -1;
 	}
+	l->unix_dev = st.st_dev;
+	l->unix_ino = st.st_ino;
 	l->unix_fd = fd;
 	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -32,7 +33,10 @@ struct kmtls_listener {
 	atomic_uint active;	/* connections across workers, for the cap */
 	/* This listener's share of the workers' counters (status endpoint). */
 	struct kmtls_stats stats;
-	int unix_fd;		/* a unix listen socket, shared by the workers */
+	/* A unix listen socket, shared by the workers (each has a dup of it). */
+	atomic_int unix_fd;
+	dev_t unix_dev;		/* its file, so that only ours is removed */
+	ino_t unix_ino;
 	int tfo_said;		/* tcp-fastopen: logged for the first socket */
 	/* Terminate mode: ticket keys, from ticket-keys or random (resume.h). */
 	struct kmtls_ticket_keys *tickets;
@@ -43,6 +47,15 @@ int kmtls_listener_setup(struct kmtls_listener *l,
 			const struct kmtls_listener_conf *conf, char *err,
 			size_t errlen);
 void kmtls_listener_teardown(struct kmtls_listener *l);
+
+/*
+ * Draining: close a unix listener's shared socket and remove its file, so
+ * that a connect fails at once instead of waiting in a queue that nobody
+ * accepts from (the workers close their dups). Any worker may call it; the
+ * first does it. The file is left alone if it is no longer ours (a new
+ * kmtlsd bound the path since). Nothing for a TCP listener.
+ */
+void kmtls_listener_close_shared(struct kmtls_listener *l);
 
 /*
  * The TLS half of kmtls_listener_setup(): policy, ticket keys, context; no

@@ -364,7 +364,10 @@ static void tick(struct kmtls_worker *w)
 	cap_over(w, now);
 }
 
-/* Draining: give the sockets back so a new kmtlsd can take the ports. */
+/*
+ * Draining: give the sockets back so a new kmtlsd can take the ports, and
+ * no client is queued where nobody accepts (a unix listener's file goes too).
+ */
 static void close_listeners(struct kmtls_worker *w)
 {
 	int i;
@@ -375,6 +378,7 @@ static void close_listeners(struct kmtls_worker *w)
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->lfds[i], NULL);
 		close(w->lfds[i]);
 		w->lfds[i] = -1;
+		kmtls_listener_close_shared(&w->listeners[i]);
 	}
 	w->paused = 0;
 	w->closed_listeners = 1;

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * kmtlsd's life as operators see it: the status endpoint (Prometheus text
- * and JSON) counts what happened; SIGTERM stops accepting but lets open
- * connections finish, up to the drain timeout, which a SIGHUP does not
- * cut short.
+ * and JSON) counts what happened; SIGTERM stops accepting (on TCP and unix
+ * listeners alike) but lets open connections finish, up to the drain
+ * timeout, which a SIGHUP does not cut short.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 FIXTURE(life) {
 	struct backend be;
 	struct kmtlsd d;
+	struct kmtlsd orig;	/* originate mode in front of d, when a test needs one */
 	int sport;
 };
 
@@ -33,6 +36,7 @@ FIXTURE_SETUP(life)
 	const char *args[] = { "--status-listen", status, NULL };
 
 	signal(SIGPIPE, SIG_IGN);
+	self->orig.proc.pid = 0;
 	self->sport = free_port();
 	snprintf(status, sizeof(status), "127.0.0.1:%d", self->sport);
 	ASSERT_EQ(0, backend_start(&self->be, be_args));
@@ -41,8 +45,11 @@ FIXTURE_SETUP(life)
 
 FIXTURE_TEARDOWN(life)
 {
-	if (!__test_passed(_metadata))
+	if (!__test_passed(_metadata)) {
+		kmtlsd_dump_log(&self->orig);
 		kmtlsd_dump_log(&self->d);
+	}
+	kmtlsd_stop(&self->orig);
 	kmtlsd_stop(&self->d);
 	backend_stop(&self->be);
 }
@@ -117,6 +124,116 @@ TEST_F(life, sigterm_drains_open_connections)
 	ASSERT_EQ(self->d.proc.pid, waitpid(self->d.proc.pid, &status, 0));
 	self->d.proc.pid = 0;
 	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+static int unix_connect(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Listening sockets bound to @path (/proc/net/unix, flag __SO_ACCEPTCON); -1 unreadable. */
+static int unix_listening(const char *path)
+{
+	char line[512], name[256];
+	unsigned int flags;
+	FILE *f = fopen("/proc/net/unix", "r");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %*s %*s %x %*s %*s %*s %255s", &flags, name) == 2 &&
+		    (flags & 0x10000) && !strcmp(name, path))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A unix listener, its socket shared by two workers: once the drain
+ * begins, a connect fails at once (the file is gone) instead of waiting in
+ * a queue nobody accepts from any more, while the open connection relays.
+ */
+TEST_F(life, sigterm_unix_listener_refuses_at_once)
+{
+	char listen[160], backend[64], buf[4];
+	const char *args[] = { "--mode", "originate", "--listen", listen, "--backend", backend,
+			       "--server-name", "localhost", "--cert", pki("client.pem"),
+			       "--key", pki("client.key"), "--ca", pki("ca.pem"),
+			       "--workers", "2", NULL };
+	struct timeval tv = { .tv_sec = 5 };
+	const char *path = listen + 5;
+	int fd, late, status;
+
+	snprintf(listen, sizeof(listen), "unix:%s/drain.sock", test_tmpdir());
+	snprintf(backend, sizeof(backend), "127.0.0.1:%d", self->d.port);
+	ASSERT_EQ(0, kmtlsd_run(&self->orig, 0, args));
+	fd = unix_connect(path);
+	ASSERT_LE(0, fd) TH_LOG("connect %s: %s", path, strerror(-fd));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ASSERT_EQ(4, send(fd, "ping", 4, MSG_NOSIGNAL));
+	ASSERT_EQ(4, recv(fd, buf, 4, MSG_WAITALL));
+	EXPECT_EQ(1, unix_listening(path));
+	proc_signal(&self->orig.proc, SIGTERM);
+	ASSERT_EQ(0, kmtlsd_wait_log(&self->orig, "draining", 5000));
+	usleep(300000);
+	/* Closed in every worker, not just unreachable. */
+	EXPECT_EQ(0, unix_listening(path));
+	late = unix_connect(path);
+	EXPECT_TRUE(late == -ENOENT || late == -ECONNREFUSED)
+		TH_LOG("connect during the drain: %s", late >= 0 ? "accepted into the queue" :
+		       strerror(-late));
+	if (late >= 0)
+		close(late);
+	EXPECT_NE(0, access(path, F_OK)) TH_LOG("%s still there during the drain", path);
+	EXPECT_EQ(4, send(fd, "pong", 4, MSG_NOSIGNAL));
+	EXPECT_EQ(4, recv(fd, buf, 4, MSG_WAITALL));
+	EXPECT_EQ(0, memcmp(buf, "pong", 4));
+	close(fd);
+	EXPECT_EQ(0, kmtlsd_wait_log(&self->orig, "drained: all connections finished", 5000));
+	ASSERT_EQ(self->orig.proc.pid, waitpid(self->orig.proc.pid, &status, 0));
+	self->orig.proc.pid = 0;
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/*
+ * A new kmtlsd that took the path over (restart with the old one still
+ * running) keeps it: the old one removes only the file it bound.
+ */
+TEST_F(life, unix_listener_leaves_a_successors_file)
+{
+	char listen[160], backend[64];
+	const char *args[] = { "--mode", "originate", "--listen", listen, "--backend", backend,
+			       "--server-name", "localhost", "--cert", pki("client.pem"),
+			       "--key", pki("client.key"), "--ca", pki("ca.pem"), NULL };
+	const char *path = listen + 5;
+	struct kmtlsd next;
+	int fd;
+
+	snprintf(listen, sizeof(listen), "unix:%s/next.sock", test_tmpdir());
+	snprintf(backend, sizeof(backend), "127.0.0.1:%d", self->d.port);
+	ASSERT_EQ(0, kmtlsd_run(&self->orig, 0, args));
+	EXPECT_EQ(0, kmtlsd_run(&next, 0, args));
+	EXPECT_EQ(0, kmtlsd_stop(&self->orig));
+	fd = unix_connect(path);
+	EXPECT_LE(0, fd) TH_LOG("the new kmtlsd's %s: %s", path, strerror(-fd));
+	if (fd >= 0)
+		close(fd);
+	if (!__test_passed(_metadata))
+		kmtlsd_dump_log(&next);
+	EXPECT_EQ(0, kmtlsd_stop(&next));
+	EXPECT_NE(0, access(path, F_OK)) TH_LOG("%s left behind", path);
 }
 
 /*
