@@ -151,6 +151,7 @@ FIXTURE(sb) {
 	struct kmtlsd d;
 	char dir[256];
 	char listen[64], backend[64];
+	char bpffs[512];	/* a bpffs a test mounted, "" if none */
 };
 
 FIXTURE_SETUP(sb)
@@ -159,6 +160,7 @@ FIXTURE_SETUP(sb)
 
 	signal(SIGPIPE, SIG_IGN);
 	self->d.proc.pid = 0;
+	self->bpffs[0] = 0;
 	ASSERT_EQ(0, backend_start(&self->be, be_args));
 	snprintf(self->backend, sizeof(self->backend), "127.0.0.1:%d", self->be.port);
 	snprintf(self->dir, sizeof(self->dir), "%s/pki-%s", test_tmpdir(), _metadata->name);
@@ -170,6 +172,8 @@ FIXTURE_TEARDOWN(sb)
 		kmtlsd_dump_log(&self->d);
 	EXPECT_EQ(0, kmtlsd_stop(&self->d));
 	backend_stop(&self->be);
+	if (self->bpffs[0])
+		umount2(self->bpffs, MNT_DETACH);
 }
 
 TEST_F(sb, filtered_serves_and_reloads)
@@ -737,6 +741,7 @@ TEST_F_TIMEOUT(sb, watchdog_fed_while_the_ratelimit_helper_hangs, 60)
 	ASSERT_EQ(0, mkdir(pins, 0700));
 	if (mount("bpffs", pins, "bpf", 0, "mode=0700"))
 		SKIP(return, "cannot mount a bpffs for the limiter's pins: %s", strerror(errno));
+	snprintf(self->bpffs, sizeof(self->bpffs), "%s", pins);	/* the teardown's */
 	strcat(pins, "/kmtls");
 	setenv("KMTLS_BPF_PIN_DIR", pins, 1);
 	snprintf(conf, sizeof(conf), "%s/rl.conf", test_tmpdir());
@@ -753,10 +758,6 @@ TEST_F_TIMEOUT(sb, watchdog_fed_while_the_ratelimit_helper_hangs, 60)
 	for (i = 0; i < 100 && proc_log_count(&self->d.proc, "ratelimit: enforce") < 2; i++)
 		usleep(50000);
 	EXPECT_EQ(2, proc_log_count(&self->d.proc, "ratelimit: enforce"));
-	EXPECT_EQ(0, kmtlsd_stop(&self->d));
-	self->d.proc.pid = 0;
-	*strrchr(pins, '/') = 0;
-	umount2(pins, MNT_DETACH);
 }
 
 TEST_HARNESS_MAIN
