@@ -9,8 +9,9 @@
  * switched), so watch-files watches exactly these.
  *
  * For each lookup, @fn gets the directory (a path without symlinks) and
- * the name looked up in it; @final is 1 when that entry is what the path
- * names (not a directory or symlink on the way there). When the path
+ * the name looked up in it; @final is 1 when that entry is the file the
+ * path names, or would be if it existed (not a directory or symlink on
+ * the way there). When the path
  * names a directory (a CA directory), a last call has @name NULL and
  * @dir that directory. A name that does not exist is still passed (its
  * creation matters); the walk stops there.
