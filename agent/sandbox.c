@@ -533,6 +533,8 @@ static const int allow[] = {
 	/* SIGHUP reload (files, a CA directory, DER CRLs via a memfd) */
 	__NR_openat, __NR_newfstatat, __NR_fstat, __NR_lseek, __NR_getdents64,
 	__NR_memfd_create,
+	/* watch-files follows a directory or symlink replaced on the way */
+	__NR_inotify_add_watch, __NR_inotify_rm_watch,
 	/* a unix listener's socket file goes at exit (Landlock: its directory) */
 	__NR_unlink, __NR_unlinkat,
 	/* malloc, thread stacks */

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * watch-files: inotify on the directories of the TLS files, a quiet period,
- * then SIGHUP to the main thread (see watch.h).
+ * watch-files: inotify along the paths of the TLS files, a quiet period,
+ * a comparison with what the paths named at the last reload, then SIGHUP
+ * to the main thread (see watch.h).
  */
+#include <dirent.h>
 #include <errno.h>
-#include <libgen.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,124 +22,318 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pathwalk.h"
 #include "watch.h"
 
-/* Whatever replaces, removes, renames or re-permissions a file. */
-#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | \
-		    IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+/* A directory or symlink on the way: created, removed, renamed over. */
+#define ENTRY_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | \
+		    IN_DELETE_SELF | IN_MOVE_SELF)
+/* The file itself, or a CA directory's files: also written in place. */
+#define FILE_MASK (ENTRY_MASK | IN_CLOSE_WRITE)
 
-struct kmtls_watch_file {
-	int wd;
-	char *name;		/* NULL: any change in the directory */
-	char *dir;		/* for the log line */
+/* What a path named: a change in any of it is a change to reload for. */
+struct file_state {
+	int err;		/* why it cannot be opened, or 0 */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	uint64_t entries;	/* a directory: a sum over its entries */
 };
 
-static int add_entry(struct kmtls_watch *w, int wd, const char *dir,
-		     const char *name)
+struct kmtls_watch_file {
+	char *path;		/* as configured, for the log */
+	char *abs;
+	struct file_state seen;	/* at the last reload, or the start */
+	int said;		/* the errno we said we wait for, or 0 */
+};
+
+/* A name looked up in a directory on the way to a file. */
+struct kmtls_watch_entry {
+	int wd;			/* -1: not yet, -2: cannot be watched */
+	char *dir;
+	char *name;		/* NULL: anything in dir (a CA directory) */
+	uint32_t mask;
+};
+
+#define FNV_INIT	0xcbf29ce484222325ULL
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
-	struct kmtls_watch_file *v, *f;
+	const unsigned char *b = p;
+
+	while (n--) {
+		h ^= *b++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+	return fnv(h, &v, sizeof(v));
+}
+
+/* One entry of a CA directory, by name and what it names. */
+static uint64_t entry_hash(int dfd, const char *name)
+{
+	uint64_t h = fnv(FNV_INIT, name, strlen(name) + 1);
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, 0))
+		return fnv_u64(h, (uint64_t)errno);
+	h = fnv_u64(h, st.st_dev);
+	h = fnv_u64(h, st.st_ino);
+	h = fnv_u64(h, st.st_size);
+	h = fnv_u64(h, st.st_mtim.tv_sec);
+	h = fnv_u64(h, st.st_mtim.tv_nsec);
+	h = fnv_u64(h, st.st_ctim.tv_sec);
+	return fnv_u64(h, st.st_ctim.tv_nsec);
+}
+
+/*
+ * Open @path as the reload will (so the sandbox's verdict is the same)
+ * and note what it is. Opening reports no event in our masks.
+ */
+static void file_state(const char *path, struct file_state *s)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int fd;
+
+	memset(s, 0, sizeof(*s));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st)) {
+		s->err = errno;
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->size = st.st_size;
+	s->mtime = st.st_mtim;
+	s->ctime = st.st_ctim;
+	if (!S_ISDIR(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		s->err = errno;
+		close(fd);
+		return;
+	}
+	/* A sum, so that the order readdir() gives does not matter. */
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			s->entries += entry_hash(dirfd(d), de->d_name);
+	closedir(d);
+}
+
+static int same_state(const struct file_state *a, const struct file_state *b)
+{
+	return a->err == b->err && a->dev == b->dev && a->ino == b->ino &&
+	       a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec && a->ctime.tv_sec == b->ctime.tv_sec &&
+	       a->ctime.tv_nsec == b->ctime.tv_nsec && a->entries == b->entries;
+}
+
+static int add_file(struct kmtls_watch *w, const char *path)
+{
+	struct kmtls_watch_file *v;
+	char cwd[PATH_MAX], *abs;
 	int i;
 
+	if (!path)
+		return 0;
+	if (path[0] == '/')
+		abs = strdup(path);
+	else if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, path) < 0)
+		abs = NULL;
+	if (!abs)
+		return -1;
 	for (i = 0; i < w->n_files; i++) {
-		f = &w->files[i];
-		if (f->wd == wd && (!f->name || (name && !strcmp(f->name, name))))
-			return 0;	/* already covered */
+		if (!strcmp(w->files[i].abs, abs)) {
+			free(abs);
+			return 0;
+		}
 	}
 	v = realloc(w->files, (w->n_files + 1) * sizeof(*v));
-	if (!v)
+	if (!v) {
+		free(abs);
 		return -1;
+	}
 	w->files = v;
-	f = &v[w->n_files];
-	f->wd = wd;
-	f->name = name ? strdup(name) : NULL;
-	f->dir = strdup(dir);
-	if ((name && !f->name) || !f->dir) {
-		free(f->name);
-		free(f->dir);
+	memset(&v[w->n_files], 0, sizeof(*v));
+	v[w->n_files].abs = abs;
+	v[w->n_files].path = strdup(path);
+	if (!v[w->n_files].path) {
+		free(abs);
 		return -1;
 	}
 	w->n_files++;
 	return 0;
 }
 
-/* Watch directory @dir for @name (NULL: anything in it). */
-static int watch_dir(struct kmtls_watch *w, const char *dir, const char *name,
-		     char *err, size_t errlen)
-{
-	int wd, i, seen = 0;
-
-	wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
-	if (wd < 0) {
-		snprintf(err, errlen, "watch-files: cannot watch %s: %s%s", dir, strerror(errno),
-			 errno == ENOSPC ? " (raise fs.inotify.max_user_watches)" : "");
-		return -1;
-	}
-	for (i = 0; i < w->n_files; i++)
-		seen |= w->files[i].wd == wd;
-	w->n_dirs += !seen;
-	if (add_entry(w, wd, dir, name)) {
-		snprintf(err, errlen, "watch-files: out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-/* The directory of @path and @path's last component (both copied). */
-static int split(const char *path, char *dir, char *base, size_t len)
-{
-	char a[PATH_MAX], b[PATH_MAX];
-
-	if (snprintf(a, sizeof(a), "%s", path) >= (int)sizeof(a))
-		return -1;
-	memcpy(b, a, sizeof(b));
-	snprintf(dir, len, "%s", dirname(a));
-	snprintf(base, len, "%s", basename(b));
-	return 0;
-}
-
-static int watch_path(struct kmtls_watch *w, const char *path, char *err,
-		      size_t errlen)
-{
-	char dir[PATH_MAX], base[PATH_MAX], *real;
-	struct stat st, lst;
-
-	if (!path)
-		return 0;
-	if (!stat(path, &st) && S_ISDIR(st.st_mode))	/* a CA directory */
-		return watch_dir(w, path, NULL, err, errlen);
-	if (split(path, dir, base, sizeof(dir))) {
-		snprintf(err, errlen, "watch-files: path too long: %s", path);
-		return -1;
-	}
-	if (lstat(path, &lst) || !S_ISLNK(lst.st_mode))
-		return watch_dir(w, dir, base, err, errlen);
-	/* A symlink: the switch may happen anywhere along it. */
-	if (watch_dir(w, dir, NULL, err, errlen))
-		return -1;
-	real = realpath(path, NULL);
-	if (!real)
-		return 0;
-	if (!split(real, dir, base, sizeof(dir)) && watch_dir(w, dir, NULL, err, errlen)) {
-		free(real);
-		return -1;
-	}
-	free(real);
-	return 0;
-}
-
-static int watch_conf(struct kmtls_watch *w, const struct kmtls_listener_conf *l,
-		      char *err, size_t errlen)
+static int add_conf(struct kmtls_watch *w, const struct kmtls_listener_conf *l)
 {
 	const char *paths[] = { l->cert, l->key, l->ca, l->ticket_keys };
 	size_t i;
 	int j;
 
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-		if (watch_path(w, paths[i], err, errlen))
+		if (add_file(w, paths[i]))
 			return -1;
 	for (j = 0; j < l->crl.n; j++)
-		if (watch_path(w, l->crl.v[j], err, errlen))
+		if (add_file(w, l->crl.v[j]))
 			return -1;
+	return 0;
+}
+
+struct entries {
+	struct kmtls_watch_entry *v;
+	int n;
+};
+
+static void free_entries(struct kmtls_watch_entry *v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].dir);
+		free(v[i].name);
+	}
+	free(v);
+}
+
+/* kmtls_path_walk()'s callback: one more entry to watch. */
+static int collect(const char *dir, const char *name, int final, void *arg)
+{
+	uint32_t mask = final ? FILE_MASK : ENTRY_MASK;
+	struct entries *c = arg;
+	struct kmtls_watch_entry *e;
+	int i;
+
+	for (i = 0; i < c->n; i++) {
+		e = &c->v[i];
+		if (!strcmp(e->dir, dir) &&
+		    (e->name == name || (e->name && name && !strcmp(e->name, name)))) {
+			e->mask |= mask;
+			return 0;
+		}
+	}
+	e = realloc(c->v, (c->n + 1) * sizeof(*e));
+	if (!e)
+		return -1;
+	c->v = e;
+	e = &e[c->n];
+	e->wd = -1;
+	e->mask = mask;
+	e->dir = strdup(dir);
+	e->name = name ? strdup(name) : NULL;
+	if (!e->dir || (name && !e->name)) {
+		free(e->dir);
+		free(e->name);
+		return -1;
+	}
+	c->n++;
+	return 0;
+}
+
+/* The watch we had on @dir, for a directory we may no longer add one to. */
+static int old_wd(const struct kmtls_watch *w, const char *dir)
+{
+	int i;
+
+	for (i = 0; i < w->n_entries; i++)
+		if (w->entries[i].wd >= 0 && !strcmp(w->entries[i].dir, dir))
+			return w->entries[i].wd;
+	return -2;
+}
+
+/*
+ * inotify_add_watch() failed on @dir. At the start (@err set) that fails
+ * watch-files when a watched file lives there; otherwise said once.
+ */
+static int watch_failed(struct kmtls_watch *w, const char *dir, uint32_t mask, int e,
+			char *err, size_t errlen)
+{
+	const char *hint = e == ENOSPC ? " (raise fs.inotify.max_user_watches)" : "";
+	unsigned long h = (unsigned long)fnv(FNV_INIT, dir, strlen(dir));
+
+	if (err && (mask & IN_CLOSE_WRITE)) {	/* a file's own directory */
+		snprintf(err, errlen, "watch-files: cannot watch %s: %s%s", dir, strerror(e), hint);
+		return -1;
+	}
+	if (w->warned_errno != e || w->warned_dir != h)
+		log_warn("watch-files: cannot watch %s: %s%s; a change there goes unseen until another one nearby",
+			 dir, strerror(e), hint);
+	w->warned_errno = e;
+	w->warned_dir = h;
+	return 0;
+}
+
+/*
+ * Watch every entry on the way to every file as the paths are now, and
+ * drop the watches of directories no path goes through any more (renamed
+ * away, replaced). 0, or -1 with @err (only set at the start).
+ */
+static int rewatch(struct kmtls_watch *w, char *err, size_t errlen)
+{
+	struct entries c = { NULL, 0 };
+	uint32_t mask;
+	int i, j, wd, e;
+
+	for (i = 0; i < w->n_files; i++) {
+		if (kmtls_path_walk(w->files[i].abs, collect, &c) < 0) {
+			free_entries(c.v, c.n);
+			if (err)
+				snprintf(err, errlen, "watch-files: out of memory");
+			else
+				log_warn("watch-files: out of memory: watching as before");
+			return -1;
+		}
+	}
+	for (i = 0; i < c.n; i++) {
+		if (c.v[i].wd != -1)
+			continue;	/* its directory is done */
+		mask = 0;
+		for (j = i; j < c.n; j++)
+			if (!strcmp(c.v[j].dir, c.v[i].dir))
+				mask |= c.v[j].mask;
+		/* Added to: two paths to one directory may want different events. */
+		wd = inotify_add_watch(w->fd, c.v[i].dir, mask | IN_ONLYDIR | IN_MASK_ADD);
+		if (wd < 0) {
+			e = errno;
+			wd = old_wd(w, c.v[i].dir);
+			/* Gone again since the walk: its parent's event follows. */
+			if (e != ENOENT && watch_failed(w, c.v[i].dir, mask, e, err, errlen)) {
+				free_entries(c.v, c.n);
+				return -1;
+			}
+		}
+		for (j = i; j < c.n; j++)
+			if (!strcmp(c.v[j].dir, c.v[i].dir))
+				c.v[j].wd = wd;
+	}
+	for (i = 0; i < w->n_entries; i++) {
+		wd = w->entries[i].wd;
+		for (j = 0; wd >= 0 && j < c.n && c.v[j].wd != wd; j++)
+			;
+		if (wd >= 0 && j == c.n)
+			inotify_rm_watch(w->fd, wd);	/* twice is EINVAL, harmless */
+	}
+	free_entries(w->entries, w->n_entries);
+	w->entries = c.v;
+	w->n_entries = c.n;
+	w->n_dirs = 0;
+	for (i = 0; i < c.n; i++) {
+		for (j = 0; j < i && c.v[j].wd != c.v[i].wd; j++)
+			;
+		w->n_dirs += c.v[i].wd >= 0 && j == i;
+	}
 	return 0;
 }
 
@@ -160,15 +356,22 @@ int kmtls_watch_open(struct kmtls_watch *w, const struct kmtls_config *cfg,
 		goto fail;
 	}
 	for (i = 0; i < cfg->n_listeners; i++)
-		if (watch_conf(w, &cfg->listeners[i], err, errlen))
-			goto fail;
+		if (add_conf(w, &cfg->listeners[i]))
+			goto oom;
 	for (i = 0; i < cfg->n_kernels; i++)
-		if (watch_conf(w, &cfg->kernels[i].tls, err, errlen))
-			goto fail;
+		if (add_conf(w, &cfg->kernels[i].tls))
+			goto oom;
 	/* A reload re-reads it too (reconfig.c): an edit is a change. */
-	if (watch_path(w, cfg->path, err, errlen))
+	if (add_file(w, cfg->path))
+		goto oom;
+	if (rewatch(w, err, errlen))
 		goto fail;
+	/* After the watches: a change from now on is an event and a difference. */
+	for (i = 0; i < w->n_files; i++)
+		file_state(w->files[i].abs, &w->files[i].seen);
 	return 0;
+oom:
+	snprintf(err, errlen, "watch-files: out of memory");
 fail:
 	kmtls_watch_close(w);
 	return -1;
@@ -182,27 +385,24 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Does @ev touch a file we watch? Names it in @what when it does. */
-static int relevant(const struct kmtls_watch *w, const struct inotify_event *ev,
-		    char *what, size_t len)
+/* Can @ev change what a path names? (Its directory itself: always.) */
+static int touches(const struct kmtls_watch *w, const struct inotify_event *ev)
 {
-	const struct kmtls_watch_file *f;
+	const struct kmtls_watch_entry *e;
 	int i;
 
-	for (i = 0; i < w->n_files; i++) {
-		f = &w->files[i];
-		if (f->wd != ev->wd)
-			continue;
-		if (f->name && (!ev->len || strcmp(f->name, ev->name)))
-			continue;
-		snprintf(what, len, "%s%s%s", f->dir, ev->len ? "/" : "", ev->len ? ev->name : "");
+	if (ev->mask & IN_Q_OVERFLOW)
 		return 1;
+	for (i = 0; i < w->n_entries; i++) {
+		e = &w->entries[i];
+		if (e->wd == ev->wd && (!ev->len || !e->name || !strcmp(e->name, ev->name)))
+			return 1;
 	}
 	return 0;
 }
 
-/* Read every queued event; 1 when one of them matters. */
-static int drain(const struct kmtls_watch *w, char *what, size_t len)
+/* Read every queued event; 1 when one of them may matter. */
+static int drain(const struct kmtls_watch *w)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
@@ -213,15 +413,61 @@ static int drain(const struct kmtls_watch *w, char *what, size_t len)
 	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
-			if (ev->mask & IN_Q_OVERFLOW) {
-				snprintf(what, len, "(too many changes to name)");
-				hit = 1;
-			} else if (!hit) {
-				hit = relevant(w, ev, what, len);
-			}
+			hit = hit || touches(w, ev);
 		}
 	}
 	return hit;
+}
+
+static void say_waiting(struct kmtls_watch_file *f, int e)
+{
+	if (f->said == e)
+		return;
+	f->said = e;
+	if (e == ENOENT || e == ENOTDIR)
+		log_warn("watch-files: %s is gone (%s): serving with the files loaded before; kmtlsd reloads once it is back",
+			 f->path, strerror(e));
+	else
+		log_warn("watch-files: %s cannot be read (%s): serving with the files loaded before until it can; with the sandbox on, kmtlsd reads only below the directories it started with, so a directory switched to outside them needs a restart",
+			 f->path, strerror(e));
+}
+
+/* Compare each path with what it named at the last reload; reload on a difference. */
+static void check(struct kmtls_watch *w)
+{
+	struct file_state *now = calloc(w->n_files, sizeof(*now));
+	int i, first = -1, changed = 0, wait = -1;
+	char more[48] = "";
+
+	if (!now) {
+		log_warn("watch-files: out of memory to compare the files: reloading");
+		syscall(SYS_tgkill, getpid(), w->main_tid, SIGHUP);
+		return;
+	}
+	for (i = 0; i < w->n_files; i++) {
+		file_state(w->files[i].abs, &now[i]);
+		if (!same_state(&now[i], &w->files[i].seen) && !changed++)
+			first = i;
+		if (!now[i].err)
+			w->files[i].said = 0;
+		else if (wait < 0)
+			wait = i;
+	}
+	if (!changed) {
+		log_debug("watch-files: every file is what it was: no reload");
+	} else if (wait >= 0) {
+		/* The reload would fail: wait for the next change instead. */
+		say_waiting(&w->files[wait], now[wait].err);
+	} else {
+		for (i = 0; i < w->n_files; i++)
+			w->files[i].seen = now[i];
+		if (changed > 1)
+			snprintf(more, sizeof(more), " and %d other file(s)", changed - 1);
+		log_info("watch-files: %s%s changed: reloading as on SIGHUP", w->files[first].path,
+			 more);
+		syscall(SYS_tgkill, getpid(), w->main_tid, SIGHUP);
+	}
+	free(now);
 }
 
 static void *watch_main(void *arg)
@@ -230,7 +476,6 @@ static void *watch_main(void *arg)
 	struct pollfd p[2] = { { .fd = w->fd, .events = POLLIN },
 			       { .fd = w->stop_fd, .events = POLLIN } };
 	uint64_t first = 0, due = 0, now;
-	char what[PATH_MAX + 64] = "";
 	int timeout;
 
 	for (;;) {
@@ -241,7 +486,9 @@ static void *watch_main(void *arg)
 		if (p[1].revents)
 			break;
 		now = now_ms();
-		if ((p[0].revents & POLLIN) && drain(w, what, sizeof(what))) {
+		if ((p[0].revents & POLLIN) && drain(w)) {
+			/* At once, so that what happens next in a new directory is seen. */
+			rewatch(w, NULL, 0);
 			if (!first)
 				first = now;
 			due = now + KMTLS_WATCH_QUIET_MS;
@@ -250,8 +497,8 @@ static void *watch_main(void *arg)
 			continue;
 		}
 		if (due && now >= due) {
-			log_info("watch-files: %s changed: reloading as on SIGHUP", what);
-			syscall(SYS_tgkill, getpid(), w->main_tid, SIGHUP);
+			rewatch(w, NULL, 0);
+			check(w);
 			first = due = 0;
 		}
 	}
@@ -270,7 +517,7 @@ int kmtls_watch_start(struct kmtls_watch *w, pid_t main_tid, char *err,
 		return -1;
 	}
 	w->running = 1;
-	log_info("watch-files: watching %d path(s) in %d director%s; a change reloads once none came for %d ms",
+	log_info("watch-files: watching %d path(s) through %d director%s; a change reloads once none came for %d ms",
 		 w->n_files, w->n_dirs, w->n_dirs == 1 ? "y" : "ies", KMTLS_WATCH_QUIET_MS);
 	return 0;
 }
@@ -292,10 +539,13 @@ void kmtls_watch_close(struct kmtls_watch *w)
 		close(w->stop_fd);
 	w->fd = w->stop_fd = -1;
 	for (i = 0; i < w->n_files; i++) {
-		free(w->files[i].name);
-		free(w->files[i].dir);
+		free(w->files[i].path);
+		free(w->files[i].abs);
 	}
 	free(w->files);
 	w->files = NULL;
 	w->n_files = 0;
+	free_entries(w->entries, w->n_entries);
+	w->entries = NULL;
+	w->n_entries = 0;
 }
