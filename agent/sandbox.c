@@ -15,7 +15,8 @@
  *     (directories rather than files, so a file replaced by rename or a
  *     symlink swap still reloads), plus the few files the C library and
  *     wolfSSL open (fixed_files[]). No write or create anywhere; files are
- *     removed only where a unix listening socket lives (at its teardown).
+ *     removed only where a unix listening socket lives (when the drain
+ *     starts, or at exit).
  *     With Landlock ABI 4: no bind, TCP connect only to the backends' ports.
  *     With ABI 6: no signals to processes outside the sandbox.
  *  4. seccomp: an allowlist of the system calls kmtlsd makes once it serves
@@ -535,7 +536,7 @@ static const int allow[] = {
 	__NR_memfd_create,
 	/* watch-files follows a directory or symlink replaced on the way */
 	__NR_inotify_add_watch, __NR_inotify_rm_watch,
-	/* a unix listener's socket file goes at exit (Landlock: its directory) */
+	/* a unix listener's socket file goes at drain or exit (Landlock: its directory) */
 	__NR_unlink, __NR_unlinkat,
 	/* malloc, thread stacks */
 	__NR_brk, __NR_munmap, __NR_mremap, __NR_madvise,
