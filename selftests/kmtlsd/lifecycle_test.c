@@ -54,19 +54,6 @@ FIXTURE_TEARDOWN(life)
 	backend_stop(&self->be);
 }
 
-static long metric(const char *text, const char *name)
-{
-	const char *p = text;
-	size_t l = strlen(name);
-
-	while ((p = strstr(p, name))) {
-		if ((p == text || p[-1] == '\n') && p[l] == ' ')
-			return atol(p + l + 1);
-		p += l;
-	}
-	return -1;
-}
-
 TEST_F(life, metrics_and_status_count_what_happened)
 {
 	char *m, *js;
@@ -79,11 +66,11 @@ TEST_F(life, metrics_and_status_count_what_happened)
 	usleep(200000);
 	m = status_get(self->sport, "/metrics");
 	ASSERT_NE(NULL, m);
-	EXPECT_EQ(3, metric(m, "kmtls_handshakes_total{outcome=\"ok\"}"));
-	EXPECT_EQ(1, metric(m, "kmtls_handshakes_total{outcome=\"failed\"}"));
-	EXPECT_EQ(3, metric(m, "kmtls_handshake_duration_seconds_count"));
-	EXPECT_EQ(12, metric(m, "kmtls_bytes_total{direction=\"client_to_backend\"}"));
-	EXPECT_EQ(0, metric(m, "kmtls_connections_active"));
+	EXPECT_EQ(3, status_metric(m, "kmtls_handshakes_total{outcome=\"ok\"}"));
+	EXPECT_EQ(1, status_metric(m, "kmtls_handshakes_total{outcome=\"failed\"}"));
+	EXPECT_EQ(3, status_metric(m, "kmtls_handshake_duration_seconds_count"));
+	EXPECT_EQ(12, status_metric(m, "kmtls_bytes_total{direction=\"client_to_backend\"}"));
+	EXPECT_EQ(0, status_metric(m, "kmtls_connections_active"));
 	EXPECT_NE(NULL, strstr(m, "# TYPE kmtls_handshake_duration_seconds histogram"));
 	free(m);
 	js = status_get(self->sport, "/status");

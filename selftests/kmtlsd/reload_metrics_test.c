@@ -20,20 +20,6 @@
 #include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
 
-/* The value of metric @name (its whole name, labels included), or -1. */
-static long metric(const char *text, const char *name)
-{
-	const char *p = text;
-	size_t l = strlen(name);
-
-	while ((p = strstr(p, name))) {
-		if ((p == text || p[-1] == '\n') && p[l] == ' ')
-			return atol(p + l + 1);
-		p += l;
-	}
-	return -1;
-}
-
 /* @dst: a copy of @src, or @bytes when @bytes is not NULL. */
 static int put_file(const char *dst, const char *src, const char *bytes)
 {
@@ -60,7 +46,7 @@ static int put_file(const char *dst, const char *src, const char *bytes)
 static long scrape(int port, const char *name)
 {
 	char *m = status_get(port, "/metrics");
-	long v = m ? metric(m, name) : -2;
+	long v = m ? status_metric(m, name) : -2;
 
 	free(m);
 	return v;

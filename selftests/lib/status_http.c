@@ -37,6 +37,19 @@ char *status_get(int port, const char *path)
 	return buf;
 }
 
+long status_metric(const char *text, const char *name)
+{
+	const char *p = text;
+	size_t l = strlen(name);
+
+	while ((p = strstr(p, name))) {
+		if ((p == text || p[-1] == '\n') && p[l] == ' ')
+			return atol(p + l + 1);
+		p += l;
+	}
+	return -1;
+}
+
 long status_int(int port, const char *key)
 {
 	char *js = status_get(port, "/status"), *k = strdup(key), *dot;

@@ -15,6 +15,12 @@ char *status_get(int port, const char *path);
  */
 long status_int(int port, const char *key);
 
+/*
+ * The value of metric @name (its whole name, labels included) in the
+ * /metrics text @text, or -1 when it is not there.
+ */
+long status_metric(const char *text, const char *name);
+
 /* Wait until status_int(@key) == @want: 0, or -1 after @timeout_ms. */
 int status_wait(int port, const char *key, long want, int timeout_ms);
 
