@@ -162,30 +162,7 @@ rc_is() {
 expect() {
 	local name=$1
 	shift
-	"$PY" - "$TMP/$name.out" "$@" >> "$DIAG" 2>&1 <<'EOF'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-except ValueError as e:
-    print("no JSON object from kmtls-bench: %s" % e)
-    sys.exit(1)
-env = {"d": d, "why": " | ".join(d.get("invalid_reasons", []))}
-bad = []
-for e in sys.argv[2:]:
-    try:
-        if not eval(e, {}, env):
-            bad.append(e)
-    except Exception as x:
-        bad.append("%s (%s: %s)" % (e, type(x).__name__, x))
-for e in bad:
-    print("expected: " + e)
-if bad:
-    print("got: " + json.dumps(d, sort_keys=True))
-    sys.exit(1)
-print(", ".join("%s %s" % (k, d[k]) for k in ("ok", "failed", "unfinished",
-      "local_errors", "resumed", "resumable", "achieved_rate_per_s", "backlog") if k in d)
-      + ("; " + env["why"] if env["why"] else ""))
-EOF
+	"$PY" "$(dirname "$0")/../lib/bench_expect.py" "$TMP/$name.out" "$@" >> "$DIAG" 2>&1
 }
 
 # err_has NAME TEXT: stderr of run NAME has TEXT.

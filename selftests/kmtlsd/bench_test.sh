@@ -86,35 +86,7 @@ CLIENT=()
 expect() {
 	local name=$1
 	shift
-	"$PY" - "$TMP/$name.json" "$@" >> "$DIAG" 2>&1 <<'EOF'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-except ValueError as e:
-    print("no JSON object from kmtls-bench: %s" % e)
-    sys.exit(1)
-env = {"d": d, "lat": d.get("latency_us") or {}}
-bad = []
-for e in sys.argv[2:]:
-    try:
-        if not eval(e, {}, env):
-            bad.append(e)
-    except Exception as x:
-        bad.append("%s (%s: %s)" % (e, type(x).__name__, x))
-for e in bad:
-    print("expected: " + e)
-if bad:
-    print("got: " + json.dumps(d, sort_keys=True))
-    sys.exit(1)
-# The numbers, for whoever reads the log (never checked against a speed).
-keys = ("ok", "failed", "rate_per_s", "resumed", "resumed_psk_dhe_ke",
-        "bytes_sent", "bytes_received", "client_cpu_pct",
-        "ecdsa_p256_sign_per_s", "ecdsa_p256_verify_per_s", "x25519_per_s",
-        "ceiling_hs_per_s")
-print(", ".join("%s %s" % (k, d[k]) for k in keys if k in d) +
-      ("; latency_us p50 %s p99 %s max %s" % (env["lat"]["p50"], env["lat"]["p99"],
-                                               env["lat"]["max"]) if env["lat"] else ""))
-EOF
+	"$PY" "$(dirname "$0")/../lib/bench_expect.py" "$TMP/$name.json" "$@" >> "$DIAG" 2>&1
 }
 
 # Every run that should succeed: something done, nothing failed, sane order.
