@@ -47,9 +47,10 @@ static inline long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static inline int write_file(const char *path, const char *s)
+/* Write @s into the file @name of the directory @dir: 0, or -errno. */
+static inline int write_at(int dir, const char *name, const char *s)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = openat(dir, name, O_WRONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
@@ -57,6 +58,11 @@ static inline int write_file(const char *path, const char *s)
 	n = write(fd, s, strlen(s));
 	close(fd);
 	return n == (ssize_t)strlen(s) ? 0 : -EIO;
+}
+
+static inline int write_file(const char *path, const char *s)
+{
+	return write_at(AT_FDCWD, path, s);
 }
 
 static inline int set_sysctl(const char *name, unsigned int v)

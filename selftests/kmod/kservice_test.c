@@ -644,19 +644,6 @@ TEST_F_TIMEOUT(ks, agent_starts_within_agent_wait, 90)
 	wolfSSL_CTX_free(p.ctx);
 }
 
-/* Write @s into the file @name of the directory @dir: 0, or -errno. */
-static int write_at(int dir, const char *name, const char *s)
-{
-	int fd = openat(dir, name, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -EIO;
-}
-
 /*
  * Into a user namespace with root mapped to root and a network namespace
  * it owns, as `unshare -U -r -n`. The guest runs its commands chrooted,
